@@ -1,0 +1,188 @@
+"""Who is calling: bearer JWTs verified into an `Identity` (DESIGN section 5).
+
+The embedded default signs HS256 with a secret generated on first run in the data folder;
+production verifies RS256 against the agency identity provider's JWKS URL. The tenant comes only
+from a verified token.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+import time
+import uuid
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import jwt
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from shared.config import CommonSettings
+
+ROLES = frozenset({"screener", "case_manager", "supervisor", "partner", "admin", "auditor"})
+AGENCY_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]{1,62}$")
+LEEWAY_SECONDS = 30
+
+
+class AuthenticationFailed(Exception):
+    """The request carries no valid token; `reason` is safe to show and to audit."""
+
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason
+
+
+class Identity(BaseModel):
+    """The verified caller: subject, tenant (agency), roles and, for partners, an organization."""
+
+    model_config = ConfigDict(frozen=True)
+
+    sub: str = Field(min_length=1, max_length=200)
+    agency: str
+    roles: frozenset[str]
+    org: str | None = Field(default=None, max_length=200)
+
+    @field_validator("agency")
+    @classmethod
+    def _slug(cls, value: str) -> str:
+        if not AGENCY_PATTERN.match(value):
+            raise ValueError("agency must be a lowercase slug")
+        return value
+
+    @field_validator("roles", mode="before")
+    @classmethod
+    def _known_roles(cls, value: Any) -> frozenset[str]:
+        if isinstance(value, str):
+            value = [value]
+        roles = frozenset(value or ())
+        unknown = roles - ROLES
+        if unknown:
+            raise ValueError(f"unknown roles {sorted(unknown)}")
+        if not roles:
+            raise ValueError("at least one role is required")
+        return roles
+
+    def has_any(self, roles: Iterable[str]) -> bool:
+        return bool(self.roles & frozenset(roles))
+
+    def context_data(self) -> dict[str, Any]:
+        """What travels with RPC calls and events (nameko context data)."""
+        return {"sub": self.sub, "agency": self.agency, "roles": sorted(self.roles), "org": self.org}
+
+    @classmethod
+    def from_context(cls, data: dict[str, Any]) -> Identity | None:
+        try:
+            return cls(sub=data["sub"], agency=data["agency"], roles=data["roles"], org=data.get("org"))
+        except (KeyError, ValidationError, TypeError):
+            return None
+
+
+def load_or_create_secret(path: Path) -> str:
+    """The embedded default's HS256 secret: created once (mode 0600), then reused by every process."""
+    try:
+        return path.read_text().strip()
+    except FileNotFoundError:
+        pass
+    path.parent.mkdir(parents=True, exist_ok=True)
+    candidate = secrets.token_urlsafe(48)
+    temp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(candidate)
+    try:
+        os.link(temp, path)  # atomic: the first process to get here wins, the others read its secret
+    except FileExistsError:
+        pass
+    finally:
+        temp.unlink(missing_ok=True)
+    return path.read_text().strip()
+
+
+class TokenVerifier:
+    """Verifies bearer tokens according to the suite's settings."""
+
+    def __init__(self, settings: CommonSettings):
+        self.settings = settings
+        self.algorithm = settings.jwt_algorithm
+        self._jwks: jwt.PyJWKClient | None = None
+        self._secret: str | None = None
+        if self.algorithm == "HS256":
+            self._secret = settings.jwt_secret or load_or_create_secret(settings.secret_file)
+        else:
+            assert settings.jwks_url, "validated by load_settings"
+            self._jwks = jwt.PyJWKClient(settings.jwks_url, cache_keys=True, lifespan=300, timeout=5)
+
+    def _key(self, token: str) -> Any:
+        if self._secret is not None:
+            return self._secret
+        assert self._jwks is not None
+        try:
+            return self._jwks.get_signing_key_from_jwt(token).key
+        except jwt.PyJWKClientError as exc:
+            raise AuthenticationFailed(f"signing key not available: {exc}") from None
+
+    def verify(self, token: str) -> Identity:
+        try:
+            claims = jwt.decode(
+                token,
+                key=self._key(token),
+                algorithms=[self.algorithm],
+                audience=self.settings.jwt_audience,
+                issuer=self.settings.jwt_issuer,
+                leeway=LEEWAY_SECONDS,
+                options={"require": ["exp", "sub"], "verify_aud": self.settings.jwt_audience is not None},
+            )
+        except jwt.ExpiredSignatureError:
+            raise AuthenticationFailed("token expired") from None
+        except jwt.InvalidTokenError as exc:
+            raise AuthenticationFailed(f"invalid token: {exc}") from None
+        try:
+            return Identity(
+                sub=str(claims["sub"]), agency=claims.get("agency", ""), roles=claims.get("roles"),
+                org=claims.get("org"),
+            )
+        except ValidationError as exc:
+            fields = ", ".join(str(err["loc"][0]) for err in exc.errors())
+            raise AuthenticationFailed(f"token claims invalid: {fields}") from None
+
+    def verify_header(self, header: str | None) -> Identity:
+        if not header:
+            raise AuthenticationFailed("missing bearer token")
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise AuthenticationFailed("authorization header is not a bearer token")
+        return self.verify(token.strip())
+
+
+def issue_token(
+    settings: CommonSettings,
+    *,
+    agency: str,
+    roles: Iterable[str],
+    sub: str | None = None,
+    org: str | None = None,
+    ttl_seconds: int = 8 * 3600,
+) -> str:
+    """Sign a token the embedded suite accepts (HS256 only: production tokens come from the IdP)."""
+    if settings.jwt_algorithm != "HS256":
+        raise ValueError("tokens can only be issued locally with HS256; production uses the identity provider")
+    identity = Identity(sub=sub or f"user-{uuid.uuid4().hex[:8]}", agency=agency, roles=frozenset(roles), org=org)
+    now = int(time.time())
+    claims: dict[str, Any] = {
+        "sub": identity.sub,
+        "agency": identity.agency,
+        "roles": sorted(identity.roles),
+        "iat": now,
+        "exp": now + ttl_seconds,
+        "jti": uuid.uuid4().hex,
+    }
+    if org:
+        claims["org"] = org
+    if settings.jwt_issuer:
+        claims["iss"] = settings.jwt_issuer
+    if settings.jwt_audience:
+        claims["aud"] = settings.jwt_audience
+    secret = settings.jwt_secret or load_or_create_secret(settings.secret_file)
+    return jwt.encode(claims, secret, algorithm="HS256")

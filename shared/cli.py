@@ -1,0 +1,221 @@
+"""`diversion`: the suite's command line (serve, run, migrate, seed, token, and the operations groups)."""
+
+from __future__ import annotations
+
+import importlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterable
+
+import click
+
+from shared.config import SERVICES, ConfigError
+
+
+def _fail(message: str, code: int = 2) -> None:
+    click.echo(f"diversion: {message}", err=True)
+    sys.exit(code)
+
+
+def _names(names: Iterable[str], everything: bool) -> list[str]:
+    chosen = list(SERVICES) if everything or not names else list(names)
+    unknown = [name for name in chosen if name not in SERVICES]
+    if unknown:
+        _fail(f"unknown service(s) {', '.join(unknown)}; expected {', '.join(SERVICES)}")
+    return chosen
+
+
+@click.group()
+def cli() -> None:
+    """Run and operate the pretrial diversion suite."""
+
+
+@cli.command()
+@click.argument("name", type=click.Choice(SERVICES))
+def serve(name: str) -> None:
+    """Run one service in the foreground (Ctrl-C stops it)."""
+    from shared.runner import serve as run_service
+
+    sys.exit(run_service(name))
+
+
+@cli.command()
+@click.argument("names", nargs=-1)
+@click.option("--all", "everything", is_flag=True, help="Every service.")
+@click.option("--revision", default="head", show_default=True)
+@click.option("--downgrade", is_flag=True, help="Downgrade to --revision (use base for empty).")
+def migrate(names: tuple[str, ...], everything: bool, revision: str, downgrade: bool) -> None:
+    """Apply (or roll back) each service's migrations on its own database."""
+    from shared import migrations
+    from shared.runner import load
+
+    for name in _names(names, everything):
+        try:
+            settings = load(name)
+        except ConfigError as exc:
+            _fail(f"{name}: {exc}")
+        if downgrade:
+            migrations.downgrade(name, settings.database_url, revision)
+        else:
+            migrations.upgrade(name, settings.database_url, revision)
+        click.echo(f"{name}: {'downgraded' if downgrade else 'migrated'} to {revision}")
+
+
+@cli.command()
+@click.argument("names", nargs=-1)
+@click.option("--all", "everything", is_flag=True, help="Every service.")
+def seed(names: tuple[str, ...], everything: bool) -> None:
+    """Load the demo agency (stl-cao) and the seed's resource directory; safe to run twice."""
+    from shared.db import make_engine, session_scope
+    from shared.runner import load
+
+    for name in _names(names, everything):
+        settings = load(name)
+        module = importlib.import_module(f"services.{name}.seed")
+        engine = make_engine(settings.database_url)
+        with session_scope(engine) as session:
+            summary = module.load_demo(session)
+        engine.dispose()
+        click.echo(f"{name}: {summary}")
+
+
+@cli.command()
+@click.option("--agency", required=True, help="Tenant slug, e.g. stl-cao.")
+@click.option("--role", "roles", multiple=True, required=True,
+              help="screener, case_manager, supervisor, partner, admin or auditor (repeatable).")
+@click.option("--sub", default=None, help="Subject (user id); generated when omitted.")
+@click.option("--org", default=None, help="HSDS organization id (partners).")
+@click.option("--ttl", default=8 * 3600, show_default=True, help="Lifetime in seconds.")
+def token(agency: str, roles: tuple[str, ...], sub: str | None, org: str | None, ttl: int) -> None:
+    """Print a bearer token that the running embedded suite accepts."""
+    from pydantic import ValidationError
+
+    from shared.auth import issue_token
+    from shared.config import CommonSettings
+
+    try:
+        click.echo(issue_token(CommonSettings(), agency=agency, roles=roles, sub=sub, org=org, ttl_seconds=ttl))
+    except (ValidationError, ValueError) as exc:
+        _fail(str(exc).splitlines()[0] if isinstance(exc, ValueError) else str(exc))
+
+
+def _wait_ready(ports: dict[str, int], procs: dict[str, subprocess.Popen[bytes]], timeout: float) -> list[str]:
+    import urllib.request
+
+    pending = dict(ports)
+    deadline = time.monotonic() + timeout
+    while pending and time.monotonic() < deadline:
+        for name, port in list(pending.items()):
+            if procs[name].poll() is not None:
+                raise click.ClickException(f"{name} exited with code {procs[name].returncode}; see its log above")
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=1) as response:
+                    if response.status == 200:
+                        pending.pop(name)
+            except OSError:
+                pass
+        time.sleep(0.3)
+    return list(pending)
+
+
+@cli.command()
+@click.option("--no-seed", is_flag=True, help="Skip loading the demo data.")
+@click.option("--timeout", default=45.0, show_default=True, help="Seconds to wait for /readyz.")
+def run(no_seed: bool, timeout: float) -> None:
+    """Migrate, load the demo data and run all four services (Ctrl-C stops them all)."""
+    from shared import migrations
+    from shared.runner import BrokerUnreachable, check_broker, load
+
+    try:
+        settings = {name: load(name) for name in SERVICES}
+    except ConfigError as exc:
+        _fail(str(exc))
+    try:
+        check_broker(settings["intake"].common.amqp_uri)
+    except BrokerUnreachable as exc:
+        _fail(str(exc), 3)
+    for name, service_settings in settings.items():
+        migrations.upgrade(name, service_settings.database_url)
+    click.echo("migrations: all services at head")
+    if not no_seed:
+        ctx = click.get_current_context()
+        ctx.invoke(seed, names=(), everything=True)
+
+    procs: dict[str, subprocess.Popen[bytes]] = {}
+    stopping = False
+
+    def stop_all(signum: int = signal.SIGTERM, frame: object = None) -> None:
+        nonlocal stopping
+        if stopping:
+            return
+        stopping = True
+        click.echo("\nstopping services ...")
+        for proc in procs.values():
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + 15
+        for name, proc in procs.items():
+            try:
+                proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                click.echo(f"{name} did not stop in time; killed")
+        click.echo("all services stopped")
+
+    signal.signal(signal.SIGTERM, lambda s, f: (stop_all(), sys.exit(0)))
+    try:
+        for name in SERVICES:
+            procs[name] = subprocess.Popen(
+                [sys.executable, "-m", "shared.cli", "serve", name], env=os.environ.copy(),
+                start_new_session=True,  # Ctrl-C reaches us once; we stop the children in order
+            )
+        ports = {name: s.service.http_port for name, s in settings.items()}
+        missing = _wait_ready(ports, procs, timeout)
+        if missing:
+            raise click.ClickException(f"not ready after {timeout:.0f}s: {', '.join(missing)}")
+        click.echo("\nAll four services are ready:")
+        for name, port in ports.items():
+            click.echo(f"  {name:<14} http://127.0.0.1:{port}  (OpenAPI: /openapi.json)")
+        click.echo("\nGet a token:  .venv/bin/diversion token --agency stl-cao --role screener")
+        click.echo("Press Ctrl-C to stop.")
+        while all(proc.poll() is None for proc in procs.values()):
+            time.sleep(0.5)
+        dead = [name for name, proc in procs.items() if proc.poll() is not None]
+        raise click.ClickException(f"service(s) exited: {', '.join(dead)}")
+    except KeyboardInterrupt:
+        pass
+    finally:
+        stop_all()
+
+
+def _mount_optional_groups() -> None:
+    """Groups that live with the code they operate (messaging, intake, resources, demo)."""
+    for module_name, attr in (
+        ("shared.messaging.cli", "dlq"),
+        ("services.intake.cli", "referrals"),
+        ("services.resources.cli", "directory"),
+        ("shared.demo", "demo"),
+    ):
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            if exc.name and module_name.startswith(exc.name):
+                continue
+            raise
+        cli.add_command(getattr(module, attr))
+
+
+def main() -> None:
+    if len(sys.argv) > 1 and sys.argv[1] in ("serve", "demo"):
+        import eventlet
+
+        eventlet.monkey_patch()
+    _mount_optional_groups()
+    cli()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,367 @@
+"""The `@api` entrypoint: nameko's HTTP entrypoint with authentication, pydantic bodies and problem+json.
+
+Everything HTTP-shaped happens here, before a worker starts: body size, JSON parsing, validation,
+the bearer token and the role check. The service method receives a `Call` with typed values and
+returns a pydantic model (or an `ApiResponse`); domain errors become RFC 9457 problems via the one
+table in `shared.http.problems`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import time
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from functools import partial
+from typing import Any
+
+from eventlet.event import Event
+from nameko.containers import ServiceContainer
+from nameko.extensions import Entrypoint
+from nameko.web.handlers import HttpRequestHandler
+from nameko.web.server import WebServer, WsgiApp
+from pydantic import BaseModel, TypeAdapter, ValidationError
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
+from werkzeug.routing import Rule
+from werkzeug.wrappers import Request, Response
+
+from shared.audit import write_audit_now
+from shared.auth import AuthenticationFailed, Identity, TokenVerifier
+from shared.config import SETTINGS_KEY, Settings
+from shared.http.problems import (
+    BadRequest,
+    Forbidden,
+    MethodNotAllowed,
+    NotFound,
+    PayloadTooLarge,
+    Problem,
+    Unauthorized,
+    UnprocessableContent,
+    UnsupportedMediaType,
+    as_problem,
+    problem_response,
+    validation_errors,
+)
+from shared.logs import bind_request_context
+from shared.metrics import metrics_for
+
+log = logging.getLogger(__name__)
+
+TRACEPARENT = re.compile(r"^00-([0-9a-f]{32})-([0-9a-f]{16})-[0-9a-f]{2}$")
+REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,100}$")
+
+
+@dataclass(frozen=True)
+class Call:
+    """One API call as the service method sees it: who, what, and the parsed input."""
+
+    identity: Identity | None
+    path: dict[str, Any]
+    body: Any = None
+    query: Any = None
+    request_id: str = ""
+    traceparent: str = ""
+    if_match: str | None = None
+    idempotency_key: str | None = None
+    remote_addr: str | None = None
+    raw_body: bytes = b""
+
+    @property
+    def agency(self) -> str:
+        assert self.identity is not None, "public endpoints have no agency"
+        return self.identity.agency
+
+    @property
+    def actor(self) -> str:
+        return self.identity.sub if self.identity else "anonymous"
+
+
+@dataclass
+class ApiResponse:
+    """A response with a status, headers or a media type other than the route's defaults."""
+
+    body: Any = None
+    status: int | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+    media_type: str | None = None
+
+
+def new_traceparent(trace_id: str | None = None) -> str:
+    return f"00-{trace_id or uuid.uuid4().hex}-{uuid.uuid4().hex[:16]}-01"
+
+
+class ApiWsgiApp(WsgiApp):
+    """nameko's WSGI app, answering unknown routes and methods with problems instead of HTML."""
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        request = Request(environ, shallow=True)
+        adapter = self.url_map.bind_to_environ(environ)
+        try:
+            provider, values = adapter.match()
+            request.path_values = values
+            response = provider.handle_request(request)
+        except HTTPException as exc:
+            problem: Problem = NotFound("no such route") if exc.code == 404 else Problem(exc.description)
+            if exc.code == 405:
+                problem = MethodNotAllowed(f"allowed: {', '.join(getattr(exc, 'valid_methods', None) or [])}")
+            elif exc.code not in (404, 405):
+                problem.status = exc.code or 400
+            response = problem_response(problem, instance=request.path)
+        return response(environ, start_response)
+
+
+class ApiWebServer(WebServer):
+    def get_wsgi_app(self) -> ApiWsgiApp:
+        return ApiWsgiApp(self)
+
+
+def verifier_for(container: ServiceContainer) -> TokenVerifier:
+    """One verifier per container, kept on it (extensions hold weak proxies to the container)."""
+    verifier = getattr(container, "_diversion_verifier", None)
+    if verifier is None:
+        settings: Settings = container.config[SETTINGS_KEY]
+        verifier = TokenVerifier(settings.common)
+        container._diversion_verifier = verifier  # type: ignore[attr-defined]
+    return verifier
+
+
+class ApiEntrypoint(HttpRequestHandler):
+    """`@api("GET", "/v1/things/<id>", roles={"case_manager"}, response=ThingOut)`."""
+
+    server = ApiWebServer()
+
+    def __init__(
+        self,
+        method: str,
+        url: str,
+        *,
+        roles: Iterable[str] | None = None,
+        public: bool = False,
+        body: type[BaseModel] | Any | None = None,
+        query: type[BaseModel] | None = None,
+        response: Any = None,
+        status: int = 200,
+        summary: str = "",
+        tags: Iterable[str] = (),
+        errors: Iterable[int] = (),
+        media_type: str = "application/json",
+        headers: Iterable[str] = (),
+        max_body_bytes: int | None = None,
+        responses: dict[int, Any] | None = None,
+        **kwargs: Any,
+    ):
+        if not public and not roles:
+            raise ValueError(f"{method} {url}: name the roles allowed, or mark the route public")
+        self.roles = frozenset(roles or ())
+        self.public = public
+        self.body_model = body
+        self.body_adapter = TypeAdapter(body) if body is not None else None
+        self.query_model = query
+        self.response_model = response
+        self.status = status
+        self.summary = summary
+        self.tags = tuple(tags)
+        self.errors = tuple(errors)
+        self.media_type = media_type
+        self.request_headers = tuple(headers)
+        self.max_body_bytes = max_body_bytes
+        self.extra_responses = dict(responses or {})
+        super().__init__(method, url, **kwargs)
+
+    def get_url_rule(self) -> Rule:
+        return Rule(self.url, methods=[self.method], strict_slashes=False)
+
+    # -- request --------------------------------------------------------------------------------
+    def handle_request(self, request: Request) -> Response:
+        started = time.perf_counter()
+        request.shallow = False
+        request_id = request.headers.get("X-Request-ID", "")
+        if not REQUEST_ID.match(request_id):
+            request_id = uuid.uuid4().hex
+        incoming = request.headers.get("traceparent", "")
+        match = TRACEPARENT.match(incoming)
+        traceparent = new_traceparent(match.group(1) if match else None)
+        identity: Identity | None = None
+        try:
+            identity = self._authenticate(request, request_id)
+            call = self._parse(request, identity, request_id, traceparent)
+            context = {"request_id": request_id, "traceparent": traceparent}
+            if identity is not None:
+                context.update(identity.context_data())
+            event = Event()
+            self.container.spawn_worker(
+                self, (call,), {}, context_data=context, handle_result=partial(self.handle_result, event)
+            )
+            result = event.wait()
+            response = self._response_from_result(result)
+        except Exception as exc:  # noqa: BLE001 - every failure becomes a problem, never a stack trace
+            response = self._response_from_exception(exc, request_id, request.path)
+        response.headers["X-Request-ID"] = request_id
+        response.headers.setdefault("traceparent", traceparent)
+        metrics_for(self.container).observe_http(
+            self.method, self.url, response.status_code, time.perf_counter() - started
+        )
+        return response
+
+    def _authenticate(self, request: Request, request_id: str) -> Identity | None:
+        if self.public:
+            return None
+        try:
+            identity = verifier_for(self.container).verify_header(request.headers.get("Authorization"))
+        except AuthenticationFailed as exc:
+            self._audit(None, "authentication.failed", "failure", request, request_id, {"reason": exc.reason})
+            metrics_for(self.container).auth_failures.inc()
+            raise Unauthorized(exc.reason, headers={"WWW-Authenticate": 'Bearer realm="diversion"'}) from None
+        if not identity.has_any(self.roles):
+            self._audit(identity, "permission.denied", "denied", request, request_id,
+                        {"required_roles": sorted(self.roles)})
+            raise Forbidden(f"this action needs one of the roles: {', '.join(sorted(self.roles))}")
+        return identity
+
+    def _audit(
+        self, identity: Identity | None, action: str, outcome: str, request: Request, request_id: str,
+        detail: dict[str, Any],
+    ) -> None:
+        from shared.db import Database
+
+        for dependency in self.container.dependencies:
+            if isinstance(dependency, Database):
+                write_audit_now(
+                    dependency.engine,
+                    service=self.container.service_name,
+                    action=action,
+                    outcome=outcome,
+                    identity=identity,
+                    resource_type="route",
+                    resource_id=f"{self.method} {self.url}",
+                    source_ip=request.remote_addr,
+                    request_id=request_id,
+                    detail=detail,
+                )
+                return
+
+    def _parse(self, request: Request, identity: Identity | None, request_id: str, traceparent: str) -> Call:
+        raw = b""
+        body: Any = None
+        if self.body_adapter is not None:
+            limit = self.max_body_bytes or self.container.config[SETTINGS_KEY].common.max_body_bytes
+            declared = request.content_length
+            if declared is not None and declared > limit:
+                raise PayloadTooLarge(f"the body is {declared} bytes; the limit is {limit}")
+            request.max_content_length = limit
+            try:
+                raw = request.get_data(cache=True)
+            except RequestEntityTooLarge:
+                raise PayloadTooLarge(f"the body exceeds the limit of {limit} bytes") from None
+            if len(raw) > limit:
+                raise PayloadTooLarge(f"the body exceeds the limit of {limit} bytes")
+            mimetype = request.mimetype or "application/json"
+            if self.media_type == "application/json" and mimetype not in ("application/json",) and \
+                    not mimetype.endswith("+json"):
+                raise UnsupportedMediaType(f"send application/json, not {mimetype}")
+            if self.media_type == "application/json":
+                try:
+                    document = json.loads(raw or b"null")
+                except (ValueError, UnicodeDecodeError) as exc:
+                    raise BadRequest(f"the body is not valid JSON: {exc}") from None
+                try:
+                    body = self.body_adapter.validate_python(document)
+                except ValidationError as exc:
+                    raise UnprocessableContent(
+                        "the body does not match the schema", errors=validation_errors(exc.errors())
+                    ) from None
+            else:
+                body = raw
+        query = None
+        if self.query_model is not None:
+            values: dict[str, Any] = {}
+            for key in request.args:
+                items = request.args.getlist(key)
+                values[key] = items if len(items) > 1 else items[0]
+            try:
+                query = self.query_model.model_validate(values)
+            except ValidationError as exc:
+                raise UnprocessableContent(
+                    "the query parameters are invalid", slug="invalid-query",
+                    errors=validation_errors(exc.errors()),
+                ) from None
+        return Call(
+            identity=identity,
+            path=dict(request.path_values),
+            body=body,
+            query=query,
+            request_id=request_id,
+            traceparent=traceparent,
+            if_match=request.headers.get("If-Match"),
+            idempotency_key=request.headers.get("Idempotency-Key"),
+            remote_addr=request.remote_addr,
+            raw_body=raw,
+        )
+
+    # -- response -------------------------------------------------------------------------------
+    def handle_result(self, event: Event, worker_ctx: Any, result: Any, exc_info: Any) -> Any:
+        event.send(result, exc_info)
+        return result, exc_info
+
+    def _response_from_result(self, result: Any) -> Response:
+        if isinstance(result, Response):
+            return result
+        status, headers, media_type = self.status, {}, self.media_type
+        if isinstance(result, ApiResponse):
+            status = result.status or status
+            headers = dict(result.headers)
+            media_type = result.media_type or media_type
+            result = result.body
+        if result is None and status == 204:
+            return Response(status=204, headers=headers)
+        if media_type == "application/json" or media_type.endswith("+json"):
+            payload = self._dump(result)
+        else:
+            payload = result if isinstance(result, (str, bytes)) else str(result)
+        headers.setdefault("Content-Type", media_type if "charset" in media_type or "json" in media_type
+                           else f"{media_type}; charset=utf-8")
+        return Response(payload, status=status, headers=headers)
+
+    @staticmethod
+    def _dump(result: Any) -> str:
+        if isinstance(result, BaseModel):
+            return result.model_dump_json()
+        if isinstance(result, list) and result and isinstance(result[0], BaseModel):
+            return "[" + ",".join(item.model_dump_json() for item in result) + "]"
+        return json.dumps(result, default=str)
+
+    def _response_from_exception(self, exc: BaseException, request_id: str, path: str) -> Response:
+        problem = as_problem(exc)
+        if problem is None:
+            log.error("unhandled error in %s %s: %s", self.method, self.url, type(exc).__name__,
+                      exc_info=(type(exc), exc, exc.__traceback__))
+            problem = Problem("an internal error occurred; quote the request id when reporting it",
+                              slug="internal-error")
+            problem.status, problem.title = 500, "Internal server error"
+        return problem_response(problem, request_id=request_id, instance=path)
+
+
+api = ApiEntrypoint.decorator
+
+
+def api_routes(service_cls: type) -> list[tuple[str, ApiEntrypoint]]:
+    """The (method name, entrypoint prototype) pairs of a service class, for the OpenAPI document."""
+    from nameko.extensions import ENTRYPOINT_EXTENSIONS_ATTR
+
+    routes = []
+    for name in dir(service_cls):
+        member = getattr(service_cls, name, None)
+        for entrypoint in getattr(member, ENTRYPOINT_EXTENSIONS_ATTR, ()) or ():
+            if isinstance(entrypoint, ApiEntrypoint):
+                routes.append((name, entrypoint))
+    return sorted(routes, key=lambda pair: (pair[1].url, pair[1].method))
+
+
+def bind_worker_context(worker_ctx: Any) -> None:
+    bind_request_context(worker_ctx.data)
+
+
+__all__ = ["ApiEntrypoint", "ApiResponse", "Call", "Entrypoint", "api", "api_routes"]

@@ -1,0 +1,132 @@
+"""OpenAPI 3.1 generated from a service class's `@api` routes and their pydantic models."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from pydantic import TypeAdapter
+from pydantic.json_schema import JsonSchemaMode
+
+from shared.http.api import ApiEntrypoint, api_routes
+from shared.http.problems import PROBLEM_MEDIA_TYPE, ProblemDocument
+
+REF = "#/components/schemas/{model}"
+CONVERTER = re.compile(r"<(?:(\w+):)?(\w+)>")
+STATUS_TEXT = {
+    200: "OK", 201: "Created", 202: "Accepted", 204: "No content", 400: "Malformed request",
+    401: "Authentication required", 403: "Forbidden", 404: "Not found", 409: "Conflict",
+    412: "Precondition failed", 413: "Body too large", 415: "Unsupported media type",
+    422: "Invalid input", 428: "If-Match required", 503: "Unavailable",
+}
+PARAM_SCHEMA = {
+    "uuid": {"type": "string", "format": "uuid"},
+    "int": {"type": "integer"},
+    "string": {"type": "string"},
+    None: {"type": "string"},
+}
+
+
+def _path(url: str) -> tuple[str, list[dict[str, Any]]]:
+    params = []
+    for converter, name in CONVERTER.findall(url):
+        params.append({"name": name, "in": "path", "required": True,
+                       "schema": PARAM_SCHEMA.get(converter or None, {"type": "string"})})
+    return CONVERTER.sub(lambda m: "{" + m.group(2) + "}", url), params
+
+
+def _error_statuses(route: ApiEntrypoint, has_path_params: bool) -> set[int]:
+    statuses = set(route.errors)
+    if not route.public:
+        statuses |= {401, 403}
+    if route.body_adapter is not None:
+        statuses |= {400, 413, 415, 422}
+    if route.query_model is not None:
+        statuses.add(422)
+    if has_path_params:
+        statuses.add(404)
+    return statuses
+
+
+def openapi_document(service_cls: type, *, title: str, version: str, description: str) -> dict[str, Any]:
+    routes = api_routes(service_cls)
+    adapters: list[tuple[tuple[str, str], JsonSchemaMode, TypeAdapter[Any]]] = [
+        (("problem", "serialization"), "serialization", TypeAdapter(ProblemDocument))
+    ]
+    for name, route in routes:
+        if route.body_model is not None:
+            adapters.append(((name, "body"), "validation", TypeAdapter(route.body_model)))
+        if route.response_model is not None:
+            adapters.append(((name, "response"), "serialization", TypeAdapter(route.response_model)))
+        for status, model in getattr(route, "extra_responses", {}).items():
+            adapters.append(((name, f"response-{status}"), "serialization", TypeAdapter(model)))
+        if route.query_model is not None:
+            adapters.append(((name, "query"), "validation", TypeAdapter(route.query_model)))
+    schemas, definitions = TypeAdapter.json_schemas(
+        [(key, mode, adapter) for key, mode, adapter in adapters], ref_template=REF
+    )
+    components: dict[str, Any] = dict(definitions.get("$defs", {}))
+
+    paths: dict[str, Any] = {}
+    for name, route in routes:
+        path, params = _path(route.url)
+        operation: dict[str, Any] = {
+            "operationId": name,
+            "summary": route.summary or name.replace("_", " "),
+            "tags": list(route.tags) or [service_cls.name],  # type: ignore[attr-defined]
+            "parameters": list(params),
+            "responses": {},
+        }
+        if route.public:
+            operation["security"] = []
+        else:
+            operation["description"] = f"Roles: {', '.join(sorted(route.roles))}."
+        if route.query_model is not None:
+            query_schema = schemas[((name, "query"), "validation")]
+            if "$ref" in query_schema:
+                query_schema = components[query_schema["$ref"].rsplit("/", 1)[1]]
+            required = set(query_schema.get("required", []))
+            for prop, schema in query_schema.get("properties", {}).items():
+                operation["parameters"].append(
+                    {"name": prop, "in": "query", "required": prop in required, "schema": schema}
+                )
+        for header in route.request_headers:
+            operation["parameters"].append({"name": header, "in": "header", "required": False,
+                                            "schema": {"type": "string", "maxLength": 200}})
+        if route.body_model is not None:
+            operation["requestBody"] = {
+                "required": True,
+                "content": {route.media_type: {"schema": schemas[((name, "body"), "validation")]}},
+            }
+        ok: dict[str, Any] = {"description": STATUS_TEXT.get(route.status, "OK")}
+        if route.response_model is not None:
+            ok["content"] = {route.media_type: {"schema": schemas[((name, "response"), "serialization")]}}
+        elif route.status != 204:
+            ok["content"] = {route.media_type: {"schema": {"type": "string"}}}
+        operation["responses"][str(route.status)] = ok
+        for status in getattr(route, "extra_responses", {}):
+            operation["responses"][str(status)] = {
+                "description": STATUS_TEXT.get(status, "Response"),
+                "content": {"application/json": {
+                    "schema": schemas[((name, f"response-{status}"), "serialization")]}},
+            }
+        for status in sorted(_error_statuses(route, bool(params))):
+            operation["responses"].setdefault(str(status), {
+                "description": STATUS_TEXT.get(status, "Error"),
+                "content": {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": REF.format(model="ProblemDocument")}}},
+            })
+        paths.setdefault(path, {})[route.method.lower()] = operation
+
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": title, "version": version, "description": description,
+                 "license": {"name": "Apache-2.0", "identifier": "Apache-2.0"}},
+        "jsonSchemaDialect": "https://spec.openapis.org/oas/3.1/dialect/base",
+        "servers": [{"url": "/"}],
+        "paths": paths,
+        "components": {
+            "schemas": components,
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}},
+        },
+        "security": [{"bearer": []}],
+    }

@@ -1,0 +1,83 @@
+"""Run one service as a process: validate settings, check the broker, start nameko, stop on a signal."""
+
+from __future__ import annotations
+
+import importlib
+import signal
+import sys
+from typing import Any
+
+from shared.config import SERVICES, ConfigError, Settings, load_settings
+
+
+class BrokerUnreachable(Exception):
+    pass
+
+
+def service_class(name: str) -> type:
+    module = importlib.import_module(f"services.{name}.service")
+    return getattr(module, f"{name.title()}Service")  # type: ignore[no-any-return]
+
+
+def extra_settings_class(name: str) -> Any:
+    module = importlib.import_module(f"services.{name}.service")
+    return getattr(module, "SETTINGS_CLASS", None)
+
+
+def broker_hint(uri: str) -> str:
+    safe = uri.split("@")[-1] if "@" in uri else uri
+    return (
+        f"RabbitMQ is not reachable at {safe}.\n"
+        "  Start it with `rabbitmq-server -detached` (Debian package rabbitmq-server),\n"
+        "  or `docker compose up -d rabbitmq`, or point DIVERSION_AMQP_URI at a running broker."
+    )
+
+
+def check_broker(uri: str, timeout: float = 3.0) -> None:
+    from kombu import Connection
+
+    try:
+        with Connection(uri, connect_timeout=timeout) as connection:
+            connection.ensure_connection(max_retries=1, timeout=timeout)
+    except Exception as exc:  # noqa: BLE001 - any failure means "not reachable"
+        raise BrokerUnreachable(broker_hint(uri)) from exc
+
+
+def load(name: str) -> Settings:
+    if name not in SERVICES:
+        raise ConfigError(f"unknown service {name!r}; expected one of {', '.join(SERVICES)}")
+    return load_settings(name, extra_class=extra_settings_class(name))
+
+
+def serve(name: str) -> int:
+    """Blocking: run service `name` until SIGINT/SIGTERM. Requires eventlet monkey patching."""
+    import eventlet
+    from nameko.runners import ServiceRunner
+
+    from shared.logs import configure_logging
+
+    try:
+        settings = load(name)
+    except ConfigError as exc:
+        print(f"diversion: {name} cannot start: {exc}", file=sys.stderr)
+        return 2
+    configure_logging(name, settings.common.log_level, settings.common.log_format)
+    try:
+        check_broker(settings.common.amqp_uri)
+    except BrokerUnreachable as exc:
+        print(f"diversion: {name} cannot start: {exc}", file=sys.stderr)
+        return 3
+
+    runner = ServiceRunner(config=settings.nameko_config())
+    runner.add_service(service_class(name))
+
+    def shutdown(signum: int, frame: Any) -> None:
+        eventlet.spawn_n(runner.stop)
+
+    signal.signal(signal.SIGTERM, shutdown)
+    signal.signal(signal.SIGINT, shutdown)
+    runner.start()
+    print(f"diversion: {name} serving on http://{settings.service.http_host}:{settings.service.http_port}",
+          file=sys.stderr, flush=True)
+    runner.wait()
+    return 0

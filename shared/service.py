@@ -1,0 +1,168 @@
+"""What every service has: health, readiness, metrics, its OpenAPI document and its audit trail.
+
+A service class inherits `ServiceBase`, names itself and declares `db = Database()`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from typing import Any, ClassVar
+
+from kombu import Connection
+from nameko.extensions import DependencyProvider
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from shared import migrations
+from shared.audit import _writer_table as audit_rows
+from shared.config import SETTINGS_KEY, Settings
+from shared.db import Database, database_reachable
+from shared.http.api import ApiResponse, Call, api, bind_worker_context
+from shared.http.openapi import openapi_document
+from shared.http.pagination import Page, PageQuery, decode_cursor, encode_cursor
+from shared.logs import clear_request_context
+from shared.metrics import CONTENT_TYPE, metrics_for
+
+
+class Health(BaseModel):
+    status: str = "ok"
+    service: str
+
+
+class Readiness(BaseModel):
+    status: str = Field(description="ready or not_ready")
+    service: str
+    checks: dict[str, str]
+
+
+class AuditQuery(PageQuery):
+    model_config = ConfigDict(extra="forbid")
+
+    action: str | None = Field(default=None, max_length=80)
+    resource_type: str | None = Field(default=None, max_length=80)
+    resource_id: str | None = Field(default=None, max_length=200)
+    outcome: str | None = Field(default=None, max_length=16)
+
+
+class AuditEventOut(BaseModel):
+    id: int
+    occurred_at: dt.datetime
+    service: str
+    agency_id: str | None
+    actor: str
+    actor_roles: str
+    action: str
+    resource_type: str
+    resource_id: str | None
+    outcome: str
+    source_ip: str | None
+    request_id: str | None
+    detail: dict[str, Any] | None
+
+
+class Operations(DependencyProvider):
+    """Readiness checks, metrics and the OpenAPI document for the service it belongs to."""
+
+    BROKER_CHECK_TTL = 2.0
+
+    def setup(self) -> None:
+        self.settings: Settings = self.container.config[SETTINGS_KEY]
+        self.database = next(d for d in self.container.dependencies if isinstance(d, Database))
+        self.head = migrations.head_revision(self.container.service_name)
+        self._broker_checked = (0.0, "unknown")
+        self._openapi: dict[str, Any] | None = None
+
+    def get_dependency(self, worker_ctx: Any) -> Operations:
+        return self
+
+    def worker_setup(self, worker_ctx: Any) -> None:
+        bind_worker_context(worker_ctx)
+
+    def worker_teardown(self, worker_ctx: Any) -> None:
+        clear_request_context()
+
+    def broker_status(self) -> str:
+        checked_at, status = self._broker_checked
+        if time.monotonic() - checked_at < self.BROKER_CHECK_TTL:
+            return status
+        try:
+            with Connection(self.settings.common.amqp_uri, connect_timeout=2) as connection:
+                connection.ensure_connection(max_retries=1, timeout=2)
+            status = "ok"
+        except Exception as exc:  # noqa: BLE001 - readiness reports any failure
+            status = f"unreachable ({type(exc).__name__})"
+        self._broker_checked = (time.monotonic(), status)
+        return status
+
+    def readiness(self) -> Readiness:
+        db_ok, db_detail = database_reachable(self.database.engine)
+        checks = {"database": "ok" if db_ok else f"unreachable ({db_detail})", "broker": self.broker_status()}
+        if db_ok:
+            at_head = migrations.at_head(self.database.engine, self.container.service_name, self.head)
+            checks["migrations"] = "at head" if at_head else f"not at head ({self.head})"
+        else:
+            checks["migrations"] = "unknown"
+        ready = checks["database"] == "ok" and checks["broker"] == "ok" and checks["migrations"] == "at head"
+        return Readiness(status="ready" if ready else "not_ready", service=self.container.service_name,
+                         checks=checks)
+
+    def metrics_text(self) -> bytes:
+        return metrics_for(self.container).exposition()
+
+    def openapi(self) -> dict[str, Any]:
+        if self._openapi is None:
+            service_cls = self.container.service_cls
+            self._openapi = openapi_document(
+                service_cls,
+                title=f"Diversion {self.container.service_name} API",
+                version=getattr(service_cls, "api_version", "1.0.0"),
+                description=(service_cls.__doc__ or "").strip(),
+            )
+        return self._openapi
+
+
+class ServiceBase:
+    """Health, readiness, metrics, OpenAPI and audit endpoints, shared by the four services."""
+
+    name: ClassVar[str]
+    api_version: ClassVar[str] = "1.0.0"
+    db: Session
+    ops: Operations = Operations()  # type: ignore[assignment]
+
+    @api("GET", "/healthz", public=True, response=Health, summary="The process is alive", tags=["operations"])
+    def healthz(self, call: Call) -> Health:
+        return Health(service=self.name)
+
+    @api("GET", "/readyz", public=True, response=Readiness, responses={503: Readiness}, tags=["operations"],
+         summary="Database and broker reachable, migrations at head")
+    def readyz(self, call: Call) -> ApiResponse:
+        readiness = self.ops.readiness()
+        return ApiResponse(readiness, status=200 if readiness.status == "ready" else 503)
+
+    @api("GET", "/metrics", public=True, media_type=CONTENT_TYPE, tags=["operations"],
+         summary="Prometheus metrics")
+    def metrics(self, call: Call) -> ApiResponse:
+        return ApiResponse(self.ops.metrics_text(), media_type=CONTENT_TYPE)
+
+    @api("GET", "/openapi.json", public=True, tags=["operations"], summary="This OpenAPI document")
+    def openapi(self, call: Call) -> dict[str, Any]:
+        return self.ops.openapi()
+
+    @api("GET", "/v1/audit", roles={"auditor"}, query=AuditQuery, response=Page[AuditEventOut], tags=["audit"],
+         summary="The audit trail of the caller's agency, newest first")
+    def list_audit_events(self, call: Call) -> Page[AuditEventOut]:
+        query: AuditQuery = call.query
+        statement = select(audit_rows).where(audit_rows.c.agency_id == call.agency)
+        for column in ("action", "resource_type", "resource_id", "outcome"):
+            value = getattr(query, column)
+            if value is not None:
+                statement = statement.where(audit_rows.c[column] == value)
+        cursor = decode_cursor(query.cursor)
+        if cursor:
+            statement = statement.where(audit_rows.c.id < int(cursor.get("id", 0)))
+        rows = self.db.execute(statement.order_by(audit_rows.c.id.desc()).limit(query.limit + 1)).mappings().all()
+        items = [AuditEventOut.model_validate(dict(row)) for row in rows[: query.limit]]
+        next_cursor = encode_cursor({"id": items[-1].id}) if len(rows) > query.limit else None
+        return Page[AuditEventOut](items=items, next_cursor=next_cursor)
