@@ -74,7 +74,7 @@ def seed(names: tuple[str, ...], everything: bool) -> None:
 
     for name in _names(names, everything):
         settings = load(name)
-        module = importlib.import_module(f"services.{name}.seed")
+        module = importlib.import_module(f"services.{name}.demo")
         engine = make_engine(settings.database_url)
         with session_scope(engine) as session:
             summary = module.load_demo(session)
@@ -98,8 +98,10 @@ def token(agency: str, roles: tuple[str, ...], sub: str | None, org: str | None,
 
     try:
         click.echo(issue_token(CommonSettings(), agency=agency, roles=roles, sub=sub, org=org, ttl_seconds=ttl))
-    except (ValidationError, ValueError) as exc:
-        _fail(str(exc).splitlines()[0] if isinstance(exc, ValueError) else str(exc))
+    except ValidationError as exc:
+        _fail("; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()))
+    except ValueError as exc:
+        _fail(str(exc))
 
 
 def _wait_ready(ports: dict[str, int], procs: dict[str, subprocess.Popen[bytes]], timeout: float) -> list[str]:
@@ -165,11 +167,15 @@ def run(no_seed: bool, timeout: float) -> None:
                 click.echo(f"{name} did not stop in time; killed")
         click.echo("all services stopped")
 
-    signal.signal(signal.SIGTERM, lambda s, f: (stop_all(), sys.exit(0)))
+    def on_sigterm(signum: int, frame: object) -> None:
+        stop_all()
+        sys.exit(0)
+
+    signal.signal(signal.SIGTERM, on_sigterm)
     try:
         for name in SERVICES:
             procs[name] = subprocess.Popen(
-                [sys.executable, "-m", "shared.cli", "serve", name], env=os.environ.copy(),
+                [sys.executable, "-m", "shared.main", "serve", name], env=os.environ.copy(),
                 start_new_session=True,  # Ctrl-C reaches us once; we stop the children in order
             )
         ports = {name: s.service.http_port for name, s in settings.items()}
@@ -209,13 +215,6 @@ def _mount_optional_groups() -> None:
 
 
 def main() -> None:
-    if len(sys.argv) > 1 and sys.argv[1] in ("serve", "demo"):
-        import eventlet
-
-        eventlet.monkey_patch()
+    """Called by `shared.main`, which patches eventlet for the commands that run nameko."""
     _mount_optional_groups()
     cli()
-
-
-if __name__ == "__main__":
-    main()

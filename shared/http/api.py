@@ -101,7 +101,7 @@ class ApiWsgiApp(WsgiApp):
         adapter = self.url_map.bind_to_environ(environ)
         try:
             provider, values = adapter.match()
-            request.path_values = values
+            request.path_values = values  # type: ignore[attr-defined]
             response = provider.handle_request(request)
         except HTTPException as exc:
             problem: Problem = NotFound("no such route") if exc.code == 404 else Problem(exc.description)
@@ -193,7 +193,8 @@ class ApiEntrypoint(HttpRequestHandler):
                 context.update(identity.context_data())
             event = Event()
             self.container.spawn_worker(
-                self, (call,), {}, context_data=context, handle_result=partial(self.handle_result, event)
+                self, (call,), dict(call.path), context_data=context,
+                handle_result=partial(self.handle_result, event),
             )
             result = event.wait()
             response = self._response_from_result(result)
@@ -290,7 +291,7 @@ class ApiEntrypoint(HttpRequestHandler):
                 ) from None
         return Call(
             identity=identity,
-            path=dict(request.path_values),
+            path=dict(request.path_values),  # type: ignore[attr-defined]
             body=body,
             query=query,
             request_id=request_id,
@@ -317,6 +318,7 @@ class ApiEntrypoint(HttpRequestHandler):
             result = result.body
         if result is None and status == 204:
             return Response(status=204, headers=headers)
+        payload: str | bytes
         if media_type == "application/json" or media_type.endswith("+json"):
             payload = self._dump(result)
         else:
