@@ -6,6 +6,8 @@ from sqlalchemy import Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from shared.audit import audit_table
+from shared.idempotency import idempotency_table
+from shared.messaging.tables import add_messaging_tables
 
 
 class Base(DeclarativeBase):
@@ -13,6 +15,8 @@ class Base(DeclarativeBase):
 
 
 AuditEvent = audit_table(Base.metadata)
+Messaging = add_messaging_tables(Base.metadata)
+IdempotencyKey = idempotency_table(Base.metadata)
 
 
 class Program(Base):

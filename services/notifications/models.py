@@ -8,6 +8,8 @@ from sqlalchemy import JSON, DateTime, String
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from shared.audit import audit_table
+from shared.idempotency import idempotency_table
+from shared.messaging.tables import add_messaging_tables
 
 
 class Base(DeclarativeBase):
@@ -15,6 +17,8 @@ class Base(DeclarativeBase):
 
 
 AuditEvent = audit_table(Base.metadata)
+Messaging = add_messaging_tables(Base.metadata)
+IdempotencyKey = idempotency_table(Base.metadata)
 
 
 class Subscription(Base):

@@ -1,0 +1,69 @@
+# The suite's one interface: the README quotes these targets.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml constraints.txt | sha1sum | cut -c1-12)
+
+.PHONY: install run test lint typecheck unit integration test-sqlite openapi asyncapi bench bench-db \
+        bench-messaging bench-intake bench-resources bench-notifications demo clean help
+
+help:
+	@echo "make install   create .venv and install the pinned dependencies"
+	@echo "make run       migrate, load the demo agency and directory, run all four services (Ctrl-C stops)"
+	@echo "make test      ruff, mypy, unit and integration tests (real PostgreSQL and RabbitMQ)"
+	@echo "make bench     all benchmarks (not part of make test)"
+
+$(STAMP): pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet -c constraints.txt -e '.[dev]'
+	@rm -f $(VENV)/.installed-*
+	@touch $@
+
+install: $(STAMP)
+
+run: install
+	$(BIN)/diversion run
+
+demo: install
+	$(BIN)/diversion demo
+
+lint: install
+	$(BIN)/ruff check .
+
+typecheck: install
+	$(BIN)/mypy shared services
+
+unit: install
+	$(BIN)/pytest tests/unit -q
+
+integration: install
+	$(BIN)/pytest tests/integration -q
+
+test: install lint typecheck
+	$(BIN)/pytest -q --durations=15
+
+openapi: install
+	$(BIN)/python -m shared.http.export_openapi docs/openapi
+
+asyncapi: install
+	$(BIN)/python -m shared.messaging.asyncapi docs/asyncapi.json
+
+bench: bench-db bench-messaging bench-intake bench-resources bench-notifications
+
+bench-db: install
+	$(BIN)/python bench/db_driver.py
+
+bench-messaging: install
+	$(BIN)/python bench/messaging.py
+
+bench-intake: install
+	$(BIN)/python bench/intake.py
+
+bench-resources: install
+	$(BIN)/python bench/resources.py
+
+bench-notifications: install
+	$(BIN)/python bench/notifications.py
+
+clean:
+	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache
