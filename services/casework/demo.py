@@ -27,6 +27,6 @@ def load_demo(session: Session) -> str:
         if email in existing:
             continue
         session.add(Staff(id=str(uuid.uuid5(NAMESPACE, email)), agency_id=DEMO_AGENCY, name=name, email=email,
-                          role=role, programs=ALL_PROGRAMS, caseload_cap=cap, active=True))
+                          role=role, programs=ALL_PROGRAMS, caseload_cap=cap, active=True, subject=email))
         added += 1
     return f"{added} demo staff added ({len(DEMO_STAFF)} in the demo agency)"

@@ -1,10 +1,28 @@
-"""Casework's tables (its own database): staff and caseloads, and later cases, plans and consents."""
+"""Casework's tables (its own database): staff, participants, cases, plans, supervision, consents, alerts.
+
+Every agency-owned row carries `agency_id` and is looked up by `(agency_id, id)`. Mutable rows have a
+`version` column: the ETag clients send back in If-Match.
+"""
 
 from __future__ import annotations
 
+import datetime as dt
+from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, Integer, String, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    Numeric,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from shared.audit import audit_table
@@ -13,12 +31,19 @@ from shared.messaging.tables import add_messaging_tables
 
 
 class Base(DeclarativeBase):
-    type_annotation_map = {dict[str, Any]: JSON, list[str]: JSON}
+    type_annotation_map = {
+        dict[str, Any]: JSON,
+        list[str]: JSON,
+        list[dict[str, Any]]: JSON,
+        dt.datetime: DateTime(timezone=True),
+    }
 
 
 AuditEvent = audit_table(Base.metadata)
 Messaging = add_messaging_tables(Base.metadata)
 IdempotencyKey = idempotency_table(Base.metadata)
+
+Id = String(64)
 
 
 class Staff(Base):
@@ -27,7 +52,7 @@ class Staff(Base):
     __tablename__ = "staff"
     __table_args__ = (UniqueConstraint("agency_id", "email"),)
 
-    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    id: Mapped[str] = mapped_column(Id, primary_key=True)
     agency_id: Mapped[str] = mapped_column(String(64), index=True)
     name: Mapped[str] = mapped_column(String(200))
     email: Mapped[str] = mapped_column(String(254))
@@ -35,3 +60,262 @@ class Staff(Base):
     programs: Mapped[list[str]] = mapped_column(JSON, default=list)
     caseload_cap: Mapped[int] = mapped_column(Integer, default=25)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+    # The token `sub` of this person: how a case manager's calls are matched to their caseload.
+    subject: Mapped[str | None] = mapped_column(String(200), nullable=True)
+
+
+class AgencyConfig(Base):
+    """Per-agency casework settings (the assignment strategy); absent rows use the service default."""
+
+    __tablename__ = "agency_config"
+
+    agency_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    assignment_strategy: Mapped[str] = mapped_column(String(64))
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    updated_at: Mapped[dt.datetime] = mapped_column()
+    updated_by: Mapped[str] = mapped_column(String(200))
+
+
+class Participant(Base):
+    """The participant's minimum record, copied from `referral.accepted` (never charges or history)."""
+
+    __tablename__ = "participant"
+
+    id: Mapped[str] = mapped_column(Id, primary_key=True)
+    agency_id: Mapped[str] = mapped_column(String(64), index=True)
+    first_name: Mapped[str] = mapped_column(String(100))
+    last_name: Mapped[str] = mapped_column(String(100))
+    date_of_birth: Mapped[dt.date] = mapped_column(Date)
+    phone: Mapped[str | None] = mapped_column(String(30), nullable=True)
+    email: Mapped[str | None] = mapped_column(String(254), nullable=True)
+    preferred_language: Mapped[str] = mapped_column(String(20), default="en")
+    sex: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    race: Mapped[str | None] = mapped_column(String(80), nullable=True)
+    ethnicity: Mapped[str | None] = mapped_column(String(80), nullable=True)
+    age_at_referral: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    created_at: Mapped[dt.datetime] = mapped_column()
+
+
+class CaseRecord(Base):
+    """One diversion case (the domain's `Case` plus the program bounds it was opened with)."""
+
+    __tablename__ = "diversion_case"
+    __table_args__ = (
+        UniqueConstraint("agency_id", "referral_id", name="uq_case_agency_referral"),
+        Index("ix_case_agency_state", "agency_id", "state"),
+        Index("ix_case_manager_state", "case_manager_id", "state"),
+    )
+
+    id: Mapped[str] = mapped_column(Id, primary_key=True)
+    agency_id: Mapped[str] = mapped_column(String(64))
+    referral_id: Mapped[str] = mapped_column(String(100))
+    case_number: Mapped[str] = mapped_column(String(100))
+    participant_id: Mapped[str] = mapped_column(ForeignKey("participant.id"))
+    program_id: Mapped[str] = mapped_column(String(64))
+    min_months: Mapped[int] = mapped_column(Integer)
+    max_months: Mapped[int] = mapped_column(Integer)
+    state: Mapped[str] = mapped_column(String(32))
+    case_manager_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    referred_on: Mapped[dt.date | None] = mapped_column(Date, nullable=True)
+    opened_on: Mapped[dt.date] = mapped_column(Date)
+    start_date: Mapped[dt.date | None] = mapped_column(Date, nullable=True)
+    expected_end_date: Mapped[dt.date | None] = mapped_column(Date, nullable=True)
+    closed_on: Mapped[dt.date | None] = mapped_column(Date, nullable=True)
+    disposition: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    termination_reason: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    termination_detail: Mapped[str | None] = mapped_column(Text, nullable=True)
+    withdrawal_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    override: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    extensions: Mapped[int] = mapped_column(Integer, default=0)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    created_at: Mapped[dt.datetime] = mapped_column()
+    updated_at: Mapped[dt.datetime] = mapped_column()
+
+
+class CaseAssignment(Base):
+    """Assignment history: the first assignment and every reassignment of a case."""
+
+    __tablename__ = "case_assignment"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    agency_id: Mapped[str] = mapped_column(String(64))
+    case_id: Mapped[str] = mapped_column(ForeignKey("diversion_case.id"), index=True)
+    case_manager_id: Mapped[str] = mapped_column(String(64), index=True)
+    previous_case_manager_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    assigned_at: Mapped[dt.datetime] = mapped_column()
+    assigned_by: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    strategy: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+
+class Assessment(Base):
+    """One needs assessment of a case; each new assessment is the next version (append-only)."""
+
+    __tablename__ = "assessment"
+    __table_args__ = (UniqueConstraint("case_id", "version", name="uq_assessment_version"),)
+
+    id: Mapped[str] = mapped_column(Id, primary_key=True)
+    agency_id: Mapped[str] = mapped_column(String(64))
+    case_id: Mapped[str] = mapped_column(ForeignKey("diversion_case.id"), index=True)
+    version: Mapped[int] = mapped_column(Integer)
+    assessed_on: Mapped[dt.date] = mapped_column(Date)
+    assessed_by: Mapped[str] = mapped_column(String(200))
+    domains: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    created_at: Mapped[dt.datetime] = mapped_column()
+
+
+class PlanVersion(Base):
+    """Every saved version of a case's support plan; the highest version is current (and the ETag).
+
+    Two editors saving on the same version collide on the unique key: one wins, the other gets 412.
+    """
+
+    __tablename__ = "plan_version"
+    __table_args__ = (UniqueConstraint("case_id", "version", name="uq_plan_version"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    agency_id: Mapped[str] = mapped_column(String(64))
+    case_id: Mapped[str] = mapped_column(ForeignKey("diversion_case.id"), index=True)
+    version: Mapped[int] = mapped_column(Integer)
+    goals: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    change: Mapped[str] = mapped_column(String(64))
+    updated_on: Mapped[dt.date] = mapped_column(Date)
+    updated_by: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[dt.datetime] = mapped_column()
+
+
+class PlanReferralLink(Base):
+    """Which case's plan links a service referral, so `service_referral.status_changed` finds its goals."""
+
+    __tablename__ = "plan_referral_link"
+
+    agency_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    service_referral_id: Mapped[str] = mapped_column(String(100), primary_key=True)
+    case_id: Mapped[str] = mapped_column(ForeignKey("diversion_case.id"), primary_key=True)
+
+
+class ConditionRecord(Base):
+    __tablename__ = "case_condition"
+
+    id: Mapped[str] = mapped_column(Id, primary_key=True)
+    agency_id: Mapped[str] = mapped_column(String(64))
+    case_id: Mapped[str] = mapped_column(ForeignKey("diversion_case.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    description: Mapped[str] = mapped_column(Text)
+    unit: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    required_amount: Mapped[Decimal | None] = mapped_column(Numeric(12, 2), nullable=True)
+    completed_amount: Mapped[Decimal] = mapped_column(Numeric(12, 2), default=Decimal(0))
+    met: Mapped[bool] = mapped_column(Boolean, default=False)
+    met_on: Mapped[dt.date | None] = mapped_column(Date, nullable=True)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    created_at: Mapped[dt.datetime] = mapped_column()
+
+
+class ContactRecord(Base):
+    """A contact or check-in (scheduled, completed, missed or cancelled)."""
+
+    __tablename__ = "case_contact"
+    __table_args__ = (Index("ix_contact_status_time", "status", "scheduled_for"),)
+
+    id: Mapped[str] = mapped_column(Id, primary_key=True)
+    agency_id: Mapped[str] = mapped_column(String(64))
+    case_id: Mapped[str] = mapped_column(ForeignKey("diversion_case.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    scheduled_for: Mapped[dt.datetime] = mapped_column()
+    status: Mapped[str] = mapped_column(String(16))
+    completed_at: Mapped[dt.datetime | None] = mapped_column(nullable=True)
+    notes: Mapped[str] = mapped_column(Text, default="")
+    version: Mapped[int] = mapped_column(Integer, default=1)
+
+
+class AppointmentRecord(Base):
+    __tablename__ = "appointment"
+
+    id: Mapped[str] = mapped_column(Id, primary_key=True)
+    agency_id: Mapped[str] = mapped_column(String(64))
+    case_id: Mapped[str] = mapped_column(ForeignKey("diversion_case.id"), index=True)
+    starts_at: Mapped[dt.datetime] = mapped_column()
+    ends_at: Mapped[dt.datetime | None] = mapped_column(nullable=True)
+    kind: Mapped[str] = mapped_column(String(50))
+    with_whom: Mapped[str] = mapped_column(String(200))
+    location: Mapped[str | None] = mapped_column(String(300), nullable=True)
+    service_referral_id: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    status: Mapped[str] = mapped_column(String(16))
+    version: Mapped[int] = mapped_column(Integer, default=1)
+
+
+class IncidentRecord(Base):
+    __tablename__ = "incident"
+
+    id: Mapped[str] = mapped_column(Id, primary_key=True)
+    agency_id: Mapped[str] = mapped_column(String(64))
+    case_id: Mapped[str] = mapped_column(ForeignKey("diversion_case.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    occurred_on: Mapped[dt.date] = mapped_column(Date)
+    description: Mapped[str] = mapped_column(Text)
+    response: Mapped[str] = mapped_column(String(32))
+    suggested_response: Mapped[str] = mapped_column(String(32))
+    responded_by: Mapped[str] = mapped_column(String(200))
+    contact_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    created_at: Mapped[dt.datetime] = mapped_column()
+
+
+class ConsentRecord(Base):
+    """A 42 CFR Part 2 consent with every §2.31 element, §2.35 deferral terms and its revocation."""
+
+    __tablename__ = "consent"
+
+    id: Mapped[str] = mapped_column(Id, primary_key=True)
+    agency_id: Mapped[str] = mapped_column(String(64))
+    participant_id: Mapped[str] = mapped_column(ForeignKey("participant.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    participant_name: Mapped[str] = mapped_column(String(200))
+    discloser: Mapped[str] = mapped_column(String(300))
+    categories: Mapped[list[str]] = mapped_column(JSON)
+    recipient_org_id: Mapped[str] = mapped_column(String(200))
+    recipient_name: Mapped[str] = mapped_column(String(300))
+    purposes: Mapped[list[str]] = mapped_column(JSON)
+    right_to_revoke_acknowledged: Mapped[bool] = mapped_column(Boolean)
+    revocation_instructions: Mapped[str] = mapped_column(Text, default="")
+    expires_on: Mapped[dt.date | None] = mapped_column(Date, nullable=True)
+    expiry_event: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    revocable_on: Mapped[dt.date | None] = mapped_column(Date, nullable=True)
+    revocable_upon: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    signature: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    effective_on: Mapped[dt.date | None] = mapped_column(Date, nullable=True)
+    revoked_on: Mapped[dt.date | None] = mapped_column(Date, nullable=True)
+    revoked_by: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    revocation_method: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    created_at: Mapped[dt.datetime] = mapped_column()
+    created_by: Mapped[str] = mapped_column(String(200))
+
+
+class DisclosureLog(Base):
+    """Every disclosure a consent check allowed: who got what, under which consent, with which notice."""
+
+    __tablename__ = "disclosure_log"
+
+    id: Mapped[str] = mapped_column(Id, primary_key=True)
+    agency_id: Mapped[str] = mapped_column(String(64), index=True)
+    participant_id: Mapped[str] = mapped_column(String(64), index=True)
+    consent_id: Mapped[str] = mapped_column(String(64))
+    recipient_org_id: Mapped[str] = mapped_column(String(200))
+    categories: Mapped[list[str]] = mapped_column(JSON)
+    purpose: Mapped[str] = mapped_column(String(40))
+    disclosed_at: Mapped[dt.datetime] = mapped_column()
+    disclosed_by: Mapped[str] = mapped_column(String(200))
+    notice: Mapped[str] = mapped_column(Text)
+
+
+class SupervisionAlert(Base):
+    """A timer hit already published: the unique key makes a second sweep (or replica) a no-op."""
+
+    __tablename__ = "supervision_alert"
+
+    dedup_key: Mapped[str] = mapped_column(String(300), primary_key=True)
+    agency_id: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(40))
+    case_id: Mapped[str] = mapped_column(String(64), index=True)
+    event_id: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[dt.datetime] = mapped_column()

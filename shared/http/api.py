@@ -151,6 +151,7 @@ class ApiEntrypoint(HttpRequestHandler):
         headers: Iterable[str] = (),
         max_body_bytes: int | None = None,
         responses: dict[int, Any] | None = None,
+        alternatives: Iterable[str] = (),
         **kwargs: Any,
     ):
         if not public and not roles:
@@ -169,6 +170,8 @@ class ApiEntrypoint(HttpRequestHandler):
         self.request_headers = tuple(headers)
         self.max_body_bytes = max_body_bytes
         self.extra_responses = dict(responses or {})
+        # Other media types the success response may take (e.g. text/csv for ?format=csv).
+        self.alternatives = tuple(alternatives)
         super().__init__(method, url, **kwargs)
 
     def get_url_rule(self) -> Rule:

@@ -103,6 +103,8 @@ def openapi_document(service_cls: type, *, title: str, version: str, description
             ok["content"] = {route.media_type: {"schema": schemas[((name, "response"), "serialization")]}}
         elif route.status != 204:
             ok["content"] = {route.media_type: {"schema": {"type": "string"}}}
+        for alternative in route.alternatives:
+            ok.setdefault("content", {})[alternative] = {"schema": {"type": "string"}}
         operation["responses"][str(route.status)] = ok
         for status in getattr(route, "extra_responses", {}):
             operation["responses"][str(status)] = {

@@ -1,0 +1,28 @@
+"""casework's own settings (`DIVERSION_CASEWORK_*`): assignment default and the supervision timers."""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class CaseworkSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="DIVERSION_CASEWORK_", extra="ignore")
+
+    # Default `diversion.assignment` strategy; an agency may choose another (PUT /v1/settings).
+    assignment_strategy: str = Field(default="least_caseload", min_length=1, max_length=64)
+    # Seconds between supervision sweeps (overdue check-ins, silent cases, program ends).
+    timer_interval_seconds: float = Field(default=300.0, gt=0, le=86400)
+    checkin_grace_hours: int = Field(default=24, ge=0, le=720)
+    no_contact_days: int = Field(default=30, ge=1, le=365)
+    end_approaching_days: int = Field(default=30, ge=1, le=365)
+
+
+def casework_settings(config: dict[str, object]) -> CaseworkSettings:
+    """The container's casework settings (defaults when the service runs without the runner's extras)."""
+    from shared.config import SETTINGS_KEY, Settings
+
+    settings = config.get(SETTINGS_KEY)
+    if isinstance(settings, Settings) and isinstance(settings.extra, CaseworkSettings):
+        return settings.extra
+    return CaseworkSettings()
