@@ -1,18 +1,16 @@
-"""Demo data for resources: the seed's St. Louis directory (HSDS 3.0 JSON shipped in the repo)."""
+"""Demo data for resources: the seed's whole St. Louis directory (every HSDS table), stored idempotently."""
 
 from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
 from services.resources.directory import load_seed_directory
-from services.resources.models import Organization
+from services.resources.store import save_directory
 
 
 def load_demo(session: Session) -> str:
     result = load_seed_directory()
-    for org in result.directory.organizations:
-        session.merge(Organization(
-            id=str(org.id), name=org.name, alternate_name=org.alternate_name,
-            description=org.description or "", email=org.email, website=org.website,
-        ))
-    return f"{len(result.directory.organizations)} organizations of the seed directory"
+    stored = save_directory(session, result.directory)
+    counts = result.directory.counts()
+    return (f"seed directory: {counts['organizations']} organizations, {counts['services']} services, "
+            f"{counts['locations']} locations ({stored.created_total} rows new)")

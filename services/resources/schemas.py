@@ -1,10 +1,31 @@
-"""Resources' HTTP bodies (pydantic), named after HSDS 3.0."""
+"""Resources' HTTP bodies (pydantic), named after HSDS 3.0 and FHIR Task where they apply."""
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+import datetime as dt
+from typing import Literal
 
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, model_validator
+
+from services.resources.directory.needs import NEED_CATEGORIES
 from shared.http.pagination import PageQuery
+
+NeedCategory = Literal[NEED_CATEGORIES]  # type: ignore[valid-type]
+Capacity = Literal["accepting", "waitlist", "closed"]
+ServiceStatus = Literal["active", "inactive", "defunct", "temporarily closed"]
+ReferralStatus = Literal["requested", "received", "accepted", "rejected", "in-progress", "completed", "cancelled",
+                         "failed"]
+# The information categories of casework's consent ledger (42 CFR Part 2 §2.31(a)(3)).
+InfoCategory = Literal["contact_info", "needs_assessment", "plan_goals", "attendance", "substance_use_treatment",
+                       "mental_health", "criminal_justice_status"]
+Purpose = Literal["service_referral", "care_coordination", "progress_monitoring"]
+
+
+class _Query(PageQuery):
+    model_config = ConfigDict(extra="forbid")
+
+
+# --- directory --------------------------------------------------------------------------------------
 
 
 class OrganizationOut(BaseModel):
@@ -18,7 +39,205 @@ class OrganizationOut(BaseModel):
     website: str | None = None
 
 
-class OrganizationQuery(PageQuery):
+class OrganizationQuery(_Query):
+    search: str | None = Field(default=None, max_length=200, description="Part of the name")
+
+
+class ServiceSearchQuery(_Query):
+    limit: int = Field(default=20, ge=1, le=100)
+    q: str | None = Field(default=None, max_length=200, description="Free text (names, needs, descriptions)")
+    need: NeedCategory | None = Field(default=None, description="Need category (casework domain slug)")
+    organization_id: str | None = Field(default=None, max_length=64)
+    open_now: bool = Field(default=False, description="Only services whose weekly hours include `at`")
+    at: dt.datetime | None = Field(default=None, description="The moment for open_now (default: now)")
+    lat: float | None = Field(default=None, ge=-90, le=90)
+    lon: float | None = Field(default=None, ge=-180, le=180)
+    radius_km: float = Field(default=10.0, gt=0, le=500)
+    capacity: Capacity | None = None
+    include_inactive: bool = False
+
+    @model_validator(mode="after")
+    def _point(self) -> ServiceSearchQuery:
+        if (self.lat is None) != (self.lon is None):
+            raise ValueError("give lat and lon together")
+        return self
+
+
+class OrganizationRef(BaseModel):
+    id: str
+    name: str
+
+
+class ServiceHit(BaseModel):
+    id: str
+    name: str
+    organization: OrganizationRef
+    status: str
+    capacity: Capacity
+    need_categories: list[str]
+    assured_date: dt.date | None = None
+    distance_km: float | None = Field(default=None, description="to the nearest location, when searching near")
+
+
+class ServicePatch(BaseModel):
+    """Fields a partner keeps current; `assured: true` records that someone confirmed the listing today."""
+
     model_config = ConfigDict(extra="forbid")
 
-    search: str | None = Field(default=None, max_length=200, description="Part of the name")
+    name: str | None = Field(default=None, min_length=1, max_length=300)
+    alternate_name: str | None = Field(default=None, max_length=300)
+    description: str | None = Field(default=None, max_length=5000)
+    url: str | None = Field(default=None, max_length=500)
+    email: EmailStr | None = None
+    status: ServiceStatus | None = None
+    application_process: str | None = Field(default=None, max_length=2000)
+    fees_description: str | None = Field(default=None, max_length=2000)
+    wait_time: str | None = Field(default=None, max_length=500)
+    eligibility_description: str | None = Field(default=None, max_length=2000)
+    alert: str | None = Field(default=None, max_length=2000)
+    capacity: Capacity | None = None
+    referral_sla_hours: float | None = Field(default=None, gt=0, le=24 * 30)
+    assured: bool | None = None
+    assurer_email: EmailStr | None = None
+
+    @model_validator(mode="after")
+    def _something(self) -> ServicePatch:
+        if not self.model_fields_set:
+            raise ValueError("name at least one field to change")
+        return self
+
+
+class ServiceAtLocationQuery(_Query):
+    service_id: str | None = Field(default=None, max_length=36)
+    organization_id: str | None = Field(default=None, max_length=64)
+
+
+class ServiceAtLocationOut(BaseModel):
+    id: str
+    service_id: str
+    service_name: str
+    organization_id: str
+    organization_name: str
+    location_id: str
+    location_name: str | None = None
+    address: str | None = None
+    latitude: float | None = None
+    longitude: float | None = None
+
+
+class TaxonomyTermQuery(_Query):
+    taxonomy: str | None = Field(default=None, max_length=200, description="Taxonomy name, e.g. diversion-needs")
+
+
+class TaxonomyTermOut(BaseModel):
+    id: str
+    code: str | None = None
+    name: str
+    description: str | None = None
+    taxonomy: str | None = None
+    taxonomy_id: str | None = None
+    parent_id: str | None = None
+
+
+class StaleListingsQuery(_Query):
+    days: int = Field(default=180, ge=0, le=3650, description="Not verified (assured) in this many days")
+
+
+class StaleListingOut(BaseModel):
+    service_id: str
+    service_name: str
+    organization_id: str
+    organization_name: str
+    assured_date: dt.date | None
+    days_since_assured: int | None = Field(description="null: never verified")
+
+
+# --- service referrals ------------------------------------------------------------------------------
+
+
+class ParticipantContact(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    phone: str | None = Field(default=None, max_length=30)
+    email: EmailStr | None = None
+    preferred_language: str = Field(default="en", min_length=2, max_length=20)
+
+
+class ConsentScope(BaseModel):
+    """What the case manager means to disclose and why; casework's ledger must cover it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    categories: list[InfoCategory] = Field(min_length=1, max_length=7)
+    purpose: Purpose = "service_referral"
+
+
+class ServiceReferralCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    case_id: str = Field(min_length=1, max_length=100)
+    participant_id: str = Field(min_length=1, max_length=100)
+    participant_name: str = Field(min_length=1, max_length=200)
+    contact: ParticipantContact
+    need: str = Field(min_length=1, max_length=500)
+    need_category: NeedCategory | None = None
+    appointment_preference: str | None = Field(default=None, max_length=500)
+    service_id: str = Field(min_length=1, max_length=36)
+    consent: ConsentScope
+
+
+class PartnerServiceReferralOut(BaseModel):
+    """What the partner organization sees: who, how to reach them, what they need. Nothing else."""
+
+    id: str
+    service_id: str
+    organization_id: str
+    status: ReferralStatus
+    reason_code: str | None = None
+    participant_name: str
+    contact: ParticipantContact
+    need: str
+    need_category: str | None = None
+    appointment_preference: str | None = None
+    redisclosure_notice: str
+    requested_at: dt.datetime
+    respond_by: dt.datetime
+    updated_at: dt.datetime
+    allowed_next: list[str]
+
+
+class ServiceReferralOut(PartnerServiceReferralOut):
+    """The referring agency's view."""
+
+    case_id: str
+    participant_id: str
+    consent_id: str
+    consent: ConsentScope
+    note: str | None = None
+    requested_by: str
+    escalated_at: dt.datetime | None = None
+
+
+class ServiceReferralQuery(_Query):
+    status: ReferralStatus | None = None
+    case_id: str | None = Field(default=None, max_length=100)
+    participant_id: str | None = Field(default=None, max_length=100)
+    service_id: str | None = Field(default=None, max_length=36)
+
+
+class ServiceReferralStatusChange(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    status: ReferralStatus
+    reason_code: str | None = Field(default=None, max_length=40)
+    note: str | None = Field(default=None, max_length=2000)
+
+
+class ServiceReferralHistoryOut(BaseModel):
+    from_status: str | None
+    to_status: str
+    reason_code: str | None = None
+    note: str | None = None
+    changed_by: str
+    changed_by_role: str
+    changed_at: dt.datetime
