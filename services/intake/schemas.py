@@ -1,8 +1,26 @@
-"""Intake's HTTP bodies (pydantic): what agencies send and what they get back."""
+"""Intake's HTTP bodies (pydantic): what agencies send and what they get back.
+
+The referral body is the domain `Referral` itself (plus an optional `external_id`), so the API, the batch
+endpoint and the CLI import validate exactly the same way.
+"""
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict
+import datetime as dt
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from services.intake.domain.decisions import Override
+from services.intake.domain.referral import Charge, Defendant, History, Referral
+from services.intake.domain.report import ReportCell
+from services.intake.domain.screening import ProgramScreening
+from shared.http.pagination import PageQuery
+from shared.http.problems import FieldError
+
+MAX_BATCH = 500
+Slug = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[a-z0-9][a-z0-9-]*$")]
+ExternalId = Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[\x21-\x7e]+$")]
 
 
 class ProgramOut(BaseModel):
@@ -14,3 +32,175 @@ class ProgramOut(BaseModel):
     min_months: int
     max_months: int
     ruleset_version: str
+
+
+class ReferralSubmission(Referral):
+    """A referral as an agency system sends it; `external_id` is its own id for the case (makes re-runs safe)."""
+
+    external_id: ExternalId | None = Field(
+        default=None, description="the sending system's id; a second referral with the same id is refused"
+    )
+
+
+class ScreeningOut(BaseModel):
+    """One screening: the pack version (and hash) it used and a verdict per program with its reasons."""
+
+    id: int
+    trigger: Literal["submitted", "rescreen"]
+    ruleset_version: str
+    ruleset_hash: str
+    screened_on: dt.date
+    screened_at: dt.datetime
+    screened_by: str
+    recommendation: Literal["eligible", "needs_review", "ineligible"]
+    programs: list[ProgramScreening]
+
+
+class DecisionOut(BaseModel):
+    action: Literal["accept", "decline", "defer"]
+    program: str | None = None
+    reason_code: str | None = None
+    note: str | None = None
+    override: bool = False
+    deferred_until: dt.date | None = None
+    ruleset_version: str | None = None
+    decided_by: str
+    decided_at: dt.datetime
+
+
+class PossibleDuplicate(BaseModel):
+    referral_id: str
+    status: str
+    reasons: list[Literal["same_person", "same_case_number"]]
+
+
+class ReferralOut(BaseModel):
+    """A referral with its current screening, every earlier screening, its decisions and its disposition."""
+
+    id: str
+    status: Literal["screened", "accepted", "declined", "deferred", "disposed"]
+    version: int
+    source: str
+    case_number: str
+    external_id: str | None = None
+    received_at: dt.datetime
+    received_by: str
+    defendant: Defendant
+    charges: list[Charge]
+    history: History
+    screening: ScreeningOut = Field(description="the current (latest) screening")
+    screenings: list[ScreeningOut] = Field(description="every screening, oldest first (append-only)")
+    program: str | None = Field(default=None, description="the program accepted into")
+    deferred_until: dt.date | None = None
+    decisions: list[DecisionOut]
+    disposition: Literal["dismissal", "one_day_probation", "returned_to_prosecution"] | None = None
+    disposition_reason: str | None = None
+    disposed_at: dt.datetime | None = None
+    case_id: str | None = None
+    possible_duplicates: list[PossibleDuplicate] = Field(
+        description="other referrals of this agency for the same person (name and date of birth) or case"
+    )
+
+
+class PersonName(BaseModel):
+    first_name: str
+    last_name: str
+    date_of_birth: dt.date
+
+
+class ReferralSummary(BaseModel):
+    id: str
+    status: str
+    source: str
+    case_number: str
+    external_id: str | None = None
+    received_at: dt.datetime
+    defendant: PersonName
+    recommendation: str
+    eligible_programs: list[str]
+    program: str | None = None
+    deferred_until: dt.date | None = None
+    disposition: str | None = None
+
+
+class ReferralQuery(PageQuery):
+    model_config = ConfigDict(extra="forbid")
+
+    status: Literal["screened", "accepted", "declined", "deferred", "disposed"] | None = None
+    program: Slug | None = Field(default=None, description="accepted into, or (undecided) screened eligible for")
+    received_from: dt.date | None = Field(default=None, description="received on or after this day (UTC)")
+    received_to: dt.date | None = Field(default=None, description="received on or before this day (UTC)")
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class AcceptIn(_Body):
+    action: Literal["accept"]
+    program: Slug
+    note: Annotated[str, Field(max_length=2000)] | None = None
+    override: Override | None = Field(
+        default=None, description="a supervisor's override (pack reason code and a note) for a non-eligible program"
+    )
+
+
+class DeclineIn(_Body):
+    action: Literal["decline"]
+    reason_code: Annotated[str, Field(min_length=1, max_length=64)]
+    note: Annotated[str, Field(max_length=2000)] | None = None
+
+
+class DeferIn(_Body):
+    action: Literal["defer"]
+    until: dt.date
+    note: Annotated[str, Field(max_length=2000)] | None = None
+
+
+DecisionIn = Annotated[AcceptIn | DeclineIn | DeferIn, Field(discriminator="action")]
+
+BatchIn = Annotated[list[dict[str, Any]], Field(min_length=1, max_length=MAX_BATCH)]
+
+
+class BatchItemResult(BaseModel):
+    index: int
+    status: Literal["created", "existing", "invalid"]
+    id: str | None = None
+    errors: list[FieldError] | None = None
+
+
+class BatchOut(BaseModel):
+    created: int
+    existing: int
+    invalid: int
+    results: list[BatchItemResult]
+
+
+class ReportQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    from_: dt.date | None = Field(default=None, alias="from", description="received on or after (UTC day)")
+    to: dt.date | None = Field(default=None, description="received on or before (UTC day)")
+    format: Literal["json", "csv"] = "json"
+
+
+class ScreeningReportOut(BaseModel):
+    date_from: dt.date | None
+    date_to: dt.date | None
+    referrals: int
+    min_cell: int
+    cells: list[ReportCell]
+
+
+class RulesetOut(BaseModel):
+    agency: str
+    name: str
+    version: str
+    content_hash: str
+    source: Literal["installed", "bundled"]
+    programs: list[str]
+    decline_reasons: dict[str, str]
+    override_reasons: dict[str, str]
+
+
+RulesetIn = Annotated[dict[str, Any], Field(description="a ruleset pack (the YAML pack's content as JSON)")]

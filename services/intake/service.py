@@ -2,15 +2,88 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
+import datetime as dt
+from typing import Any
 
+from nameko.extensions import DependencyProvider
+from pydantic import ValidationError
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from services.intake import handlers as h
+from services.intake.domain import decisions as rules
+from services.intake.domain.report import build_report, render_csv
+from services.intake.domain.ruleset import Ruleset
 from services.intake.models import Program
-from services.intake.schemas import ProgramOut
+from services.intake.schemas import (
+    BatchIn,
+    BatchOut,
+    DecisionIn,
+    PersonName,
+    ProgramOut,
+    ReferralOut,
+    ReferralQuery,
+    ReferralSubmission,
+    ReferralSummary,
+    ReportQuery,
+    RulesetIn,
+    RulesetOut,
+    ScreeningReportOut,
+)
+from shared.audit import write_audit, write_audit_now
+from shared.auth import Identity
 from shared.db import Database
 from shared.http import Call, api
+from shared.http.api import ApiResponse
+from shared.http.concurrency import etag, require_if_match
+from shared.http.pagination import Page, decode_cursor, encode_cursor
+from shared.http.problems import (
+    Conflict,
+    NotFound,
+    PreconditionFailed,
+    UnprocessableContent,
+    register_problem,
+)
+from shared.idempotency import remember, replay
+from shared.messaging import CloudEvent, Outbox, reliable_handler
+from shared.messaging.catalog import CaseCompleted, CaseTerminated
+from shared.messaging.metrics import register_service_metrics
+from shared.messaging.service import amqp_uri_of
 from shared.service import ServiceBase
 
 READ_ROLES = {"screener", "supervisor", "auditor", "case_manager", "admin"}
+REFERRAL_READERS = {"screener", "supervisor", "auditor"}
+DECIDERS = {"screener", "supervisor"}
+REPORT_READERS = {"supervisor", "auditor"}
+BATCH_BODY_LIMIT = 8 * 1_048_576
+
+register_problem(h.NoRulesetConfigured, 409, "no-ruleset-configured", "No ruleset configured")
+register_problem(h.InvalidRuleset, 422, "invalid-ruleset", "The ruleset pack is invalid")
+register_problem(h.RulesetVersionTaken, 409, "ruleset-version-taken", "Ruleset version already installed")
+register_problem(h.ExternalIdTaken, 409, "external-id-taken", "A referral with this external_id exists")
+register_problem(rules.InvalidTransition, 409, "invalid-transition", "Not allowed in the referral's status")
+register_problem(rules.OverrideRequired, 409, "override-required", "The program needs a supervisor override")
+register_problem(rules.OverrideNotPermitted, 403, "override-not-permitted", "Only a supervisor may override")
+register_problem(rules.DecisionNotPermitted, 403, "decision-not-permitted", "Not allowed to decide")
+register_problem(rules.UnknownReasonCode, 422, "unknown-reason-code", "Unknown reason code")
+register_problem(rules.InvalidDecision, 422, "invalid-decision", "The decision is invalid")
+
+
+class EventContext(DependencyProvider):
+    """The worker's context data (who acted, in which agency) for handlers of events."""
+
+    def setup(self) -> None:
+        # Workaround: the outbox relay and each reliable handler call register_service_metrics() in their
+        # parallel start(); its check-then-register races (DuplicateTimeseries). Registering once here, in
+        # setup (which ends before any start), leaves them only the refresh path.
+        register_service_metrics(self.container.service_name, None, amqp_uri_of(self.container))
+
+    def get_dependency(self, worker_ctx: Any) -> dict[str, Any]:
+        return dict(worker_ctx.context_data)
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
 
 
 class IntakeService(ServiceBase):
@@ -18,6 +91,42 @@ class IntakeService(ServiceBase):
 
     name = "intake"
     db = Database()
+    outbox = Outbox()
+    event_context = EventContext()
+
+    # ------------------------------------------------------------ plumbing
+
+    def _emit(self, event: CloudEvent) -> None:
+        self.outbox.record(self.db, event)
+
+    def _audit(self, call: Call, action: str, resource_id: str | None, detail: dict[str, Any] | None = None,
+               resource_type: str = "referral") -> None:
+        write_audit(self.db, service=self.name, action=action, outcome="success", identity=call.identity,
+                    resource_type=resource_type, resource_id=resource_id, source_ip=call.remote_addr,
+                    request_id=call.request_id, detail=detail)
+
+    def _audit_now(self, call: Call, action: str, resource_id: str | None, detail: dict[str, Any] | None = None,
+                   resource_type: str = "referral") -> None:
+        write_audit_now(self.db.get_bind(), service=self.name, action=action,  # type: ignore[arg-type]
+                        outcome="success", identity=call.identity, resource_type=resource_type,
+                        resource_id=resource_id, source_ip=call.remote_addr, request_id=call.request_id,
+                        detail=detail)
+
+    def _actor(self, call: Call) -> rules.Actor:
+        return rules.Actor(subject=call.actor, roles=call.identity.roles if call.identity else frozenset())
+
+    def _referral(self, call: Call, referral_id: str, *, for_update: bool = False) -> Any:
+        row = h.get_referral(self.db, call.agency, referral_id, for_update=for_update) \
+            if len(referral_id) <= 36 else None
+        if row is None:
+            raise NotFound("no such referral")
+        return row
+
+    def _detail(self, row: Any, status: int = 200) -> ApiResponse:
+        out = ReferralOut.model_validate(h.referral_document(self.db, row))
+        return ApiResponse(out, status=status, headers={"ETag": etag(row.id, row.version)})
+
+    # ------------------------------------------------------------ rulesets and programs
 
     @api("GET", "/v1/programs", roles=READ_ROLES, response=list[ProgramOut], tags=["programs"],
          summary="The caller's agency programs")
@@ -25,4 +134,229 @@ class IntakeService(ServiceBase):
         programs = self.db.scalars(
             select(Program).where(Program.agency_id == call.agency).order_by(Program.slug)
         ).all()
+        if not programs:
+            # An agency screening under its bundled pack has no installed rows: show the pack's programs.
+            bundled = h.bundled_ruleset(call.agency)
+            if bundled is not None:
+                return [ProgramOut(slug=p.id, name=p.name, description=p.description, min_months=p.min_months,
+                                   max_months=p.max_months, ruleset_version=bundled.version)
+                        for p in sorted(bundled.programs, key=lambda p: p.id)]
         return [ProgramOut.model_validate(program) for program in programs]
+
+    @api("GET", "/v1/ruleset", roles=READ_ROLES, response=RulesetOut, tags=["rulesets"], errors=[409],
+         summary="The ruleset pack new screenings use (installed, else bundled for the agency)")
+    def get_ruleset(self, call: Call) -> RulesetOut:
+        ruleset, source = h.current_ruleset(self.db, call.agency)
+        return _ruleset_out(ruleset, source)
+
+    @api("POST", "/v1/rulesets", roles={"admin"}, body=RulesetIn, response=RulesetOut, status=201,
+         tags=["rulesets"], errors=[409],
+         summary="Install a new version of the agency's ruleset pack (new screenings use it)")
+    def install_ruleset(self, call: Call) -> ApiResponse:
+        ruleset, fresh = h.install_ruleset(self.db, call.agency, call.body, call.actor, _now())
+        if fresh:
+            self._audit(call, "ruleset.installed", ruleset.version, {"content_hash": ruleset.content_hash},
+                        resource_type="ruleset")
+        try:
+            self.db.commit()
+        except IntegrityError:
+            self.db.rollback()
+            raise Conflict("this version was installed at the same moment; read GET /v1/ruleset") from None
+        return ApiResponse(_ruleset_out(ruleset, "installed"), status=201 if fresh else 200)
+
+    # ------------------------------------------------------------ referrals
+
+    @api("POST", "/v1/referrals", roles={"screener"}, body=ReferralSubmission, response=ReferralOut, status=201,
+         headers=["Idempotency-Key"], errors=[409], tags=["referrals"],
+         summary="Submit a referral; it is screened against every program of the agency's ruleset")
+    def submit_referral(self, call: Call) -> ApiResponse:
+        replayed = replay(self.db, call, "referrals.create")
+        if replayed is not None:
+            return replayed
+        ruleset, _ = h.current_ruleset(self.db, call.agency)
+        created = h.submit_referral(self.db, call.agency, call.body, ruleset, call.actor,
+                                    today=dt.date.today(), now=_now())
+        self._audit(call, "referral.created", created.id, _created_detail(created))
+        row = self._referral(call, created.id)
+        response = self._detail(row, status=201)
+        remember(self.db, call, "referrals.create", 201, response.body)
+        try:
+            self.db.commit()
+        except IntegrityError:
+            # The same Idempotency-Key or external_id committed at the same moment: answer like a retry.
+            self.db.rollback()
+            replayed = replay(self.db, call, "referrals.create")
+            if replayed is not None:
+                return replayed
+            raise Conflict("a referral with this external_id was stored at the same moment") from None
+        return response
+
+    @api("POST", "/v1/referrals:batch", roles={"screener"}, body=BatchIn, response=BatchOut,
+         max_body_bytes=BATCH_BODY_LIMIT, errors=[409], tags=["referrals"],
+         summary="Submit up to 500 referrals; per-item results; an item already stored (external_id, else "
+                 "case number + date of birth) is not created again")
+    def submit_batch(self, call: Call) -> BatchOut:
+        ruleset, _ = h.current_ruleset(self.db, call.agency)
+        for attempt in (1, 2):
+            out, created = h.import_batch(self.db, call.agency, call.body, ruleset, call.actor,
+                                          today=dt.date.today(), now=_now())
+            if created:
+                # One row for the whole batch (naming every id): 500 single-row inserts cost more than the batch.
+                self._audit(call, "referral.batch_created", None,
+                            {"ids": [made.id for made in created], "ruleset_version": ruleset.version})
+            try:
+                self.db.commit()
+                return out
+            except IntegrityError:
+                # A concurrent run stored some of the same items first: the second pass finds them.
+                self.db.rollback()
+                if attempt == 2:
+                    raise
+        raise AssertionError("unreachable")
+
+    @api("GET", "/v1/referrals", roles=REFERRAL_READERS, query=ReferralQuery, response=Page[ReferralSummary],
+         tags=["referrals"], summary="Referrals of the agency, newest first (filter by status, program, dates)")
+    def list_referrals(self, call: Call) -> Page[ReferralSummary]:
+        query: ReferralQuery = call.query
+        cursor = decode_cursor(query.cursor)
+        after = None
+        if cursor:
+            try:
+                after = (dt.datetime.fromisoformat(str(cursor["at"])), str(cursor["id"]))
+            except (KeyError, ValueError):
+                raise UnprocessableContent("the cursor is not one this API issued", slug="invalid-cursor") from None
+        rows = h.list_referrals(self.db, call.agency, status=query.status, program=query.program,
+                                received_from=query.received_from, received_to=query.received_to,
+                                after=after, limit=query.limit + 1)
+        page = rows[: query.limit]
+        items = [
+            ReferralSummary(
+                id=r.id, status=r.status, source=r.source, case_number=r.case_number, external_id=r.external_id,
+                received_at=r.received_at,
+                defendant=PersonName(first_name=d.first_name, last_name=d.last_name, date_of_birth=d.date_of_birth),
+                recommendation=r.recommendation, eligible_programs=[p for p in r.eligible_programs.split(",") if p],
+                program=r.program, deferred_until=r.deferred_until, disposition=r.disposition,
+            )
+            for r, d in page
+        ]
+        next_cursor = None
+        if len(rows) > query.limit and page:
+            last = page[-1][0]
+            next_cursor = encode_cursor({"at": last.received_at.isoformat(), "id": last.id})
+        if items:
+            self._audit_now(call, "referral.listed", None, {"ids": [i.id for i in items]})
+        return Page[ReferralSummary](items=items, next_cursor=next_cursor)
+
+    @api("GET", "/v1/referrals/<referral_id>", roles=REFERRAL_READERS, response=ReferralOut, tags=["referrals"],
+         summary="A referral with its screenings, decisions, disposition and possible duplicates")
+    def get_referral(self, call: Call, referral_id: str) -> ApiResponse:
+        row = self._referral(call, referral_id)
+        self._audit_now(call, "referral.read", row.id)
+        return self._detail(row)
+
+    @api("POST", "/v1/referrals/<referral_id>/rescreen", roles={"supervisor"}, response=ReferralOut,
+         headers=["If-Match"], errors=[409, 412], tags=["referrals"],
+         summary="Screen again under the agency's current pack; earlier screenings are kept")
+    def rescreen_referral(self, call: Call, referral_id: str) -> ApiResponse:
+        row = self._referral(call, referral_id, for_update=True)
+        if call.if_match:
+            require_if_match(call, etag(row.id, row.version))
+        ruleset, _ = h.current_ruleset(self.db, call.agency)
+        result = h.rescreen(self.db, row, ruleset, call.actor, today=dt.date.today(), now=_now())
+        self._audit(call, "referral.rescreened", row.id,
+                    {"ruleset_version": result.ruleset_version, "recommendation": result.recommendation.value})
+        self.db.commit()
+        return self._detail(row)
+
+    @api("POST", "/v1/referrals/<referral_id>/decision", roles=DECIDERS, body=DecisionIn, response=ReferralOut,
+         headers=["If-Match"], errors=[409, 412, 428], tags=["referrals"],
+         summary="Accept (eligible programs; a supervisor may override), decline or defer; needs If-Match")
+    def decide_referral(self, call: Call, referral_id: str) -> ApiResponse:
+        row = self._referral(call, referral_id, for_update=True)
+        require_if_match(call, etag(row.id, row.version))
+        decision = h.decide(self.db, self._emit, row, call.body, self._actor(call), today=dt.date.today(),
+                            now=_now())
+        detail: dict[str, Any] = {"program": decision.program, "reason_code": decision.reason_code}
+        if decision.deferred_until:
+            detail["deferred_until"] = decision.deferred_until.isoformat()
+        self._audit(call, f"referral.{decision.status.value}", row.id, detail)
+        if decision.override:
+            # A permission use of its own: the supervisor set the screening aside.
+            self._audit(call, "referral.override", row.id,
+                        {"program": decision.program, "reason_code": decision.reason_code})
+        try:
+            self.db.commit()
+        except IntegrityError:
+            self.db.rollback()
+            raise PreconditionFailed("someone changed this referral at the same moment; read it again") from None
+        return self._detail(row)
+
+    # ------------------------------------------------------------ reports
+
+    @api("GET", "/v1/reports/screening", roles=REPORT_READERS, query=ReportQuery, response=ScreeningReportOut,
+         tags=["reports"], alternatives=["text/csv"],
+         summary="Referred, screened eligible and accepted by program, race, ethnicity, sex and age band; "
+                 "cells under 10 people suppressed (?format=csv for text/csv)")
+    def screening_report(self, call: Call) -> Any:
+        query: ReportQuery = call.query
+        if query.from_ and query.to and query.from_ > query.to:
+            raise UnprocessableContent("`from` is after `to`", slug="invalid-query",
+                                       errors=[{"field": "from", "message": "after `to`", "type": "value_error"}])
+        rows, referrals = h.report_rows(self.db, call.agency, query.from_, query.to)
+        report = build_report(rows)
+        self._audit_now(call, "report.screening.read", None,
+                        {"from": str(query.from_) if query.from_ else None, "to": str(query.to) if query.to else None},
+                        resource_type="report")
+        if query.format == "csv":
+            return ApiResponse(render_csv(report), media_type="text/csv")
+        return ScreeningReportOut(date_from=query.from_, date_to=query.to, referrals=referrals,
+                                  min_cell=report.min_cell, cells=report.cells)
+
+    # ------------------------------------------------------------ events in
+
+    @reliable_handler(CaseCompleted)
+    def on_case_completed(self, event: CloudEvent) -> None:
+        """The case ended well: the referral's disposition is dismissal or one-day probation."""
+        data = event.data
+        assert isinstance(data, CaseCompleted)
+        self._dispose(event, data.referral_id, data.disposition, data.case_id, data.completed_at, None)
+
+    @reliable_handler(CaseTerminated)
+    def on_case_terminated(self, event: CloudEvent) -> None:
+        """The case failed: the referral returns to prosecution."""
+        data = event.data
+        assert isinstance(data, CaseTerminated)
+        self._dispose(event, data.referral_id, rules.Disposition.RETURNED_TO_PROSECUTION, data.case_id,
+                      data.terminated_at, data.reason)
+
+    def _dispose(self, event: CloudEvent, referral_id: str, disposition: str, case_id: str, at: dt.datetime,
+                 reason: str | None) -> None:
+        changed = h.record_disposition(self.db, event.tenantid, referral_id, disposition, case_id=case_id, at=at,
+                                       reason=reason)
+        if changed:
+            write_audit(self.db, service=self.name, action="referral.disposed", outcome="success",
+                        identity=_event_identity(self.event_context, event.tenantid), resource_type="referral",
+                        resource_id=referral_id, source_ip=None, request_id=self.event_context.get("request_id"),
+                        detail={"disposition": str(disposition), "case_id": case_id, "event_id": event.id})
+        self.db.commit()
+
+
+def _created_detail(created: h.Created) -> dict[str, Any]:
+    return {"recommendation": created.screening.recommendation.value,
+            "ruleset_version": created.screening.ruleset_version}
+
+
+def _ruleset_out(ruleset: Ruleset, source: str) -> RulesetOut:
+    return RulesetOut(agency=ruleset.agency, name=ruleset.name, version=ruleset.version,
+                      content_hash=ruleset.content_hash, source=source,  # type: ignore[arg-type]
+                      programs=[p.id for p in ruleset.programs], decline_reasons=dict(ruleset.decline_reasons),
+                      override_reasons=dict(ruleset.override_reasons))
+
+
+def _event_identity(context: dict[str, Any], agency: str) -> Identity:
+    """Who acted in casework (the event's context headers), for the audit row; the service when unknown."""
+    roles = context.get("roles") or ["case_manager"]
+    try:
+        return Identity(sub=str(context.get("sub") or "service:casework"), agency=agency, roles=roles)
+    except ValidationError:
+        return Identity(sub="service:casework", agency=agency, roles=frozenset({"case_manager"}))

@@ -1,0 +1,1 @@
+"""Bundled agency ruleset packs (YAML data), loaded with `services.intake.domain.ruleset`."""
