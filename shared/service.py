@@ -109,7 +109,18 @@ class Operations(DependencyProvider):
                          checks=checks)
 
     def metrics_text(self) -> bytes:
-        return metrics_for(self.container).exposition()
+        """HTTP metrics plus the messaging ones (outbox backlog, handler failures, dead-letter depth)."""
+        from prometheus_client import CollectorRegistry, generate_latest
+
+        from shared.messaging.metrics import collector_for
+
+        text = metrics_for(self.container).exposition()
+        collector = collector_for(self.container.service_name)
+        if collector is not None:
+            registry = CollectorRegistry(auto_describe=False)
+            registry.register(collector)
+            text += generate_latest(registry)
+        return text
 
     def openapi(self) -> dict[str, Any]:
         if self._openapi is None:

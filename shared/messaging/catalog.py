@@ -1,0 +1,338 @@
+"""The one catalog of event types: every event's `data` model, its type, schema version and classification.
+
+Adding a field: give it a default (old publishers keep validating, old consumers ignore it). Renaming or
+removing one is a breaking change: bump `version` (the `dataschema` changes) and keep both for a while.
+Personal data is minimised: the tenant travels in the envelope's `tenantid`, never in `data`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Literal, TypeVar
+
+from pydantic import BaseModel, ConfigDict, EmailStr, Field
+
+Classification = Literal["public", "internal", "confidential", "cjis"]
+M = TypeVar("M", bound=type["EventData"])
+
+
+class EventData(BaseModel):
+    """Base of every event payload; unknown fields from newer publishers are ignored (tolerant reader)."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+
+@dataclass(frozen=True)
+class EventSpec:
+    service: str
+    entity: str
+    verb: str
+    model: type[EventData]
+    version: int
+    classification: Classification
+    summary: str
+
+    @property
+    def name(self) -> str:
+        """The short name used by handlers and the CLI: `referral.accepted`."""
+        return f"{self.entity}.{self.verb}"
+
+    @property
+    def type(self) -> str:
+        return f"org.diversion.{self.service}.{self.entity}.{self.verb}"
+
+    @property
+    def dataschema(self) -> str:
+        return f"urn:diversion:schema:{self.service}.{self.entity}.{self.verb}:v{self.version}"
+
+
+CATALOG: dict[str, EventSpec] = {}
+_BY_MODEL: dict[type[EventData], EventSpec] = {}
+
+
+def event_type(service: str, name: str, *, classification: Classification, version: int = 1) -> Callable[[M], M]:
+    """Register a data model as the payload of `org.diversion.<service>.<name>`."""
+
+    def register(model: M) -> M:
+        entity, verb = name.split(".")
+        summary = (model.__doc__ or "").strip().splitlines()[0] if model.__doc__ else name
+        spec = EventSpec(service, entity, verb, model, version, classification, summary)
+        if spec.type in CATALOG:
+            raise ValueError(f"event type {spec.type} registered twice")
+        CATALOG[spec.type] = spec
+        _BY_MODEL[model] = spec
+        return model
+
+    return register
+
+
+def spec_for_type(type_: str) -> EventSpec:
+    return CATALOG[type_]
+
+
+def spec_for_model(model: type[BaseModel]) -> EventSpec:
+    try:
+        return _BY_MODEL[model]  # type: ignore[index]
+    except KeyError:
+        raise KeyError(f"{model.__name__} is not an event in shared.messaging.catalog") from None
+
+
+def spec_for(service: str, name: str) -> EventSpec:
+    return CATALOG[f"org.diversion.{service}.{name}"]
+
+
+# ---------------------------------------------------------------- intake
+
+
+Language = str  # BCP 47 tag, e.g. "en", "es", "bs"
+
+
+class Demographics(EventData):
+    """Optional self-reported demographics, used only for aggregate outcome reports (small cells suppressed)."""
+
+    sex: str | None = Field(default=None, max_length=40)
+    race: str | None = Field(default=None, max_length=80)
+    ethnicity: str | None = Field(default=None, max_length=80)
+    age_at_referral: int | None = Field(default=None, ge=0, le=130)
+
+
+class Participant(EventData):
+    """What casework needs to open a case and reach the person; nothing about the charges."""
+
+    first_name: str = Field(min_length=1, max_length=100)
+    last_name: str = Field(min_length=1, max_length=100)
+    date_of_birth: date
+    phone: str | None = Field(default=None, max_length=30)
+    email: EmailStr | None = None
+    preferred_language: Language = Field(default="en", max_length=20)
+    demographics: Demographics | None = None
+
+
+@event_type("intake", "referral.accepted", classification="cjis")
+class ReferralAccepted(EventData):
+    """A prosecutor accepted a referral into a diversion program; casework opens exactly one case."""
+
+    referral_id: str
+    case_number: str = Field(description="the court / prosecution case number")
+    program: str = Field(description="program slug in the agency's ruleset")
+    min_months: int = Field(ge=1, le=60)
+    max_months: int = Field(ge=1, le=60)
+    participant: Participant
+    accepted_at: datetime
+    decided_by: str = Field(description="`sub` of the prosecutor who decided")
+
+
+@event_type("intake", "referral.declined", classification="confidential")
+class ReferralDeclined(EventData):
+    """A referral was declined; it returns to ordinary prosecution."""
+
+    referral_id: str
+    case_number: str
+    reason: str = Field(max_length=2000)
+    declined_at: datetime
+    decided_by: str
+
+
+# ---------------------------------------------------------------- casework
+
+
+@event_type("casework", "case.opened", classification="confidential")
+class CaseOpened(EventData):
+    """A diversion case was opened from an accepted referral."""
+
+    case_id: str
+    referral_id: str
+    program: str
+    opened_at: datetime
+    expected_end: date | None = None
+    participant_id: str | None = None
+    state: Literal["pending_assignment", "active"] | None = Field(
+        default=None, description="pending_assignment when no case manager had room"
+    )
+
+
+@event_type("casework", "case.assigned", classification="internal")
+class CaseAssigned(EventData):
+    """A case manager was assigned (or reassigned) to a case."""
+
+    case_id: str
+    case_manager: str = Field(description="`sub` of the case manager")
+    previous_case_manager: str | None = None
+    assigned_at: datetime
+
+
+@event_type("casework", "case.plan_updated", classification="confidential")
+class CasePlanUpdated(EventData):
+    """The participant's support plan changed (goals added, completed or dropped)."""
+
+    case_id: str
+    plan_version: int = Field(ge=1)
+    goals_total: int = Field(ge=0)
+    goals_completed: int = Field(ge=0)
+    updated_at: datetime
+    change: str | None = Field(default=None, max_length=64, description="goal_added, extended, ...")
+    expected_end: date | None = Field(default=None, description="the case's expected end after the change")
+
+
+@event_type("casework", "case.completed", classification="confidential")
+class CaseCompleted(EventData):
+    """The participant completed the program; the prosecution record gets the disposition."""
+
+    case_id: str
+    referral_id: str
+    disposition: Literal["dismissal", "one_day_probation"]
+    completed_at: datetime
+
+
+@event_type("casework", "case.terminated", classification="confidential")
+class CaseTerminated(EventData):
+    """The case failed and returns to prosecution."""
+
+    case_id: str
+    referral_id: str
+    reason: Literal["new_offense", "non_compliance", "absconded", "participant_request", "other"]
+    detail: str | None = Field(default=None, max_length=2000)
+    terminated_at: datetime
+
+
+@event_type("casework", "case.withdrawn", classification="confidential")
+class CaseWithdrawn(EventData):
+    """The case was withdrawn before it really started (e.g. opened in error)."""
+
+    case_id: str
+    referral_id: str
+    withdrawn_at: datetime
+    reason: str | None = Field(default=None, max_length=2000)
+
+
+@event_type("casework", "appointment.scheduled", classification="confidential")
+class AppointmentScheduled(EventData):
+    """An appointment was scheduled with the participant (reminders follow)."""
+
+    appointment_id: str
+    case_id: str
+    starts_at: datetime
+    ends_at: datetime | None = None
+    kind: str = Field(default="meeting", max_length=50)
+    location: str | None = Field(default=None, max_length=300)
+    # What notifications needs to remind the participant (starts_at is UTC; render it in their zone).
+    participant_id: str | None = None
+    participant_first_name: str | None = Field(default=None, max_length=100)
+    phone: str | None = Field(default=None, max_length=30)
+    email: EmailStr | None = None
+    preferred_language: Language = Field(default="en", max_length=20)
+    with_whom: str | None = Field(default=None, max_length=200)
+
+
+@event_type("casework", "checkin.overdue", classification="confidential")
+class CheckinOverdue(EventData):
+    """A scheduled check-in was not made on time."""
+
+    case_id: str
+    checkin_id: str
+    due_at: datetime
+
+
+@event_type("casework", "case.contact_overdue", classification="internal")
+class CaseContactOverdue(EventData):
+    """The case manager has not contacted the participant within the program's contact interval."""
+
+    case_id: str
+    case_manager: str | None = None
+    last_contact_at: datetime | None = None
+    due_at: datetime
+
+
+@event_type("casework", "case.end_approaching", classification="internal")
+class CaseEndApproaching(EventData):
+    """A case is near its planned end date; the outcome must be prepared."""
+
+    case_id: str
+    case_manager: str | None = None
+    expected_end: date
+    days_left: int = Field(ge=0)
+
+
+# ---------------------------------------------------------------- resources
+
+
+class PartnerContact(EventData):
+    """How the partner reaches the participant; only what the consent allows."""
+
+    phone: str | None = Field(default=None, max_length=30)
+    email: EmailStr | None = None
+    preferred_language: Language = Field(default="en", max_length=20)
+
+
+class PartnerReferralPayload(EventData):
+    """The minimised view a partner receives: never charges, history or case numbers."""
+
+    participant_name: str = Field(max_length=200)
+    contact: PartnerContact
+    need: str = Field(max_length=500, description="what the participant needs from the service")
+    appointment_preference: str | None = Field(default=None, max_length=500)
+    need_category: str | None = Field(default=None, max_length=40, description="directory need category slug")
+    redisclosure_notice: str | None = Field(
+        default=None, description="42 CFR 2.32 notice that travels with the disclosure"
+    )
+
+
+@event_type("resources", "service_referral.requested", classification="confidential")
+class ServiceReferralRequested(EventData):
+    """A case manager referred a participant to a partner's service (closed loop starts)."""
+
+    service_referral_id: str
+    organization_id: str = Field(description="HSDS organization id of the partner")
+    service_id: str = Field(description="HSDS service id")
+    consent_id: str
+    partner: PartnerReferralPayload
+    requested_at: datetime
+    respond_by: datetime | None = None
+
+
+@event_type("resources", "service_referral.status_changed", classification="internal")
+class ServiceReferralStatusChanged(EventData):
+    """A service referral moved on (FHIR Task status): the partner answered or the agency cancelled."""
+
+    service_referral_id: str
+    organization_id: str
+    status: Literal["requested", "received", "accepted", "rejected", "in-progress", "completed", "cancelled", "failed"]
+    previous_status: str | None = None
+    reason_code: str | None = Field(default=None, max_length=40, description="why it was rejected, cancelled or failed")
+    note: str | None = Field(default=None, max_length=2000)
+    changed_at: datetime
+    changed_by: str | None = None
+    case_id: str | None = Field(default=None, description="casework case the referral serves (plan goals)")
+    service_id: str | None = None
+
+
+@event_type("resources", "service_referral.escalated", classification="internal")
+class ServiceReferralEscalated(EventData):
+    """A partner did not answer a service referral in time; staff are told."""
+
+    service_referral_id: str
+    organization_id: str
+    waiting_since: datetime
+    escalated_at: datetime
+    level: int = Field(default=1, ge=1)
+    service_id: str | None = None
+    case_id: str | None = Field(default=None, description="casework case, so staff can follow up")
+    respond_by: datetime | None = None
+
+
+# ---------------------------------------------------------------- notifications
+
+
+@event_type("notifications", "delivery.failed", classification="internal")
+class DeliveryFailed(EventData):
+    """A notification could not be delivered after all retries."""
+
+    delivery_id: str
+    channel: str = Field(max_length=50)
+    trigger_event_id: str
+    trigger_event_type: str
+    attempts: int = Field(ge=1)
+    last_error: str = Field(max_length=2000)
+    failed_at: datetime

@@ -1,0 +1,71 @@
+"""`diversion dlq list|show|replay|purge --service NAME`: look at and act on a service's dead letters."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from shared.config import CommonSettings
+from shared.messaging import dlq as ops
+
+
+def _amqp_uri(given: str | None) -> str:
+    return given or CommonSettings().amqp_uri
+
+
+_service = click.option("--service", "service", required=True, help="service whose dead letters to use")
+_amqp = click.option("--amqp-uri", default=None, help="broker URL (default: DIVERSION_AMQP_URI)")
+
+
+@click.group(name="dlq")
+def dlq() -> None:
+    """Dead-letter queues: events a handler gave up on, with the error that stopped them."""
+
+
+@dlq.command(name="list")
+@_service
+@_amqp
+@click.option("--limit", default=100, show_default=True)
+def list_(service: str, amqp_uri: str | None, limit: int) -> None:
+    """List dead letters (they stay in the queue)."""
+    letters = ops.list_dead_letters(_amqp_uri(amqp_uri), service, limit)
+    for letter in letters:
+        click.echo(json.dumps(letter.as_dict()))
+    click.echo(f"{len(letters)} dead letter(s) in {service}", err=True)
+
+
+@dlq.command()
+@_service
+@_amqp
+@click.argument("event_id")
+def show(service: str, amqp_uri: str | None, event_id: str) -> None:
+    """Show one dead letter with its headers and event."""
+    letter = ops.show_dead_letter(_amqp_uri(amqp_uri), service, event_id)
+    if letter is None:
+        raise click.ClickException(f"no dead letter {event_id} in {service}")
+    click.echo(json.dumps(letter.as_dict(with_body=True), indent=2, default=str))
+
+
+@dlq.command()
+@_service
+@_amqp
+@click.argument("event_ids", nargs=-1)
+@click.option("--all", "replay_all", is_flag=True, help="replay every dead letter")
+def replay(service: str, amqp_uri: str | None, event_ids: tuple[str, ...], replay_all: bool) -> None:
+    """Put dead letters back on the queue they came from."""
+    if not event_ids and not replay_all:
+        raise click.UsageError("name event ids to replay, or --all")
+    done = ops.replay_dead_letters(_amqp_uri(amqp_uri), service, None if replay_all else set(event_ids))
+    click.echo(f"replayed {len(done)} dead letter(s)")
+
+
+@dlq.command()
+@_service
+@_amqp
+@click.option("--yes", is_flag=True, help="do not ask for confirmation")
+def purge(service: str, amqp_uri: str | None, yes: bool) -> None:
+    """Delete every dead letter of a service (asks first)."""
+    if not yes:
+        click.confirm(f"Delete every dead letter of {service}? They cannot be replayed afterwards", abort=True)
+    click.echo(f"purged {ops.purge_dead_letters(_amqp_uri(amqp_uri), service)} dead letter(s)")

@@ -1,0 +1,304 @@
+"""Transactional outbox: `record()` writes an event row in the caller's transaction; the relay publishes it.
+
+The relay claims pending rows (`FOR UPDATE SKIP LOCKED` on PostgreSQL, so several relays may run),
+publishes them in id order with publisher confirms, and marks a row sent only once the broker confirmed
+it. A crash between confirm and mark republishes the event: delivery is at least once and consumers'
+inboxes absorb the duplicate. Events of one subject are published in the order they were recorded.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from kombu import Connection
+from sqlalchemy import func, insert, select, update
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session
+
+from shared.messaging.envelope import CloudEvent
+from shared.messaging.tables import TABLES
+from shared.messaging.topology import declare_publisher_topology, events_exchange_name
+
+log = logging.getLogger(__name__)
+
+CLOUDEVENTS_CONTENT_TYPE = "application/cloudevents+json"
+# Context keys that travel with an event as nameko-style `nameko.<key>` headers.
+CONTEXT_KEYS = ("agency", "sub", "roles", "traceparent", "request_id")
+
+
+def context_headers(context: Mapping[str, Any] | None) -> dict[str, Any]:
+    if not context:
+        return {}
+    return {f"nameko.{key}": context[key] for key in CONTEXT_KEYS if context.get(key) is not None}
+
+
+def record(
+    session: Session,
+    event: CloudEvent,
+    *,
+    service: str | None = None,
+    context: Mapping[str, Any] | None = None,
+) -> None:
+    """Add `event` to the outbox inside the caller's transaction; it is published after the commit.
+
+    `service` names the publishing service's exchange (default: the event's `source`); `context`
+    (`sub`, `roles`, `request_id`...) travels as message headers so consumers know who acted.
+    """
+    headers = context_headers(context)
+    headers["nameko.agency"] = event.tenantid
+    if event.traceparent:
+        headers["nameko.traceparent"] = event.traceparent
+    session.execute(
+        insert(TABLES.outbox).values(
+            event_id=event.id,
+            event_type=event.type,
+            subject=event.subject,
+            exchange=events_exchange_name(service or event.source),
+            routing_key=event.type,
+            body=event.to_bytes().decode(),
+            headers=json.dumps(headers),
+            created_at=datetime.now(UTC),
+            attempts=0,
+        )
+    )
+
+
+def outbox_backlog(engine: Engine) -> int:
+    """Rows recorded but not yet confirmed by the broker."""
+    with engine.connect() as connection:
+        return int(connection.execute(select(func.count()).where(TABLES.outbox.c.sent_at.is_(None))).scalar_one())
+
+
+@dataclass
+class _Confirms:
+    """Publisher-confirm bookkeeping for one batch on one channel."""
+
+    pending: dict[int, int] = field(default_factory=dict)  # delivery tag -> outbox row id
+    acked: set[int] = field(default_factory=set)
+    failed: dict[int, str] = field(default_factory=dict)  # row id -> why
+    returned: set[str] = field(default_factory=set)  # event ids the broker could not route
+
+    def settle(self, tag: int, multiple: bool, ok: bool) -> None:
+        tags = [t for t in self.pending if t <= tag] if multiple else [tag]
+        for t in tags:
+            row = self.pending.pop(t, None)
+            if row is None:
+                continue
+            if ok:
+                self.acked.add(row)
+            else:
+                self.failed[row] = "nacked by the broker"
+
+
+class OutboxRelay:
+    """Publishes pending outbox rows of one service database. Not tied to nameko: the bench and CLI use it."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        amqp_uri: str,
+        service: str,
+        *,
+        batch_size: int = 500,
+        confirm_timeout: float = 10.0,
+    ) -> None:
+        self.engine = engine
+        self.amqp_uri = amqp_uri
+        self.service = service
+        self.batch_size = batch_size
+        self.confirm_timeout = confirm_timeout
+        self._connection: Connection | None = None
+        self._channel: Any = None
+        self._confirms = _Confirms()
+        self._declared: set[str] = set()
+        self._next_tag = 0
+        self._skip_locked = engine.dialect.name == "postgresql"
+
+    # -- broker ---------------------------------------------------------------------------------
+
+    def _channel_ready(self) -> Any:
+        if self._channel is not None:
+            return self._channel
+        connection = Connection(self.amqp_uri, connect_timeout=5, heartbeat=0)
+        connection.connect()
+        declare_publisher_topology(connection, self.service)
+        channel = connection.channel()
+        channel.confirm_select()
+        channel.events["basic_ack"].add(lambda tag, multiple: self._confirms.settle(tag, multiple, True))
+        channel.events["basic_nack"].add(lambda tag, multiple: self._confirms.settle(tag, multiple, False))
+        channel.events["basic_return"].add(self._on_return)
+        self._connection, self._channel, self._next_tag = connection, channel, 0
+        self._declared = {self.service}
+        return channel
+
+    def _on_return(self, exc: Exception, exchange: str, routing_key: str, message: Any) -> None:
+        event_id = message.properties.get("message_id")
+        if event_id:
+            self._confirms.returned.add(str(event_id))
+
+    def close(self) -> None:
+        connection, self._connection, self._channel = self._connection, None, None
+        if connection is not None:
+            try:
+                connection.release()
+            except Exception:  # noqa: BLE001 - the connection is already broken; drop it
+                log.debug("closing a broken relay connection", exc_info=True)
+
+    def _ensure_exchange(self, exchange: str) -> None:
+        # Rows recorded by `record(service=...)` may name another publisher's exchange (CLIs, tests).
+        owner = exchange.removeprefix("diversion.").removesuffix(".events")
+        if owner not in self._declared and self._connection is not None:
+            declare_publisher_topology(self._connection, owner)
+            self._declared.add(owner)
+
+    # -- one batch ------------------------------------------------------------------------------
+
+    def _claim(self, session: Session) -> list[Any]:
+        outbox = TABLES.outbox
+        query = (
+            select(
+                outbox.c.id,
+                outbox.c.event_id,
+                outbox.c.subject,
+                outbox.c.exchange,
+                outbox.c.routing_key,
+                outbox.c.body,
+                outbox.c.headers,
+            )
+            .where(outbox.c.sent_at.is_(None))
+            .order_by(outbox.c.id)
+            .limit(self.batch_size)
+        )
+        if self._skip_locked:
+            query = query.with_for_update(skip_locked=True)
+        rows = list(session.execute(query))
+        if not rows or not self._skip_locked:
+            return rows
+        # Another relay may hold an earlier row of the same subject: publish a subject's rows only
+        # as an unbroken prefix of its pending rows, so per-subject order survives several relays.
+        claimed = {row.id for row in rows}
+        earlier = session.execute(
+            select(outbox.c.id, outbox.c.subject)
+            .where(
+                outbox.c.sent_at.is_(None),
+                outbox.c.subject.in_({row.subject for row in rows}),
+                outbox.c.id <= max(claimed),
+            )
+            .order_by(outbox.c.id)
+        )
+        blocked: set[str] = set()
+        allowed: set[int] = set()
+        for row_id, subject in earlier:
+            if subject in blocked:
+                continue
+            if row_id in claimed:
+                allowed.add(row_id)
+            else:
+                blocked.add(subject)
+        return [row for row in rows if row.id in allowed]
+
+    def publish_batch(self) -> int:
+        """Publish one batch of pending rows; return how many were confirmed and marked sent."""
+        with Session(self.engine) as session, session.begin():
+            rows = self._claim(session)
+            if not rows:
+                return 0
+            channel = self._channel_ready()
+            self._confirms = _Confirms()
+            from amqp import Message
+
+            for row in rows:
+                self._ensure_exchange(row.exchange)
+                self._next_tag += 1
+                self._confirms.pending[self._next_tag] = row.id
+                message = Message(
+                    row.body,
+                    content_type=CLOUDEVENTS_CONTENT_TYPE,
+                    content_encoding="utf-8",
+                    delivery_mode=2,
+                    message_id=row.event_id,
+                    application_headers=json.loads(row.headers),
+                )
+                channel._basic_publish(message, exchange=row.exchange, routing_key=row.routing_key, mandatory=True)
+            self._wait_for_confirms()
+            return self._mark(session, rows)
+
+    def _wait_for_confirms(self) -> None:
+        assert self._connection is not None
+        deadline = time.monotonic() + self.confirm_timeout
+        while self._confirms.pending:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise TimeoutError(f"{len(self._confirms.pending)} publisher confirms missing")
+            self._connection.drain_events(timeout=remaining)
+
+    def _mark(self, session: Session, rows: list[Any]) -> int:
+        outbox = TABLES.outbox
+        by_id = {row.id: row for row in rows}
+        for row_id in list(self._confirms.acked):
+            if by_id[row_id].event_id in self._confirms.returned:
+                self._confirms.acked.discard(row_id)
+                self._confirms.failed[row_id] = "unroutable: no queue bound and no alternate exchange"
+        now = datetime.now(UTC)
+        if self._confirms.acked:
+            session.execute(update(outbox).where(outbox.c.id.in_(self._confirms.acked)).values(sent_at=now))
+        for row_id, why in self._confirms.failed.items():
+            session.execute(
+                update(outbox).where(outbox.c.id == row_id).values(attempts=outbox.c.attempts + 1, last_error=why)
+            )
+        if self._confirms.failed:
+            log.warning(
+                "outbox relay %s: %d events not confirmed, kept for retry", self.service, len(self._confirms.failed)
+            )
+        return len(self._confirms.acked)
+
+    def drain(self) -> int:
+        """Publish until the outbox is empty (CLIs, tests); return how many were sent."""
+        total = 0
+        while sent := self.publish_batch():
+            total += sent
+        return total
+
+
+class RelayLoop:
+    """Runs a relay until stopped: woken by `wake()` after a commit, polling otherwise, reconnecting alone."""
+
+    def __init__(self, relay: OutboxRelay, poll_interval: float = 1.0, max_backoff: float = 5.0) -> None:
+        self.relay = relay
+        self.poll_interval = poll_interval
+        self.max_backoff = max_backoff
+        self._wake = threading.Event()
+        self._stopping = False
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def stop(self) -> None:
+        self._stopping = True
+        self._wake.set()
+
+    def run(self) -> None:
+        backoff = 0.2
+        while not self._stopping:
+            self._wake.clear()
+            try:
+                sent = self.relay.publish_batch()
+                backoff = 0.2
+            except Exception as exc:  # noqa: BLE001 - broker or database down: reconnect after a pause
+                log.warning(
+                    "outbox relay %s: %s: %s; retrying in %.1fs", self.relay.service, type(exc).__name__, exc, backoff
+                )
+                self.relay.close()
+                self._wake.wait(backoff)
+                backoff = min(backoff * 2, self.max_backoff)
+                continue
+            if sent == 0:
+                self._wake.wait(self.poll_interval)
+        self.relay.close()
