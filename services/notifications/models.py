@@ -1,10 +1,23 @@
-"""Notifications' tables (its own database): subscriptions and, later, deliveries and reminders."""
+"""Notifications' tables (its own database): subscriptions, deliveries and their attempts, reminders,
+contact preferences and opt-outs, staff contacts, template overrides."""
 
 from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import JSON, DateTime, String
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from shared.audit import audit_table
@@ -20,6 +33,8 @@ AuditEvent = audit_table(Base.metadata)
 Messaging = add_messaging_tables(Base.metadata)
 IdempotencyKey = idempotency_table(Base.metadata)
 
+BigId = BigInteger().with_variant(Integer, "sqlite")  # SQLite autoincrements only INTEGER keys
+
 
 class Subscription(Base):
     """A partner's webhook endpoint (or AMQP feed) for the event types it asked for."""
@@ -34,3 +49,164 @@ class Subscription(Base):
     event_types: Mapped[list[str]] = mapped_column(JSON, default=list)
     status: Mapped[str] = mapped_column(String(16), default="enabled")
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    description: Mapped[str | None] = mapped_column(String(500))
+    # Signing secrets are needed in clear to compute HMACs; they never leave through the API after creation.
+    secret: Mapped[str | None] = mapped_column(String(200))
+    previous_secret: Mapped[str | None] = mapped_column(String(200))
+    previous_secret_expires_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    disabled_reason: Mapped[str | None] = mapped_column(String(500))
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    updated_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class Delivery(Base):
+    """One message to one recipient on one channel; its id is the `webhook-id` on every attempt."""
+
+    __tablename__ = "delivery"
+    __table_args__ = (
+        UniqueConstraint("trigger_event_id", "target_key", name="uq_delivery_trigger_target"),
+        Index("ix_delivery_due", "status", "next_attempt_at"),
+        Index("ix_delivery_agency_created", "agency_id", "created_at"),
+    )
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    agency_id: Mapped[str] = mapped_column(String(64))
+    channel: Mapped[str] = mapped_column(String(32))
+    purpose: Mapped[str] = mapped_column(String(64))  # partner_event, staff_*, appointment_reminder, ping
+    subscription_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    org_id: Mapped[str | None] = mapped_column(String(64))
+    recipient: Mapped[str] = mapped_column(String(2000))
+    # Why the same trigger never makes two deliveries to one target (redelivered events, two instances).
+    target_key: Mapped[str] = mapped_column(String(200))
+    trigger_event_id: Mapped[str] = mapped_column(String(200))
+    trigger_event_type: Mapped[str] = mapped_column(String(200))
+    subject: Mapped[str | None] = mapped_column(String(500))
+    body: Mapped[str] = mapped_column(Text)
+    html: Mapped[str | None] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16))  # pending, sending, delivered, failed, cancelled
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    round_attempts: Mapped[int] = mapped_column(Integer, default=0)  # reset by a replay
+    next_attempt_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    lease_until: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    last_status_code: Mapped[int | None] = mapped_column(Integer)
+    last_error: Mapped[str | None] = mapped_column(String(2000))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    delivered_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    version: Mapped[int] = mapped_column(Integer, default=1)
+
+
+class DeliveryAttempt(Base):
+    """The log of every try: when, how it ended, the status code, latency and error."""
+
+    __tablename__ = "delivery_attempt"
+    __table_args__ = (Index("ix_delivery_attempt_delivery", "delivery_id", "attempt_number"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    delivery_id: Mapped[str] = mapped_column(String(64), ForeignKey("delivery.id", ondelete="CASCADE"))
+    attempt_number: Mapped[int] = mapped_column(Integer)
+    attempted_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    outcome: Mapped[str] = mapped_column(String(16))  # delivered, retry, failed, gone, lost
+    status_code: Mapped[int | None] = mapped_column(Integer)
+    latency_ms: Mapped[float | None] = mapped_column(Float)
+    error: Mapped[str | None] = mapped_column(String(2000))
+
+
+class Reminder(Base):
+    """A planned appointment reminder; (agency, appointment, offset) is unique so each is queued once."""
+
+    __tablename__ = "reminder"
+    __table_args__ = (
+        UniqueConstraint("agency_id", "appointment_id", "offset_minutes", name="uq_reminder_offset"),
+        Index("ix_reminder_due", "status", "send_at"),
+    )
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    agency_id: Mapped[str] = mapped_column(String(64))
+    appointment_id: Mapped[str] = mapped_column(String(100))
+    case_id: Mapped[str] = mapped_column(String(100))
+    offset_minutes: Mapped[int] = mapped_column(Integer)
+    send_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    appointment_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    location: Mapped[str | None] = mapped_column(String(300))
+    status: Mapped[str] = mapped_column(String(16))  # scheduled, queued, skipped, cancelled
+    skip_reason: Mapped[str | None] = mapped_column(String(200))
+    delivery_id: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+
+
+class ContactPreference(Base):
+    """How to reach a participant (per case): channel, language, contact details, do-not-contact."""
+
+    __tablename__ = "contact_preference"
+    __table_args__ = (UniqueConstraint("agency_id", "case_id", name="uq_contact_preference_case"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    agency_id: Mapped[str] = mapped_column(String(64))
+    case_id: Mapped[str] = mapped_column(String(100))
+    first_name: Mapped[str | None] = mapped_column(String(100))
+    phone: Mapped[str | None] = mapped_column(String(30))
+    email: Mapped[str | None] = mapped_column(String(254))
+    language: Mapped[str | None] = mapped_column(String(20))
+    channel: Mapped[str | None] = mapped_column(String(16))  # sms, email, none; None = choose from contacts
+    do_not_contact: Mapped[bool] = mapped_column(Boolean, default=False)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+
+
+class SmsOptOut(Base):
+    """STOP / START from a phone number (E.164); applies to every agency sending from our number."""
+
+    __tablename__ = "sms_opt_out"
+
+    phone: Mapped[str] = mapped_column(String(30), primary_key=True)
+    opted_out: Mapped[bool] = mapped_column(Boolean)
+    changed_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    keyword: Mapped[str] = mapped_column(String(20))
+
+
+class StaffContact(Base):
+    """Where a staff member (token `sub`) gets email, and which agency-wide notices they want."""
+
+    __tablename__ = "staff_contact"
+    __table_args__ = (UniqueConstraint("agency_id", "staff_id", name="uq_staff_contact"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    agency_id: Mapped[str] = mapped_column(String(64))
+    staff_id: Mapped[str] = mapped_column(String(200))
+    email: Mapped[str] = mapped_column(String(254))
+    name: Mapped[str | None] = mapped_column(String(200))
+    language: Mapped[str | None] = mapped_column(String(20))
+    topics: Mapped[list[str]] = mapped_column(JSON, default=list)  # agency-wide notices, e.g. escalation
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+
+
+class CaseAssignment(Base):
+    """The case manager of each case, copied from `case.assigned` (to address overdue check-ins)."""
+
+    __tablename__ = "case_assignment"
+    __table_args__ = (UniqueConstraint("agency_id", "case_id", name="uq_case_assignment"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    agency_id: Mapped[str] = mapped_column(String(64))
+    case_id: Mapped[str] = mapped_column(String(100))
+    case_manager: Mapped[str] = mapped_column(String(200))
+    assigned_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+
+
+class TemplateOverride(Base):
+    """An agency's own text for one template part, e.g. key `es/appointment_reminder.sms`."""
+
+    __tablename__ = "template_override"
+    __table_args__ = (UniqueConstraint("agency_id", "key", name="uq_template_override"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    agency_id: Mapped[str] = mapped_column(String(64))
+    key: Mapped[str] = mapped_column(String(120))
+    source: Mapped[str] = mapped_column(Text)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    updated_by: Mapped[str] = mapped_column(String(200))

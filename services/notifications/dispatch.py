@@ -1,0 +1,356 @@
+"""The delivery worker's steps: queue due reminders, claim due deliveries, record what each send did.
+
+Claiming and recording are short transactions; the send itself happens between them, outside any
+transaction. A claim sets `status='sending'` and a lease; a row whose sender died is claimed again
+once the lease runs out (and the lost try is logged), so nothing waits forever and nothing is sent by
+two instances at once while a send is in flight. Rows are claimed with `FOR UPDATE SKIP LOCKED` on
+PostgreSQL; the claiming UPDATE repeats the condition, so SQLite (one writer) is safe as well.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Table, and_, bindparam, insert, or_, select, update
+from sqlalchemy.orm import Session
+
+from services.notifications.channels.base import AttemptResult, AttemptStatus, Message
+from services.notifications.domain.delivery import RetryPolicy, next_step
+from services.notifications.domain.phone import InvalidPhoneNumber, normalize_phone
+from services.notifications.domain.preferences import ContactPreferences, should_send
+from services.notifications.domain.reminders import ReminderPolicy, quiet_period
+from services.notifications.domain.routing import choose_reminder_channel
+from services.notifications.fanout import RendererFor, new_delivery
+from services.notifications.models import (
+    ContactPreference,
+    Delivery,
+    DeliveryAttempt,
+    Reminder,
+    SmsOptOut,
+    Subscription,
+)
+from services.notifications.templates import TemplateInvalid, TemplateMissing, TemplateRefused
+from shared.messaging.catalog import DeliveryFailed
+from shared.messaging.envelope import new_event
+from shared.messaging.outbox import record as record_event
+
+log = logging.getLogger(__name__)
+
+_delivery: Table = Delivery.__table__  # type: ignore[assignment]
+_attempt: Table = DeliveryAttempt.__table__  # type: ignore[assignment]
+
+
+@dataclass(frozen=True)
+class Job:
+    """A claimed delivery, ready to send: everything the green thread needs, no ORM objects."""
+
+    delivery_id: str
+    agency: str
+    channel: str
+    attempt: int  # total attempts including this one (log numbering)
+    round_attempt: int  # attempts since creation or the last replay (retry schedule)
+    subscription_id: str | None
+    trigger_event_id: str
+    trigger_event_type: str
+    message: Message | None  # None: not sendable any more (cancel with `cancel_reason`)
+    cancel_reason: str | None = None
+
+
+def aware(moment: datetime | None) -> datetime | None:
+    if moment is None:
+        return None
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+def _claimable(now: datetime) -> Any:
+    return or_(
+        and_(_delivery.c.status == "pending", _delivery.c.next_attempt_at <= now),
+        and_(_delivery.c.status == "sending", _delivery.c.lease_until < now),
+    )
+
+
+def claim_deliveries(session: Session, now: datetime, lease: timedelta, limit: int,
+                     grace_secrets: bool = True) -> list[Job]:
+    """Claim up to `limit` due deliveries for this instance and commit; returns what to send."""
+    ids = session.scalars(
+        select(_delivery.c.id).where(_claimable(now)).order_by(_delivery.c.next_attempt_at)
+        .limit(limit).with_for_update(skip_locked=True)
+    ).all()
+    if not ids:
+        session.rollback()
+        return []
+    lost = session.execute(
+        select(_delivery.c.id, _delivery.c.attempts).where(_delivery.c.id.in_(ids), _delivery.c.status == "sending")
+    ).all()
+    if lost:
+        session.execute(insert(_attempt), [
+            {"delivery_id": row.id, "attempt_number": row.attempts, "attempted_at": now, "outcome": "lost",
+             "status_code": None, "latency_ms": None,
+             "error": "the sending instance did not report within its lease (stopped or crashed)"}
+            for row in lost
+        ])
+    rows = session.execute(
+        update(_delivery).where(_delivery.c.id.in_(ids), _claimable(now)).values(
+            status="sending", lease_until=now + lease, attempts=_delivery.c.attempts + 1,
+            round_attempts=_delivery.c.round_attempts + 1, updated_at=now,
+        ).returning(
+            _delivery.c.id, _delivery.c.agency_id, _delivery.c.channel, _delivery.c.attempts,
+            _delivery.c.round_attempts, _delivery.c.subscription_id, _delivery.c.recipient,
+            _delivery.c.subject, _delivery.c.body, _delivery.c.html, _delivery.c.trigger_event_id,
+            _delivery.c.trigger_event_type, _delivery.c.purpose,
+        )
+    ).all()
+    subscriptions = _subscriptions(session, {row.subscription_id for row in rows if row.subscription_id})
+    opted_out = _opted_out(session, [row.recipient for row in rows if row.channel == "sms"])
+    session.commit()
+    jobs = []
+    for row in rows:
+        message, reason = _message(row, subscriptions, opted_out, now)
+        jobs.append(Job(
+            delivery_id=row.id, agency=row.agency_id, channel=row.channel, attempt=row.attempts,
+            round_attempt=row.round_attempts, subscription_id=row.subscription_id,
+            trigger_event_id=row.trigger_event_id, trigger_event_type=row.trigger_event_type,
+            message=message, cancel_reason=reason,
+        ))
+    return jobs
+
+
+def _subscriptions(session: Session, ids: set[str]) -> dict[str, Subscription]:
+    if not ids:
+        return {}
+    return {row.id: row for row in session.scalars(select(Subscription).where(Subscription.id.in_(ids))).all()}
+
+
+def _opted_out(session: Session, phones: Sequence[str]) -> set[str]:
+    if not phones:
+        return set()
+    return set(session.scalars(select(SmsOptOut.phone).where(
+        SmsOptOut.phone.in_(list(phones)), SmsOptOut.opted_out.is_(True)
+    )).all())
+
+
+def signing_secrets(subscription: Subscription, now: datetime) -> tuple[str, ...]:
+    """Current secret first; the previous one too while its rotation grace period lasts."""
+    secrets = [subscription.secret] if subscription.secret else []
+    expires = aware(subscription.previous_secret_expires_at)
+    if subscription.previous_secret and expires is not None and expires > now:
+        secrets.append(subscription.previous_secret)
+    return tuple(secrets)
+
+
+def _message(row: Any, subscriptions: dict[str, Subscription], opted_out: set[str],
+             now: datetime) -> tuple[Message | None, str | None]:
+    secrets: tuple[str, ...] = ()
+    if row.subscription_id:
+        subscription = subscriptions.get(row.subscription_id)
+        if subscription is None or subscription.status != "enabled":
+            return None, "the subscription is disabled"
+        if row.channel == "webhook":
+            secrets = signing_secrets(subscription, now)
+    if row.channel == "sms" and row.recipient in opted_out:
+        return None, "the recipient opted out of SMS (STOP)"
+    return Message(
+        id=row.id, recipient=row.recipient, body=row.body, subject=row.subject, html=row.html,
+        secrets=secrets, tenant=row.agency_id, event_type=row.trigger_event_type,
+    ), None
+
+
+@dataclass(frozen=True)
+class Outcome:
+    job: Job
+    result: AttemptResult
+    at: datetime
+
+
+def record_outcomes(session: Session, outcomes: Sequence[Outcome], policy: RetryPolicy,
+                    final: bool = False) -> None:
+    """Log each attempt and move its delivery on (delivered, retry later, failed); one transaction.
+
+    `final` (pings) never schedules a retry. An outcome whose lease was taken over by another
+    instance (the row's attempt count moved on) is logged but does not change the row.
+    """
+    if not outcomes:
+        return
+    session.execute(insert(_attempt), [
+        {"delivery_id": o.job.delivery_id, "attempt_number": o.job.attempt, "attempted_at": o.at,
+         "outcome": o.result.status.value if o.job.message is not None else "cancelled",
+         "status_code": o.result.status_code, "latency_ms": o.result.latency_ms,
+         "error": (o.result.error or None) and str(o.result.error)[:2000]}
+        for o in outcomes
+    ])
+    changes = []
+    gone: set[str] = set()
+    failed_events = []
+    for o in outcomes:
+        values: dict[str, Any] = {
+            "b_id": o.job.delivery_id, "b_attempts": o.job.attempt, "v_last_status_code": o.result.status_code,
+            "v_last_error": (o.result.error or None) and str(o.result.error)[:2000], "v_updated_at": o.at,
+            "v_next_attempt_at": None, "v_lease_until": None, "v_delivered_at": None,
+        }
+        if o.job.message is None:
+            values["v_status"] = "cancelled"
+        else:
+            step = next_step(policy, o.result, o.job.round_attempt, o.at)
+            if step.status is AttemptStatus.DELIVERED:
+                values.update(v_status="delivered", v_delivered_at=o.at)
+            elif step.status is AttemptStatus.RETRY and not final:
+                values.update(v_status="pending", v_next_attempt_at=step.retry_at)
+            else:
+                values["v_status"] = "failed"
+                failed_events.append(o)
+            if step.disable_subscription and o.job.subscription_id:
+                gone.add(o.job.subscription_id)
+        changes.append(values)
+    session.execute(
+        update(_delivery).where(
+            _delivery.c.id == bindparam("b_id"), _delivery.c.attempts == bindparam("b_attempts"),
+            _delivery.c.status == "sending",
+        ).values(
+            status=bindparam("v_status"), last_status_code=bindparam("v_last_status_code"),
+            last_error=bindparam("v_last_error"), updated_at=bindparam("v_updated_at"),
+            next_attempt_at=bindparam("v_next_attempt_at"), lease_until=bindparam("v_lease_until"),
+            delivered_at=bindparam("v_delivered_at"), version=_delivery.c.version + 1,
+        ).execution_options(synchronize_session=False),
+        changes,
+    )
+    for subscription_id in gone:
+        disable_gone(session, subscription_id, outcomes[0].at)
+    for o in failed_events:
+        record_event(session, new_event(
+            DeliveryFailed(
+                delivery_id=o.job.delivery_id, channel=o.job.channel, trigger_event_id=o.job.trigger_event_id,
+                trigger_event_type=o.job.trigger_event_type, attempts=max(o.job.attempt, 1),
+                last_error=(o.result.error or f"answered {o.result.status_code}")[:2000], failed_at=o.at,
+            ),
+            subject=o.job.delivery_id, tenantid=o.job.agency,
+        ), service="notifications")
+    session.commit()
+
+
+def disable_gone(session: Session, subscription_id: str, now: datetime) -> None:
+    session.execute(
+        update(Subscription).where(Subscription.id == subscription_id, Subscription.status == "enabled").values(
+            status="disabled", disabled_reason="the receiver answered 410 Gone", version=Subscription.version + 1,
+            updated_at=now,
+        )
+    )
+
+
+def cancelled(job: Job) -> AttemptResult:
+    return AttemptResult(AttemptStatus.FAILED, error=job.cancel_reason or "cancelled")
+
+
+# ------------------------------------------------------------------ reminders
+
+
+def queue_due_reminders(
+    session: Session, now: datetime, policy: ReminderPolicy, renderer_for: RendererFor, limit: int,
+    sender_name: str, default_country_code: str = "1",
+) -> int:
+    """Turn due reminders into deliveries, each exactly once (claim, decide, insert, mark: one transaction)."""
+    rows = session.scalars(
+        select(Reminder).where(Reminder.status == "scheduled", Reminder.send_at <= now)
+        .order_by(Reminder.send_at).limit(limit).with_for_update(skip_locked=True)
+    ).all()
+    queued = 0
+    for reminder in rows:
+        decision = _reminder_decision(session, reminder, now, policy, default_country_code)
+        if isinstance(decision, str):
+            reminder.status, reminder.skip_reason, reminder.updated_at = "skipped", decision, now
+            continue
+        if isinstance(decision, datetime):
+            reminder.send_at, reminder.updated_at = decision, now  # moved out of quiet hours
+            continue
+        channel, recipient, pref = decision
+        try:
+            delivery = _reminder_delivery(session, reminder, channel, recipient, pref, policy, renderer_for,
+                                          sender_name, now)
+        except (TemplateInvalid, TemplateMissing, TemplateRefused) as exc:
+            log.error("reminder %s not sent: %s", reminder.id, exc)
+            reminder.status, reminder.skip_reason, reminder.updated_at = "skipped", "template error", now
+            continue
+        reminder.status, reminder.delivery_id, reminder.updated_at = "queued", delivery.id, now
+        queued += 1
+    session.commit()
+    return queued
+
+
+def _reminder_decision(
+    session: Session, reminder: Reminder, now: datetime, policy: ReminderPolicy, country: str,
+) -> str | datetime | tuple[str, str, ContactPreference]:
+    appointment_at = aware(reminder.appointment_at)
+    assert appointment_at is not None
+    if appointment_at <= now:
+        return "the appointment has already started"
+    period = quiet_period(now, policy)
+    if period is not None:
+        # Late (the service was down, or the clock jumped): the same quiet-hours rule as planning.
+        start, end = period
+        if end <= appointment_at - policy.min_notice:
+            return end
+        return "only quiet hours are left before the appointment"
+    pref = session.scalars(select(ContactPreference).where(
+        ContactPreference.agency_id == reminder.agency_id, ContactPreference.case_id == reminder.case_id
+    )).first()
+    if pref is None:
+        return "no contact details for the participant"
+    if pref.do_not_contact:
+        return "the participant asked not to be contacted"
+    channel = choose_reminder_channel(pref.channel, pref.phone, pref.email)
+    if channel is None:
+        return "no reachable contact for the participant"
+    recipient = pref.phone if channel == "sms" else pref.email
+    assert recipient is not None
+    if channel == "sms":
+        try:
+            recipient = normalize_phone(recipient, country)
+        except InvalidPhoneNumber:
+            return "the participant's phone number is not valid"
+        opted_out = session.get(SmsOptOut, recipient)
+        if opted_out is not None and opted_out.opted_out:
+            return "the participant opted out of SMS (STOP)"
+    if not should_send(ContactPreferences(do_not_contact=pref.do_not_contact), channel):
+        return "the participant asked not to be contacted"
+    return channel, recipient, pref
+
+
+PLACE_FALLBACK = {"en": "the program office", "es": "la oficina del programa"}
+
+
+def _reminder_delivery(
+    session: Session, reminder: Reminder, channel: str, recipient: str, pref: ContactPreference,
+    policy: ReminderPolicy, renderer_for: RendererFor, sender_name: str, now: datetime,
+) -> Delivery:
+    renderer = renderer_for(session, reminder.agency_id)
+    appointment_at = aware(reminder.appointment_at)
+    assert appointment_at is not None
+    from services.notifications.domain.preferences import choose_language
+
+    language = choose_language(pref.language)
+    context = {
+        "first_name": pref.first_name or "",
+        "appointment_at": appointment_at.astimezone(policy.zone),
+        "place": reminder.location or PLACE_FALLBACK.get(language, PLACE_FALLBACK["en"]),
+        "agency_name": sender_name,
+    }
+    subject = html = None
+    if channel == "sms":
+        body = renderer.render_sms("appointment_reminder", context, language=language, agency=reminder.agency_id)
+    else:
+        email = renderer.render_email("appointment_reminder", context, language=language, agency=reminder.agency_id)
+        body, subject, html = email.text, email.subject, email.html
+    delivery = new_delivery(
+        agency=reminder.agency_id, channel=channel, purpose="appointment_reminder", recipient=recipient,
+        target_key=channel, trigger_id=f"reminder:{reminder.id}", trigger_type="appointment_reminder",
+        body=body, subject=subject, html=html, now=now,
+    )
+    session.add(delivery)
+    session.flush()
+    return delivery
+
+
+Sender = Callable[[Job], AttemptResult]

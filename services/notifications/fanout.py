@@ -1,0 +1,292 @@
+"""Turning consumed events into rows: deliveries to partner subscriptions and staff, planned reminders.
+
+Every function here runs inside the event handler's transaction, so the rows it adds commit together
+with the inbox row (one event, one set of deliveries, even if the event arrives twice).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from services.notifications.domain.phone import InvalidPhoneNumber, normalize_phone
+from services.notifications.domain.reminders import ReminderPolicy, plan_reminders
+from services.notifications.domain.routing import STAFF_TOPICS, is_rejection, subscription_wants
+from services.notifications.models import (
+    CaseAssignment,
+    ContactPreference,
+    Delivery,
+    Reminder,
+    StaffContact,
+    Subscription,
+)
+from services.notifications.templates import TemplateRenderer
+from shared.messaging.envelope import CloudEvent
+
+log = logging.getLogger(__name__)
+
+RendererFor = Callable[[Session, str], TemplateRenderer]
+
+
+@dataclass(frozen=True)
+class FanoutContext:
+    now: datetime
+    zone_name: str
+    staff_app_url: str
+    renderer_for: RendererFor
+    default_country_code: str = "1"
+
+
+def new_id(prefix: str) -> str:
+    return f"{prefix}_{uuid.uuid4().hex}"
+
+
+def new_delivery(
+    *, agency: str, channel: str, purpose: str, recipient: str, target_key: str, trigger_id: str,
+    trigger_type: str, body: str, now: datetime, subject: str | None = None, html: str | None = None,
+    subscription_id: str | None = None, org_id: str | None = None,
+) -> Delivery:
+    return Delivery(
+        id=new_id("dlv"), agency_id=agency, channel=channel, purpose=purpose, subscription_id=subscription_id,
+        org_id=org_id, recipient=recipient, target_key=target_key[:200], trigger_event_id=trigger_id,
+        trigger_event_type=trigger_type, subject=subject, body=body, html=html, status="pending", attempts=0,
+        round_attempts=0, next_attempt_at=now, created_at=now, updated_at=now, version=1,
+    )
+
+
+# ------------------------------------------------------------------ partners
+
+
+def partner_deliveries(session: Session, event: CloudEvent, org_id: str, now: datetime) -> list[Delivery]:
+    """One delivery per enabled subscription of the addressed organization that wants this event type."""
+    name = event.spec.name
+    subscriptions = session.scalars(
+        select(Subscription).where(
+            Subscription.agency_id == event.tenantid,
+            Subscription.org_id == org_id,
+            Subscription.status == "enabled",
+        )
+    ).all()
+    body = json.dumps(event.to_json_dict(), separators=(",", ":"))
+    made = []
+    for subscription in subscriptions:
+        if not subscription_wants(subscription.event_types or [], name):
+            continue
+        recipient = subscription.url if subscription.channel == "webhook" else subscription.org_id
+        if not recipient:
+            continue
+        delivery = new_delivery(
+            agency=event.tenantid, channel=subscription.channel, purpose="partner_event", recipient=recipient,
+            target_key=f"sub:{subscription.id}", trigger_id=event.id, trigger_type=event.type, body=body,
+            now=now, subscription_id=subscription.id, org_id=org_id,
+        )
+        session.add(delivery)
+        made.append(delivery)
+    return made
+
+
+# ------------------------------------------------------------------ staff
+
+
+def _staff_by_ids(session: Session, agency: str, staff_ids: Iterable[str]) -> list[StaffContact]:
+    ids = [staff_id for staff_id in staff_ids if staff_id]
+    if not ids:
+        return []
+    return list(session.scalars(select(StaffContact).where(
+        StaffContact.agency_id == agency, StaffContact.staff_id.in_(ids), StaffContact.active.is_(True)
+    )).all())
+
+
+def _staff_by_topic(session: Session, agency: str, topic: str) -> list[StaffContact]:
+    contacts = session.scalars(select(StaffContact).where(
+        StaffContact.agency_id == agency, StaffContact.active.is_(True)
+    )).all()
+    return [contact for contact in contacts if topic in (contact.topics or [])]
+
+
+def staff_deliveries(
+    session: Session, event: CloudEvent, topic: str, context: dict[str, Any], ctx: FanoutContext,
+    direct: Iterable[str] = (),
+) -> list[Delivery]:
+    """Email the staff named in `direct` (e.g. the case manager) and those subscribed to `topic`."""
+    recipients: dict[str, StaffContact] = {}
+    for contact in [*_staff_by_ids(session, event.tenantid, direct), *_staff_by_topic(session, event.tenantid, topic)]:
+        recipients.setdefault(contact.email.lower(), contact)
+    if not recipients:
+        log.info("no staff contact for %s of event %s; nothing sent", topic, event.id)
+        return []
+    renderer = ctx.renderer_for(session, event.tenantid)
+    template = STAFF_TOPICS[topic]
+    made = []
+    for contact in recipients.values():
+        rendered = renderer.render_email(template, context, language=contact.language, agency=event.tenantid)
+        delivery = new_delivery(
+            agency=event.tenantid, channel="email", purpose=f"staff_{topic}", recipient=contact.email,
+            target_key=f"staff:{contact.staff_id}", trigger_id=event.id, trigger_type=event.type,
+            body=rendered.text, html=rendered.html, subject=rendered.subject, now=ctx.now,
+        )
+        session.add(delivery)
+        made.append(delivery)
+    return made
+
+
+def record_assignment(session: Session, agency: str, case_id: str, case_manager: str, at: datetime) -> None:
+    """Remember the latest case manager of a case (an older, late event does not win)."""
+    statement = select(CaseAssignment).where(CaseAssignment.agency_id == agency, CaseAssignment.case_id == case_id)
+    row = session.scalars(statement.with_for_update()).first()
+    if row is None:
+        try:
+            with session.begin_nested():  # another instance may insert the same case at the same moment
+                session.add(CaseAssignment(agency_id=agency, case_id=case_id, case_manager=case_manager,
+                                           assigned_at=at))
+            return
+        except IntegrityError:
+            row = session.scalars(statement.with_for_update()).one()
+    if _aware(row.assigned_at) <= at:
+        row.case_manager, row.assigned_at = case_manager, at
+
+
+def case_manager_of(session: Session, agency: str, case_id: str) -> str | None:
+    return session.scalars(select(CaseAssignment.case_manager).where(
+        CaseAssignment.agency_id == agency, CaseAssignment.case_id == case_id
+    )).first()
+
+
+def link(ctx: FanoutContext, path: str) -> str:
+    return f"{ctx.staff_app_url.rstrip('/')}/{path.lstrip('/')}"
+
+
+def _aware(moment: datetime) -> datetime:
+    from datetime import UTC
+
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+def local(moment: datetime, ctx: FanoutContext) -> datetime:
+    from zoneinfo import ZoneInfo
+
+    return _aware(moment).astimezone(ZoneInfo(ctx.zone_name))
+
+
+# ------------------------------------------------------------------ participants
+
+
+def _field(data: Any, *names: str) -> Any:
+    """The first present, non-empty attribute: tolerant of the catalog's field names changing."""
+    for name in names:
+        value = getattr(data, name, None)
+        if value not in (None, ""):
+            return value
+    participant = getattr(data, "participant", None)
+    if participant is not None:
+        for name in names:
+            value = getattr(participant, name.removeprefix("participant_"), None)
+            if value not in (None, ""):
+                return value
+    return None
+
+
+def remember_contact(session: Session, agency: str, case_id: str, data: Any, now: datetime,
+                     default_country_code: str = "1") -> ContactPreference:
+    """Update the participant's contact details from an event (staff-set choices are kept)."""
+    pref = session.scalars(select(ContactPreference).where(
+        ContactPreference.agency_id == agency, ContactPreference.case_id == case_id
+    ).with_for_update()).first()
+    if pref is None:
+        pref = ContactPreference(agency_id=agency, case_id=case_id, do_not_contact=False, version=1, updated_at=now)
+        session.add(pref)
+    first_name = _field(data, "participant_first_name", "first_name")
+    phone = _field(data, "phone", "participant_phone")
+    email = _field(data, "email", "participant_email")
+    language = _field(data, "preferred_language", "language")
+    if phone:
+        try:
+            pref.phone = normalize_phone(str(phone), default_country_code)
+        except InvalidPhoneNumber:
+            log.warning("appointment for case %s carries an invalid phone number; SMS not possible", case_id)
+    if first_name:
+        pref.first_name = str(first_name)
+    if email:
+        pref.email = str(email)
+    if language:
+        pref.language = str(language)
+    pref.updated_at = now
+    return pref
+
+
+def plan_appointment(
+    session: Session, agency: str, data: Any, policy: ReminderPolicy, now: datetime,
+    default_country_code: str = "1",
+) -> list[Reminder]:
+    """Create (or move, when rescheduled) the appointment's reminder rows; returns the scheduled ones."""
+    remember_contact(session, agency, data.case_id, data, now, default_country_code)
+    starts_at = _aware(data.starts_at)
+    planned = {int(item.offset / timedelta(minutes=1)): item for item in plan_reminders(starts_at, now, policy)}
+    existing = {row.offset_minutes: row for row in session.scalars(select(Reminder).where(
+        Reminder.agency_id == agency, Reminder.appointment_id == data.appointment_id
+    ).with_for_update()).all()}
+    scheduled = []
+    for offset, row in existing.items():
+        if row.status != "scheduled":
+            continue  # already queued or decided: never sent twice
+        if offset in planned:
+            row.send_at, row.appointment_at = planned[offset].send_at, starts_at
+            row.location, row.updated_at = data.location, now
+            scheduled.append(row)
+        else:
+            row.status, row.skip_reason, row.updated_at = "cancelled", "appointment rescheduled", now
+    for offset, item in planned.items():
+        if offset in existing:
+            continue
+        row = Reminder(
+            id=new_id("rem"), agency_id=agency, appointment_id=data.appointment_id, case_id=data.case_id,
+            offset_minutes=offset, send_at=item.send_at, appointment_at=starts_at, location=data.location,
+            status="scheduled", created_at=now, updated_at=now,
+        )
+        session.add(row)
+        scheduled.append(row)
+    return scheduled
+
+
+def staff_context_for_rejection(data: Any, ctx: FanoutContext) -> dict[str, Any]:
+    # The event names the organization and the service referral only; names come with a later catalog
+    # version (see ADR 0050), so ids stand in for them.
+    return {
+        "organization_name": data.organization_id,
+        "service_name": getattr(data, "service_name", None) or "the requested service",
+        "case_ref": getattr(data, "case_id", None) or data.service_referral_id,
+        "reason": data.note or getattr(data, "reason_code", None) or "",
+        "link": link(ctx, f"service-referrals/{data.service_referral_id}"),
+    }
+
+
+def staff_context_for_escalation(data: Any, ctx: FanoutContext) -> dict[str, Any]:
+    waited = _aware(data.escalated_at) - _aware(data.waiting_since)
+    return {
+        "organization_name": data.organization_id,
+        "service_name": getattr(data, "service_name", None) or "the requested service",
+        "case_ref": getattr(data, "case_id", None) or data.service_referral_id,
+        "waiting_days": max(waited.days, 0),
+        "link": link(ctx, f"service-referrals/{data.service_referral_id}"),
+    }
+
+
+__all__ = [
+    "FanoutContext",
+    "case_manager_of",
+    "is_rejection",
+    "new_delivery",
+    "partner_deliveries",
+    "plan_appointment",
+    "record_assignment",
+    "staff_deliveries",
+]

@@ -1,0 +1,288 @@
+"""The delivery engine inside a notifications container: channels, clock, policies, the send pool.
+
+One `NotificationRuntime` per container. A dispatch pass queues due reminders, claims due deliveries
+and hands each to its own green thread, so a slow or dead endpoint holds one slot of the pool and
+never the others. Results go to one recorder thread that logs attempts in batches (one transaction
+per batch). Passes run on the `@timer` tick and right after an event handler commits new deliveries.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+import eventlet
+from eventlet.greenpool import GreenPool
+from eventlet.queue import Empty, Full, LightQueue
+from eventlet.semaphore import Semaphore
+from nameko.extensions import DependencyProvider
+from nameko.timer import Timer
+from requests.adapters import HTTPAdapter
+from sqlalchemy import select
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session
+
+from services.notifications.channels.base import AttemptResult, AttemptStatus, Channel
+from services.notifications.channels.loader import channel_factories
+from services.notifications.dispatch import (
+    Job,
+    Outcome,
+    cancelled,
+    claim_deliveries,
+    queue_due_reminders,
+    record_outcomes,
+)
+from services.notifications.domain.clock import Clock, SystemClock
+from services.notifications.domain.delivery import RetryPolicy
+from services.notifications.fanout import FanoutContext
+from services.notifications.models import TemplateOverride
+from services.notifications.settings import NotificationSettings, notification_settings_of
+from services.notifications.templates import TemplateRenderer
+from shared.config import SETTINGS_KEY
+from shared.messaging.metrics import register_service_metrics
+from shared.messaging.service import find_database
+
+log = logging.getLogger(__name__)
+
+_STOP = object()
+RECORD_BATCH = 500
+PASS_SECONDS = 20.0
+WAKE_COALESCE_SECONDS = 0.05  # one pass yields after this long, so shutdown and the timer stay responsive
+
+
+class DeliveryTimer(Timer):
+    """nameko's timer with its interval from `DIVERSION_NOTIFICATIONS_DISPATCH_INTERVAL_SECONDS`."""
+
+    def setup(self) -> None:
+        self.interval = notification_settings_of(self.container.config.get(SETTINGS_KEY)).dispatch_interval_seconds
+
+
+delivery_timer = DeliveryTimer.decorator
+
+
+class NotificationRuntime(DependencyProvider):
+    """Injects itself (`wake`, `dispatch_pass`, `fanout_context`, `send_now`, `renderer_for`)."""
+
+    def setup(self) -> None:
+        # Registered here, before the extensions start side by side: concurrent first registrations
+        # from several handlers' start() race in shared.messaging.metrics (DuplicateTimeseries).
+        register_service_metrics(self.container.service_name, None, None)
+        settings = self.container.config[SETTINGS_KEY]
+        self.own: NotificationSettings = notification_settings_of(settings)
+        self.clock: Clock = SystemClock()  # tests swap in a ManualClock
+        self.retry_policy = RetryPolicy(jitter=self.own.retry_jitter)
+        self.reminder_policy = self.own.reminder_policy()
+        self.channels: dict[str, Channel] = {}
+        self.unavailable: dict[str, str] = {}
+        for name, factory in channel_factories().items():
+            try:
+                self.channels[name] = factory.from_settings(settings)
+            except Exception as exc:  # noqa: BLE001 - one unconfigured channel must not stop the others
+                self.unavailable[name] = f"{type(exc).__name__}: {exc}"
+                log.warning("notification channel %s is not available: %s", name, exc)
+        session = getattr(self.channels.get("webhook"), "session", None)
+        if session is not None:
+            # One pooled connection per concurrent send; the default 10 would churn connections.
+            adapter = HTTPAdapter(pool_connections=16, pool_maxsize=self.own.dispatch_concurrency)
+            session.mount("http://", adapter)
+            session.mount("https://", adapter)
+        self.pool = GreenPool(self.own.dispatch_concurrency)
+        self.outcomes: LightQueue = LightQueue()
+        self.wakeups: LightQueue = LightQueue(maxsize=1)
+        self._pass_lock = Semaphore(1)
+        self._again = False
+        self._renderers: dict[Any, TemplateRenderer] = {}
+        self._default_renderer = TemplateRenderer()
+        self.running = False
+
+    def start(self) -> None:
+        database = find_database(self.container)
+        assert database is not None, "the notifications service declares a Database"
+        self.engine: Engine = database.engine
+        self.running = True
+        self._recorder = self.container.spawn_managed_thread(self._record_loop, identifier="delivery_recorder")
+        self._waker = self.container.spawn_managed_thread(self._wake_loop, identifier="delivery_waker")
+
+    def stop(self) -> None:
+        self.running = False
+        with eventlet.Timeout(self.own.webhook_timeout_seconds + 5, exception=False):
+            self.pool.waitall()  # in-flight sends finish and are recorded; the rest keep their lease
+        self.outcomes.put(_STOP)
+        with eventlet.Timeout(10, exception=False):
+            self._recorder.wait()
+        self._waker.kill()
+        self._close_channels()
+
+    def kill(self) -> None:
+        self.running = False
+        for thread in list(self.pool.coroutines_running):
+            thread.kill()
+        self._close_channels()
+
+    def _close_channels(self) -> None:
+        for channel in self.channels.values():
+            close = getattr(channel, "close", None)
+            if callable(close):
+                try:
+                    close()
+                except Exception:  # noqa: BLE001 - closing on the way out
+                    log.debug("closing channel %s failed", channel.name, exc_info=True)
+
+    def get_dependency(self, worker_ctx: Any) -> NotificationRuntime:
+        return self
+
+    # -- what the service uses -------------------------------------------------------------------
+
+    def now(self) -> Any:
+        return self.clock.now()
+
+    def fanout_context(self) -> FanoutContext:
+        return FanoutContext(
+            now=self.clock.now(), zone_name=self.own.timezone, staff_app_url=self.own.staff_app_url,
+            renderer_for=self.renderer_for, default_country_code=self.own.sms_default_country_code,
+        )
+
+    def renderer_for(self, session: Session, agency: str) -> TemplateRenderer:
+        rows = session.execute(
+            select(TemplateOverride.key, TemplateOverride.source, TemplateOverride.version)
+            .where(TemplateOverride.agency_id == agency)
+        ).all()
+        if not rows:
+            return self._default_renderer
+        key = (agency, tuple(sorted((row.key, row.version) for row in rows)))
+        renderer = self._renderers.get(key)
+        if renderer is None:
+            if len(self._renderers) > 256:
+                self._renderers.clear()
+            renderer = TemplateRenderer({agency: {row.key: row.source for row in rows}})
+            self._renderers[key] = renderer
+        return renderer
+
+    def wake(self) -> None:
+        """Ask for a dispatch pass soon (new deliveries were committed)."""
+        try:
+            self.wakeups.put_nowait(True)
+        except Full:
+            pass
+
+    def send_now(self, job: Job) -> AttemptResult:
+        """Send one claimed job in the caller's green thread and record it without retries (pings)."""
+        result = self._execute(job)
+        with Session(self.engine, expire_on_commit=False) as session:
+            record_outcomes(session, [Outcome(job, result, self.clock.now())], self.retry_policy, final=True)
+        return result
+
+    # -- the engine ----------------------------------------------------------------------------
+
+    def dispatch_pass(self, reminders: bool = True) -> int:
+        """Queue due reminders, then claim and start sending due deliveries; returns how many started."""
+        if not self._pass_lock.acquire(blocking=False):
+            self._again = True  # the running pass goes round once more
+            return 0
+        started = 0
+        try:
+            while self.running:
+                self._again = False
+                started += self._one_pass(reminders)
+                if not self._again:
+                    break
+        finally:
+            self._pass_lock.release()
+        return started
+
+    def _one_pass(self, reminders: bool = True) -> int:
+        if reminders:
+            self._queue_reminders()
+        return self._start_sends()
+
+    def _queue_reminders(self) -> None:
+        try:
+            with Session(self.engine, expire_on_commit=False) as session:
+                while self.running and queue_due_reminders(
+                    session, self.clock.now(), self.reminder_policy, self.renderer_for, self.own.dispatch_batch,
+                    sender_name=self.own.sender_name, default_country_code=self.own.sms_default_country_code,
+                ) >= self.own.dispatch_batch:
+                    pass
+        except Exception:  # noqa: BLE001 - reminders wait for the next pass; deliveries still go out
+            log.exception("queueing due reminders failed")
+
+    def _start_sends(self) -> int:
+        started = 0
+        deadline = time.monotonic() + PASS_SECONDS
+        lease = timedelta(seconds=self.own.lease_seconds)
+        while self.running and time.monotonic() < deadline:
+            free = self.pool.free()
+            if free <= 0:
+                eventlet.sleep(0.005)
+                continue
+            with Session(self.engine, expire_on_commit=False) as session:
+                jobs = claim_deliveries(session, self.clock.now(), lease, min(free, self.own.dispatch_batch))
+            if not jobs:
+                break
+            for job in jobs:
+                self.pool.spawn_n(self._send, job)
+            started += len(jobs)
+        return started
+
+    def _execute(self, job: Job) -> AttemptResult:
+        if job.message is None:
+            return cancelled(job)
+        channel = self.channels.get(job.channel)
+        if channel is None:
+            reason = self.unavailable.get(job.channel, "no such channel is installed")
+            return AttemptResult(AttemptStatus.FAILED, error=f"channel {job.channel} is not available: {reason}")
+        try:
+            return channel.send(job.message)
+        except Exception as exc:  # noqa: BLE001 - a channel bug becomes a retry, not a lost delivery
+            log.exception("channel %s raised while sending delivery %s", job.channel, job.delivery_id)
+            return AttemptResult(AttemptStatus.RETRY, error=f"channel error: {type(exc).__name__}")
+
+    def _send(self, job: Job) -> None:
+        result = self._execute(job)
+        self.outcomes.put(Outcome(job, result, self.clock.now()))
+
+    def _record_loop(self) -> None:
+        stopping = False
+        while not stopping:
+            first = self.outcomes.get()
+            batch: list[Outcome] = []
+            if first is _STOP:
+                stopping = True
+            else:
+                batch.append(first)
+            while len(batch) < RECORD_BATCH:
+                try:
+                    item = self.outcomes.get_nowait()
+                except Empty:
+                    break
+                if item is _STOP:
+                    stopping = True
+                    break
+                batch.append(item)
+            self._record(batch)
+
+    def _record(self, batch: list[Outcome], tries: int = 3) -> None:
+        for attempt in range(1, tries + 1):
+            try:
+                with Session(self.engine, expire_on_commit=False) as session:
+                    record_outcomes(session, batch, self.retry_policy)
+                return
+            except Exception:  # noqa: BLE001 - the rows keep their lease and are tried again after it
+                log.exception("recording %d delivery attempts failed (try %d of %d)", len(batch), attempt, tries)
+                eventlet.sleep(0.5 * attempt)
+
+    def _wake_loop(self) -> None:
+        while True:
+            self.wakeups.get()
+            # Commits arrive in bursts: a short pause lets one claim pick up many rows instead of one.
+            eventlet.sleep(WAKE_COALESCE_SECONDS)
+            try:
+                self.dispatch_pass(reminders=False)  # reminders are due by the clock: the timer queues them
+            except Exception:  # noqa: BLE001 - the timer's next tick tries again
+                log.exception("dispatch pass failed")
+
+
+RuntimeCallable = Callable[[], NotificationRuntime]

@@ -1,0 +1,86 @@
+"""The notifications service's own settings (`DIVERSION_NOTIFICATIONS_*`): channels plus delivery and reminders."""
+
+from __future__ import annotations
+
+import re
+from datetime import time, timedelta
+from typing import Annotated, Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import Field, field_validator
+from pydantic_settings import NoDecode
+
+from services.notifications.channels.settings import ChannelSettings
+from services.notifications.domain.reminders import ReminderPolicy
+
+_DURATION = re.compile(r"^\s*(\d+)\s*(m|min|h|d)\s*$", re.IGNORECASE)
+
+
+def parse_offset(text: str) -> timedelta:
+    """'24h', '2h', '90m', '1d' -> timedelta; raises ValueError."""
+    match = _DURATION.match(text)
+    if not match:
+        raise ValueError(f"{text!r} is not a duration like 24h, 90m or 1d")
+    amount, unit = int(match.group(1)), match.group(2).lower()
+    delta = {"m": timedelta(minutes=amount), "min": timedelta(minutes=amount),
+             "h": timedelta(hours=amount), "d": timedelta(days=amount)}[unit]
+    if delta <= timedelta(0):
+        raise ValueError("reminder offsets must be positive")
+    return delta
+
+
+class NotificationSettings(ChannelSettings):
+    # Delivery worker
+    dispatch_interval_seconds: float = Field(default=1.0, gt=0, le=60)
+    dispatch_batch: int = Field(default=200, ge=1, le=5000)
+    dispatch_concurrency: int = Field(default=100, ge=1, le=1000)  # sends in flight per instance
+    # A claimed delivery whose sender vanished (crash) is claimed again after this long; it must be
+    # longer than any send takes, or a slow send could be repeated by another instance.
+    lease_seconds: float = Field(default=120.0, ge=5, le=3600)
+    retry_jitter: float = Field(default=0.1, ge=0, lt=1)
+    secret_rotation_grace_hours: float = Field(default=24.0, ge=0, le=24 * 30)
+
+    # Participant reminders
+    reminder_offsets: Annotated[list[str], NoDecode] = Field(default_factory=lambda: ["24h", "2h"])
+    quiet_hours_start: time = time(21, 0)
+    quiet_hours_end: time = time(8, 0)
+    timezone: str = "America/Chicago"
+
+    # Inbound SMS (STOP / START): a shared secret header, or the provider's signature over this URL.
+    sms_inbound_secret: str | None = Field(default=None, repr=False)
+    sms_inbound_url: str | None = None
+
+    # Links in staff emails; the name participants see as the sender of reminders
+    staff_app_url: str = "http://localhost:8080"
+    sender_name: str = Field(default="Diversion Program", max_length=100)
+
+    @field_validator("reminder_offsets", mode="before")
+    @classmethod
+    def _split_offsets(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            value = [item.strip() for item in value.split(",") if item.strip()]
+        for item in value:
+            parse_offset(item)
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"{value!r} is not an IANA time zone") from None
+        return value
+
+    def reminder_policy(self) -> ReminderPolicy:
+        return ReminderPolicy(
+            offsets=tuple(parse_offset(item) for item in self.reminder_offsets),
+            quiet_start=self.quiet_hours_start,
+            quiet_end=self.quiet_hours_end,
+            timezone=self.timezone,
+        )
+
+
+def notification_settings_of(settings: Any) -> NotificationSettings:
+    extra = getattr(settings, "extra", None)
+    return extra if isinstance(extra, NotificationSettings) else NotificationSettings()

@@ -1,0 +1,99 @@
+"""Helpers for the notifications tests: HTTP receivers, a mail sink, publishing events, the clock to move."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from kombu import Connection, Producer
+
+from services.notifications.domain.clock import ManualClock
+from services.notifications.runtime import NotificationRuntime
+from shared.messaging.envelope import CloudEvent
+from shared.messaging.outbox import CLOUDEVENTS_CONTENT_TYPE
+from shared.messaging.topology import declare_publisher_topology, events_exchange
+from tests.conftest import AMQP_URI
+
+
+def wait_for(condition: Callable[[], Any], timeout: float = 10.0, what: str = "a condition") -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(0.05)
+
+
+@dataclass
+class Received:
+    path: str
+    headers: dict[str, str]
+    body: bytes
+
+
+Reply = tuple[int, dict[str, str], bytes]
+
+
+@dataclass
+class Receiver:
+    """A real HTTP endpoint on 127.0.0.1 recording every POST; `reply` decides each answer."""
+
+    url: str
+    requests: list[Received] = field(default_factory=list)
+    reply: Callable[[Received], Reply] = lambda request: (200, {}, b"ok")
+    release: threading.Event = field(default_factory=threading.Event)
+
+    def hang(self, request: Received) -> Reply:
+        self.release.wait(10)
+        return 200, {}, b"late"
+
+
+class MailSink:
+    def __init__(self) -> None:
+        self.envelopes: list[Any] = []
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+        self.envelopes.append(envelope)
+        return "250 Message accepted"
+
+
+def publish(event: CloudEvent) -> None:
+    """Publish an event as its source service's outbox relay would (confirmed, persistent)."""
+    with Connection(AMQP_URI, transport_options={"confirm_publish": True}) as connection:
+        declare_publisher_topology(connection, event.source)
+        producer = Producer(connection.default_channel, exchange=events_exchange(event.source))
+        producer.publish(
+            event.to_bytes(), routing_key=event.type, content_type=CLOUDEVENTS_CONTENT_TYPE,
+            content_encoding="utf-8", delivery_mode=2, message_id=event.id, retry=True,
+        )
+
+
+def runtime_of(api: Any) -> NotificationRuntime:
+    for dependency in api.container.dependencies:
+        if isinstance(dependency, NotificationRuntime):
+            return dependency
+    raise AssertionError("the container has no NotificationRuntime")
+
+
+def manual_clock(*apis: Any, start: datetime | None = None) -> ManualClock:
+    """One ManualClock shared by the given service instances' delivery runtimes."""
+    clock = ManualClock(start or datetime.now(UTC))
+    for api in apis:
+        runtime_of(api).clock = clock
+    return clock
+
+
+BASE_ENV = {
+    "DIVERSION_NOTIFICATIONS_WEBHOOK_ALLOW_LIST": "127.0.0.1",
+    "DIVERSION_NOTIFICATIONS_DISPATCH_INTERVAL_SECONDS": "0.1",
+    "DIVERSION_NOTIFICATIONS_WEBHOOK_TIMEOUT_SECONDS": "3",
+    "DIVERSION_NOTIFICATIONS_RETRY_JITTER": "0",
+}
+
+
