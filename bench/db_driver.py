@@ -65,10 +65,12 @@ def main() -> None:
             results[driver] = {key: statistics.median(r[key] for r in runs) for key in runs[0]}
         base = results["postgresql+pg8000"]
         for driver, figures in results.items():
-            print(f"{driver:<22} sequential {figures['sequential_tx_per_s']:8.0f} tx/s "
-                  f"({figures['sequential_tx_per_s'] / base['sequential_tx_per_s']:.2f}x pg8000)   "
-                  f"{CONCURRENCY} green threads {figures['concurrent_tx_per_s']:8.0f} tx/s "
-                  f"({figures['concurrent_tx_per_s'] / base['concurrent_tx_per_s']:.2f}x pg8000)")
+            print(
+                f"{driver:<22} sequential {figures['sequential_tx_per_s']:8.0f} tx/s "
+                f"({figures['sequential_tx_per_s'] / base['sequential_tx_per_s']:.2f}x pg8000)   "
+                f"{CONCURRENCY} green threads {figures['concurrent_tx_per_s']:8.0f} tx/s "
+                f"({figures['concurrent_tx_per_s'] / base['concurrent_tx_per_s']:.2f}x pg8000)"
+            )
     finally:
         admin(f'DROP DATABASE IF EXISTS "{DB}" WITH (FORCE)')
 

@@ -1047,7 +1047,8 @@ class CaseworkService(ServiceBase):
         return _csv(rows, reports.CaseloadRow) if call.query.format == "csv" else rows
 
     @api("GET", "/v1/reports/overdue", roles=REPORT_READERS, query=ReportQuery, response=list[reports.OverdueItem],
-         tags=["reports"], alternatives=["text/csv"], summary="Everything late on open cases, oldest first (?format=csv for text/csv)")
+         tags=["reports"], alternatives=["text/csv"],
+         summary="Everything late on open cases, oldest first (?format=csv for text/csv)")
     def overdue_report(self, call: Call) -> Any:
         now = h.utcnow()
         clocks = h.open_case_clocks(self.db, call.agency)
