@@ -437,7 +437,8 @@ class NotificationsService(ServiceBase):
     # ---------------------------------------------------------------- staff and participants
 
     @api("PUT", "/v1/staff-contacts/<staff_id>", roles={"admin", "supervisor"}, body=StaffContactIn,
-         response=StaffContactOut, headers=["If-Match"], errors=[412, 428], tags=["people"],
+         response=StaffContactOut, responses={201: StaffContactOut}, headers=["If-Match"], errors=[412, 428],
+         tags=["people"],
          summary="Where a staff member (token sub) gets notices; If-Match when changing an existing one")
     def put_staff_contact(self, call: Call, staff_id: str) -> ApiResponse:
         body: StaffContactIn = call.body
@@ -487,7 +488,8 @@ class NotificationsService(ServiceBase):
         return ApiResponse(self._preference_out(row), headers={"ETag": etag(case_id, row.version)})
 
     @api("PUT", "/v1/contact-preferences/<case_id>", roles={"case_manager", "supervisor", "admin"},
-         body=ContactPreferenceIn, response=ContactPreferenceOut, headers=["If-Match"], errors=[412, 428],
+         body=ContactPreferenceIn, response=ContactPreferenceOut, responses={201: ContactPreferenceOut},
+         headers=["If-Match"], errors=[412, 428],
          tags=["people"], summary="Set channel, language or do-not-contact (If-Match when they exist)")
     def put_contact_preference(self, call: Call, case_id: str) -> ApiResponse:
         body: ContactPreferenceIn = call.body

@@ -14,7 +14,7 @@ from nameko.testing.services import entrypoint_hook
 from sqlalchemy import create_engine, func, select
 from sqlalchemy.orm import Session
 
-from conftest import AMQP, declared_queues, wait_for
+from conftest import AMQP, SESSION, declared_queues, wait_for
 from shared.messaging import ConsentRequired, OutboxRelay, RpcTimeout, outbox_backlog, record
 from shared.messaging import dlq as dead_letters
 from shared.messaging.metrics import dead_letter_depth, duplicates_absorbed, handler_failures
@@ -237,7 +237,6 @@ def test_every_queue_the_suite_declares_is_a_quorum_queue_with_a_dead_letter_exc
     names: Any, databases: dict[str, str], container_factory: Any
 ) -> None:
     # Runs last: by now the other tests have declared handler, RPC, reply, unrouted and dead-letter queues.
-    from conftest import SESSION
 
     start_consumer(container_factory, names("con"), names("pub"), databases["con"])
     queues = declared_queues(f"diversion.{SESSION}")
