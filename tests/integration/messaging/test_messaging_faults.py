@@ -230,7 +230,7 @@ def test_rpc_carries_identity_raises_typed_errors_and_times_out_on_a_stopped_ser
         started = time.monotonic()
         with pytest.raises(RpcTimeout):
             ask("someone")
-        assert 1.4 < time.monotonic() - started < 3.0
+        assert 1.4 < time.monotonic() - started < 5.0  # timeout 1.5 s; slack for a loaded CI machine
 
 
 def test_every_queue_the_suite_declares_is_a_quorum_queue_with_a_dead_letter_exchange(
