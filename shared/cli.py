@@ -147,6 +147,9 @@ def run(no_seed: bool, timeout: float) -> None:
         ctx.invoke(seed, names=(), everything=True)
 
     procs: dict[str, subprocess.Popen[bytes]] = {}
+    env = os.environ.copy()
+    # Embedded only: let partners' webhooks (and `diversion demo`'s receiver) live on this machine.
+    env.setdefault("DIVERSION_NOTIFICATIONS_WEBHOOK_ALLOW_LIST", "127.0.0.1")
     stopping = False
 
     def stop_all(signum: int = signal.SIGTERM, frame: object = None) -> None:
@@ -175,7 +178,7 @@ def run(no_seed: bool, timeout: float) -> None:
     try:
         for name in SERVICES:
             procs[name] = subprocess.Popen(
-                [sys.executable, "-m", "shared.main", "serve", name], env=os.environ.copy(),
+                [sys.executable, "-m", "shared.main", "serve", name], env=env,
                 start_new_session=True,  # Ctrl-C reaches us once; we stop the children in order
             )
         ports = {name: s.service.http_port for name, s in settings.items()}

@@ -4,7 +4,7 @@ import sys
 
 
 def main() -> None:
-    if len(sys.argv) > 1 and sys.argv[1] in ("serve", "demo"):
+    if len(sys.argv) > 1 and sys.argv[1] == "serve":
         import eventlet
 
         eventlet.monkey_patch()  # before anything imports socket or threading

@@ -1,26 +1,20 @@
 """One referral from intake to dismissal across the four services, run as separate processes the way
-`make run` runs them, on the real broker and PostgreSQL. (Issue 8's walk-through, without the reminder
-email leg, which is covered by the notifications tests.)"""
+`make run` runs them, on the real broker and PostgreSQL: the same walkthrough `diversion demo` prints."""
 
 from __future__ import annotations
 
-import datetime as dt
-import http.server
 import json
 import os
 import signal
 import subprocess
 import sys
-import threading
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
-from standardwebhooks.webhooks import Webhook
 
 from shared import migrations
 from tests.conftest import AMQP_URI, JWT_SECRET, create_database, drop_database, free_port, make_token
@@ -84,26 +78,33 @@ def suite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
             drop_database(name)
 
 
-class Receiver:
-    """The partner's webhook endpoint (a real HTTP server on loopback)."""
+def test_one_referral_travels_from_intake_to_dismissal_across_all_four_services(suite):
+    from shared.demo import Step, Walkthrough
 
-    def __init__(self) -> None:
-        self.received: list[tuple[dict[str, str], bytes]] = []
-        outer = self
+    steps: list[Step] = []
+    out = Walkthrough(suite, make_token, steps.append).run()
 
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 - http.server's naming
-                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                outer.received.append(({k.lower(): v for k, v in self.headers.items()}, body))
-                self.send_response(204)
-                self.end_headers()
+    young_adult = next(p for p in out.screening["programs"] if p["program"] == "young-adult")
+    assert young_adult["status"] == "eligible"
+    assert all(c["reason"] for c in young_adult["criteria"])
+    assert out.case["state"] == "active" and out.case["program_id"] == "young-adult"
+    # the partner's copy verified with the Standard Webhooks reference library inside the walkthrough
+    assert out.service_referral_id in json.dumps(out.webhook_payload)
+    body = out.webhook_body.decode()
+    assert "2611-CR" not in body and "570.030" not in body  # never charges or case numbers
+    assert out.disposition == "dismissal"
+    assert {step.service for step in steps} == set(SERVICES)
 
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hooks/diversion"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+    # exactly one case for the referral, and the audit trail of the decision and of reads of the record
+    supervisor = make_token("stl-cao", ("supervisor",), sub="supervisor-1")
+    auditor = make_token("stl-cao", ("auditor",), sub="auditor-1")
+    cases = call("GET", f"{suite['casework']}/v1/cases?limit=200", supervisor, 200).json()["items"]
+    assert len([c for c in cases if c["referral_id"] == out.referral_id]) == 1
+    trail = call("GET", f"{suite['intake']}/v1/audit", auditor, 200,
+                 params={"resource_id": out.referral_id, "limit": 200})
+    actions = {row["action"] for row in trail.json()["items"]}
+    assert any("read" in action for action in actions), actions
+    assert any("accept" in action or "decision" in action for action in actions), actions
 
 
 def call(method: str, url: str, token: str, expect: int, **kwargs: Any) -> requests.Response:
@@ -111,95 +112,3 @@ def call(method: str, url: str, token: str, expect: int, **kwargs: Any) -> reque
     response = requests.request(method, url, headers=headers, timeout=20, **kwargs)
     assert response.status_code == expect, f"{method} {url}: {response.status_code} {response.text[:1500]}"
     return response
-
-
-def test_one_referral_travels_from_intake_to_dismissal_across_all_four_services(suite):
-    intake, casework, resources, notifications = (suite[s] for s in SERVICES)
-    screener = make_token("stl-cao", ("screener",), sub="screener-1")
-    supervisor = make_token("stl-cao", ("supervisor",), sub="supervisor-1")
-    auditor = make_token("stl-cao", ("auditor",), sub="auditor-1")
-    today = dt.date.today()
-
-    # intake: submit and screen (young adult, non-violent felony), then accept
-    referral = call("POST", f"{intake}/v1/referrals", screener, 201, json={
-        "source": "police", "case_number": f"2611-CR{uuid.uuid4().hex[:6]}",
-        "defendant": {"first_name": "Jordan", "last_name": "Example", "date_of_birth": "2003-04-05",
-                      "phone": "+13145550100", "email": "jordan@example.org"},
-        "charges": [{"statute": "570.030", "description": "Stealing", "offense_class": "felony_d",
-                     "offense_date": (today - dt.timedelta(days=30)).isoformat(), "violent": None}],
-        "history": {"convictions": [], "prior_diversions": [], "pending_cases": 0},
-    })
-    screening = referral.json()["screening"]
-    young_adult = next(p for p in screening["programs"] if p["program"] == "young-adult")
-    assert young_adult["status"] == "eligible"
-    assert all(c["reason"] for c in young_adult["criteria"])
-    referral_id = referral.json()["id"]
-    call("POST", f"{intake}/v1/referrals/{referral_id}/decision", screener, 200,
-         json={"action": "accept", "program": "young-adult"}, headers={"If-Match": referral.headers["ETag"]})
-
-    # casework: exactly one case opened from referral.accepted, assigned to a demo case manager
-    def opened_case() -> dict[str, Any] | None:
-        items = call("GET", f"{casework}/v1/cases?limit=200", supervisor, 200).json()["items"]
-        matches = [c for c in items if c["referral_id"] == referral_id]
-        assert len(matches) <= 1
-        return matches[0] if matches and matches[0]["case_manager_id"] else None
-
-    case = wait_for(opened_case, 30, "case opened and assigned")
-    assert case["state"] == "active" and case["program_id"] == "young-adult"
-
-    # resources: the seed's St. Patrick Center and its housing service
-    orgs = call("GET", f"{resources}/v1/organizations", supervisor, 200, params={"search": "St. Patrick"}).json()
-    org = orgs["items"][0]
-    services = call("GET", f"{resources}/v1/services", supervisor, 200,
-                    params={"need": "housing", "organization_id": org["id"]}).json()["items"]
-    assert services, "St. Patrick Center offers housing in the seed directory"
-
-    # casework: the participant's consent to tell St. Patrick Center their contact details
-    consent = call("POST", f"{casework}/v1/participants/{case['participant_id']}/consents", supervisor, 201, json={
-        "discloser": "St. Louis Circuit Attorney's Office Diversion Unit", "categories": ["contact_info"],
-        "recipient_org_id": org["id"], "recipient_name": org["name"], "purposes": ["service_referral"],
-        "right_to_revoke_acknowledged": True, "revocation_instructions": "tell your case manager in writing",
-        "expires_on": (today + dt.timedelta(days=365)).isoformat(),
-        "signature": {"signed_by": "Jordan Example", "method": "electronic", "signed_on": today.isoformat()},
-    }).json()
-    assert consent["missing_elements"] == []
-
-    # notifications: the partner subscribes a webhook (a local receiver plays the partner)
-    receiver = Receiver()
-    partner = make_token("stl-cao", ("partner",), org=org["id"], sub="st-patrick-intake")
-    subscription = call("POST", f"{notifications}/v1/subscriptions", partner, 201,
-                        json={"url": receiver.url, "event_types": ["service_referral.requested"]}).json()
-
-    # resources: refer the participant (consent checked over RPC with casework), partner hears of it
-    service_referral = call("POST", f"{resources}/v1/service-referrals", supervisor, 201, json={
-        "case_id": case["id"], "participant_id": case["participant_id"], "participant_name": "Jordan Example",
-        "contact": {"phone": "+13145550100"}, "need": "stable housing", "need_category": "housing",
-        "service_id": services[0]["id"], "consent": {"categories": ["contact_info"], "purpose": "service_referral"},
-    }).json()
-    headers, body = wait_for(lambda: receiver.received and receiver.received[0], 30, "signed webhook")
-    payload = Webhook(subscription["secret"]).verify(body, headers)
-    assert service_referral["id"] in json.dumps(payload)
-    assert "2611-CR" not in body.decode() and "570.030" not in body.decode()  # never charges or case numbers
-
-    # resources: the partner accepts
-    mine = call("GET", f"{resources}/v1/service-referrals/{service_referral['id']}", partner, 200)
-    call("PATCH", f"{resources}/v1/service-referrals/{service_referral['id']}", partner, 200,
-         json={"status": "accepted"}, headers={"If-Match": mine.headers["ETag"]})
-
-    # casework: completed with a dismissal (a supervisor overrides the six-month minimum for the test)
-    current = call("GET", f"{casework}/v1/cases/{case['id']}", supervisor, 200)
-    call("POST", f"{casework}/v1/cases/{case['id']}/transitions", supervisor, 200,
-         json={"action": "complete", "disposition": "dismissal", "override_reason": "end-to-end test"},
-         headers={"If-Match": current.headers["ETag"]})
-
-    # intake: the disposition comes back to the prosecution record
-    def disposed() -> bool:
-        return call("GET", f"{intake}/v1/referrals/{referral_id}", supervisor, 200).json()["disposition"] == "dismissal"
-
-    wait_for(disposed, 30, "disposition back in intake")
-
-    # audit trail: the decision, and every read of the person's record
-    trail = call("GET", f"{intake}/v1/audit", auditor, 200, params={"resource_id": referral_id, "limit": 200})
-    actions = {row["action"] for row in trail.json()["items"]}
-    assert any("read" in action for action in actions), actions
-    assert any("accept" in action or "decision" in action for action in actions), actions

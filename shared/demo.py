@@ -1,0 +1,240 @@
+"""`diversion demo`: one person's path through the running suite, printed as a timeline.
+
+The same `Walkthrough` is what the end-to-end test runs (tests/e2e), so the demo cannot silently rot.
+It plays every user in turn: the screener, the supervisor, the partner organization (with a local
+webhook receiver that verifies signatures with the Standard Webhooks reference library).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import http.server
+import json
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import click
+import requests
+
+TokenFactory = Callable[..., str]
+
+
+class DemoFailed(Exception):
+    pass
+
+
+@dataclass
+class Step:
+    service: str
+    title: str
+    detail: str = ""
+
+
+@dataclass
+class Outcome:
+    referral_id: str = ""
+    screening: dict[str, Any] = field(default_factory=dict)
+    case: dict[str, Any] = field(default_factory=dict)
+    webhook_headers: dict[str, str] = field(default_factory=dict)
+    webhook_body: bytes = b""
+    webhook_payload: Any = None
+    service_referral_id: str = ""
+    disposition: str | None = None
+
+
+class _Receiver:
+    """The partner's webhook endpoint: a real HTTP server on loopback."""
+
+    def __init__(self) -> None:
+        self.received: list[tuple[dict[str, str], bytes]] = []
+        outer = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                outer.received.append(({k.lower(): v for k, v in self.headers.items()}, body))
+                self.send_response(204)
+                self.end_headers()
+
+            def log_message(self, *args: Any) -> None:
+                return None
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True  # closing must not wait for a sender's idle keep-alive connection
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hooks/diversion"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def _wait(condition: Callable[[], Any], what: str, timeout: float = 30.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.25)
+    raise DemoFailed(f"{what}: nothing after {timeout:.0f}s")
+
+
+class Walkthrough:
+    def __init__(self, urls: dict[str, str], token: TokenFactory, on_step: Callable[[Step], None],
+                 agency: str = "stl-cao"):
+        self.urls, self.token, self.on_step, self.agency = urls, token, on_step, agency
+
+    def _call(self, method: str, service: str, path: str, token: str, expect: int, **kwargs: Any) -> requests.Response:
+        headers = {"Authorization": f"Bearer {token}", **kwargs.pop("headers", {})}
+        response = requests.request(method, self.urls[service] + path, headers=headers, timeout=20, **kwargs)
+        if response.status_code != expect:
+            raise DemoFailed(f"{service}: {method} {path} answered {response.status_code}: {response.text[:800]}")
+        return response
+
+    def run(self) -> Outcome:
+        from standardwebhooks.webhooks import Webhook
+
+        out = Outcome()
+        screener = self.token(agency=self.agency, roles=("screener",), sub="demo-screener")
+        supervisor = self.token(agency=self.agency, roles=("supervisor",), sub="demo-supervisor")
+        today = dt.date.today()
+
+        referral = self._call("POST", "intake", "/v1/referrals", screener, 201, json={
+            "source": "police", "case_number": f"2611-CR{uuid.uuid4().hex[:6].upper()}",
+            "defendant": {"first_name": "Jordan", "last_name": "Example", "date_of_birth": "2003-04-05",
+                          "phone": "+13145550100", "email": "jordan@example.org"},
+            "charges": [{"statute": "570.030", "description": "Stealing", "offense_class": "felony_d",
+                         "offense_date": (today - dt.timedelta(days=30)).isoformat(), "violent": None}],
+            "history": {"convictions": [], "prior_diversions": [], "pending_cases": 0},
+        })
+        out.referral_id, out.screening = referral.json()["id"], referral.json()["screening"]
+        recommendation, version = out.screening["recommendation"], out.screening["ruleset_version"]
+        self.on_step(Step("intake", "referral screened", f"recommendation {recommendation} (ruleset {version})"))
+        for program in out.screening["programs"]:
+            for criterion in program["criteria"]:
+                self.on_step(Step("intake", f"  {program['program']}: {criterion['criterion']}",
+                                  f"{criterion['status']}: {criterion['reason']}"))
+        self._call("POST", "intake", f"/v1/referrals/{out.referral_id}/decision", screener, 200,
+                   json={"action": "accept", "program": "young-adult"}, headers={"If-Match": referral.headers["ETag"]})
+        self.on_step(Step("intake", "accepted into young-adult", "referral.accepted published through the outbox"))
+
+        def opened() -> dict[str, Any] | None:
+            items = self._call("GET", "casework", "/v1/cases?limit=200", supervisor, 200).json()["items"]
+            found = [c for c in items if c["referral_id"] == out.referral_id and c["case_manager_id"]]
+            return found[0] if found else None
+
+        out.case = _wait(opened, "case opened and assigned")
+        self.on_step(Step("casework", "case opened and assigned",
+                          f"state {out.case['state']}, expected end {out.case['expected_end_date']}"))
+        plan = self._call("POST", "casework", f"/v1/cases/{out.case['id']}/assessments", supervisor, 201, json={
+            "domains": [{"domain": "housing", "level": "high", "notes": "staying with friends"},
+                        {"domain": "employment", "level": "moderate"}]})
+        self.on_step(Step("casework", "needs assessment recorded", f"priorities {plan.json()['priorities']}"))
+
+        orgs = self._call("GET", "resources", "/v1/organizations", supervisor, 200, params={"search": "St. Patrick"})
+        org = orgs.json()["items"][0]
+        services = self._call("GET", "resources", "/v1/services", supervisor, 200,
+                              params={"need": "housing", "organization_id": org["id"]}).json()["items"]
+        if not services:
+            raise DemoFailed("the seed directory has no housing service for St. Patrick Center")
+        self.on_step(Step("resources", "directory searched", f"{org['name']}: {services[0]['name']}"))
+
+        consent = self._call("POST", "casework", f"/v1/participants/{out.case['participant_id']}/consents",
+                             supervisor, 201, json={
+            "discloser": "St. Louis Circuit Attorney's Office Diversion Unit", "categories": ["contact_info"],
+            "recipient_org_id": org["id"], "recipient_name": org["name"], "purposes": ["service_referral"],
+            "right_to_revoke_acknowledged": True, "revocation_instructions": "tell your case manager in writing",
+            "expires_on": (today + dt.timedelta(days=365)).isoformat(),
+            "signature": {"signed_by": "Jordan Example", "method": "electronic", "signed_on": today.isoformat()},
+        }).json()
+        self.on_step(Step("casework", "consent recorded (42 CFR 2.31)",
+                          f"missing elements: {consent['missing_elements']}"))
+
+        receiver = _Receiver()
+        try:
+            partner = self.token(agency=self.agency, roles=("partner",), org=org["id"], sub="demo-partner")
+            subscription = self._call("POST", "notifications", "/v1/subscriptions", partner, 201,
+                                      json={"url": receiver.url, "event_types": ["service_referral.requested"]}).json()
+            self.on_step(Step("notifications", "partner subscribed a webhook", receiver.url))
+            created = self._call("POST", "resources", "/v1/service-referrals", supervisor, 201, json={
+                "case_id": out.case["id"], "participant_id": out.case["participant_id"],
+                "participant_name": "Jordan Example", "contact": {"phone": "+13145550100"},
+                "need": "stable housing", "need_category": "housing", "service_id": services[0]["id"],
+                "consent": {"categories": ["contact_info"], "purpose": "service_referral"},
+            }).json()
+            out.service_referral_id = created["id"]
+            self.on_step(Step("resources", "service referral sent", "consent confirmed by casework over RPC"))
+            out.webhook_headers, out.webhook_body = _wait(lambda: receiver.received and receiver.received[0],
+                                                          "signed webhook at the partner")
+            out.webhook_payload = Webhook(subscription["secret"]).verify(out.webhook_body, out.webhook_headers)
+            self.on_step(Step("notifications", "partner received a signed webhook",
+                              f"webhook-id {out.webhook_headers.get('webhook-id')}, signature verified"))
+        finally:
+            receiver.close()
+
+        mine = self._call("GET", "resources", f"/v1/service-referrals/{out.service_referral_id}", partner, 200)
+        self._call("PATCH", "resources", f"/v1/service-referrals/{out.service_referral_id}", partner, 200,
+                   json={"status": "accepted"}, headers={"If-Match": mine.headers["ETag"]})
+        self.on_step(Step("resources", "partner accepted the referral", "service_referral.status_changed"))
+
+        current = self._call("GET", "casework", f"/v1/cases/{out.case['id']}", supervisor, 200)
+        self._call("POST", "casework", f"/v1/cases/{out.case['id']}/transitions", supervisor, 200,
+                   json={"action": "complete", "disposition": "dismissal",
+                         "override_reason": "demo: completed early by a supervisor"},
+                   headers={"If-Match": current.headers["ETag"]})
+        self.on_step(Step("casework", "case completed", "disposition dismissal (supervisor override of the minimum)"))
+
+        def disposed() -> str | None:
+            response = self._call("GET", "intake", f"/v1/referrals/{out.referral_id}", supervisor, 200)
+            return response.json()["disposition"]  # type: ignore[no-any-return]
+
+        out.disposition = _wait(disposed, "disposition back in intake")
+        self.on_step(Step("intake", "disposition on the prosecution record", str(out.disposition)))
+        return out
+
+
+@click.command()
+@click.option("--agency", default="stl-cao", show_default=True)
+def demo(agency: str) -> None:
+    """Walk one referral through the running suite (start it first with `make run`)."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from shared.auth import issue_token
+
+    # Settings classes only: importing the services would patch eventlet into this plain-threaded client.
+    from shared.config import SERVICE_SETTINGS, SERVICES, CommonSettings
+
+    console = Console()
+    urls = {}
+    for name in SERVICES:
+        urls[name] = f"http://127.0.0.1:{SERVICE_SETTINGS[name]().http_port}"
+        try:
+            requests.get(urls[name] + "/readyz", timeout=2).raise_for_status()
+        except requests.RequestException:
+            raise click.ClickException(f"{name} is not ready at {urls[name]}; start it with `make run`") from None
+    common = CommonSettings()
+    table = Table(title="One referral through the diversion suite")
+    for column in ("#", "service", "step", "detail"):
+        table.add_column(column)
+    steps: list[Step] = []
+
+    def show(step: Step) -> None:
+        steps.append(step)
+        console.print(f"[bold]{step.service:<13}[/bold] {step.title}  [dim]{step.detail}[/dim]")
+
+    def token(**claims: Any) -> str:
+        return issue_token(common, **claims)
+
+    try:
+        Walkthrough(urls, token, show, agency).run()
+    except DemoFailed as exc:
+        raise click.ClickException(str(exc)) from None
+    for number, step in enumerate(steps, 1):
+        table.add_row(str(number), step.service, step.title, step.detail)
+    console.print(table)
+    console.print(json.dumps({"steps": len(steps)}))
