@@ -44,6 +44,8 @@ class NotificationSettings(ChannelSettings):
     reminder_offsets: Annotated[list[str], NoDecode] = Field(default_factory=lambda: ["24h", "2h"])
     quiet_hours_start: time = time(21, 0)
     quiet_hours_end: time = time(8, 0)
+    # Off only where no real person is reminded: `diversion run` turns it off so the demo's reminder comes now.
+    quiet_hours_enabled: bool = True
     timezone: str = "America/Chicago"
 
     # Inbound SMS (STOP / START): a shared secret header, or the provider's signature over this URL.
@@ -77,6 +79,7 @@ class NotificationSettings(ChannelSettings):
             offsets=tuple(parse_offset(item) for item in self.reminder_offsets),
             quiet_start=self.quiet_hours_start,
             quiet_end=self.quiet_hours_end,
+            quiet_hours=self.quiet_hours_enabled,
             timezone=self.timezone,
         )
 

@@ -24,6 +24,7 @@ class ReminderPolicy:
     offsets: tuple[timedelta, ...] = (timedelta(hours=24), timedelta(hours=2))
     quiet_start: time = time(21, 0)
     quiet_end: time = time(8, 0)
+    quiet_hours: bool = True  # False: send at any hour (a local demo; never for real participants)
     timezone: str = DEFAULT_TIMEZONE
     margin: timedelta = timedelta(minutes=15)
     min_notice: timedelta = timedelta(minutes=60)
@@ -52,6 +53,8 @@ def _require_aware(moment: datetime, name: str) -> None:
 def quiet_period(moment: datetime, policy: ReminderPolicy) -> tuple[datetime, datetime] | None:
     """The quiet period (start, end) containing `moment`, or None when it is outside quiet hours."""
     _require_aware(moment, "moment")
+    if not policy.quiet_hours:
+        return None
     local = moment.astimezone(policy.zone)
     zone = policy.zone
 

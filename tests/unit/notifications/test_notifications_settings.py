@@ -30,7 +30,13 @@ def test_reminder_offsets_and_quiet_hours_come_from_the_environment():
 def test_defaults_remind_24_and_2_hours_before_outside_21_to_8():
     policy = NotificationSettings().reminder_policy()
     assert policy.offsets == (timedelta(hours=24), timedelta(hours=2))
-    assert (policy.quiet_start, policy.quiet_end) == (time(21), time(8))
+    assert (policy.quiet_start, policy.quiet_end, policy.quiet_hours) == (time(21), time(8), True)
+
+
+def test_quiet_hours_can_be_switched_off_for_a_local_demo():
+    settings = load_settings("notifications", env={
+        "DIVERSION_NOTIFICATIONS_QUIET_HOURS_ENABLED": "false"}, extra_class=SETTINGS_CLASS)
+    assert settings.extra.reminder_policy().quiet_hours is False
 
 
 @pytest.mark.parametrize(("variable", "value"), [

@@ -89,3 +89,12 @@ def test_offsets_and_quiet_hours_are_configurable() -> None:
 def test_naive_appointment_time_is_rejected() -> None:
     with pytest.raises(ValueError, match="timezone-aware"):
         plan_reminders(datetime(2025, 3, 10, 15), BOOKED, POLICY)
+
+
+def test_with_quiet_hours_off_a_night_reminder_stays_at_night() -> None:
+    """Only `diversion run` (the local demo) turns quiet hours off; then 02:00 is a time like any other."""
+    policy = ReminderPolicy(offsets=(timedelta(hours=2),), quiet_hours=False)
+    planned = plan_reminders(local(10, 4), BOOKED, policy)
+    assert [(r.send_at, r.moved) for r in planned] == [(local(10, 2), False)]
+    assert not in_quiet_hours(local(10, 2), policy)
+    assert in_quiet_hours(local(10, 2), POLICY)
