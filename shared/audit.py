@@ -10,9 +10,11 @@ from __future__ import annotations
 import datetime as dt
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import JSON, BigInteger, Column, DateTime, Index, Integer, MetaData, String, Table, insert
+from sqlalchemy import JSON, BigInteger, Column, Index, Integer, MetaData, String, Table, insert
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import Session
+
+from shared.timestamps import UtcDateTime
 
 if TYPE_CHECKING:
     from shared.auth import Identity
@@ -24,7 +26,7 @@ OUTCOMES = ("success", "failure", "denied")
 def audit_columns() -> list[Any]:
     return [
         Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
-        Column("occurred_at", DateTime(timezone=True), nullable=False),  # when
+        Column("occurred_at", UtcDateTime(), nullable=False),  # when
         Column("service", String(40), nullable=False),  # source
         Column("agency_id", String(64), nullable=True),
         Column("actor", String(200), nullable=False),  # who

@@ -12,11 +12,12 @@ import hashlib
 import json
 from typing import Any
 
-from sqlalchemy import JSON, Column, DateTime, Integer, MetaData, PrimaryKeyConstraint, String, Table, insert, select
+from sqlalchemy import JSON, Column, Integer, MetaData, PrimaryKeyConstraint, String, Table, insert, select
 from sqlalchemy.orm import Session
 
 from shared.http.api import ApiResponse, Call
 from shared.http.problems import UnprocessableContent
+from shared.timestamps import UtcDateTime
 
 TABLE = "idempotency_key"
 MAX_KEY_LENGTH = 200
@@ -30,7 +31,7 @@ def _columns() -> list[Any]:
         Column("request_hash", String(64), nullable=False),
         Column("status", Integer, nullable=False),
         Column("response", JSON, nullable=True),
-        Column("created_at", DateTime(timezone=True), nullable=False),
+        Column("created_at", UtcDateTime(), nullable=False),
     ]
 
 

@@ -5,12 +5,13 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, Date, DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, Boolean, Date, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from shared.audit import audit_table
 from shared.idempotency import idempotency_table
 from shared.messaging.tables import add_messaging_tables
+from shared.timestamps import UtcDateTime
 
 
 class Base(DeclarativeBase):
@@ -49,7 +50,7 @@ class RulesetRow(Base):
     version: Mapped[str] = mapped_column(String(64))
     content_hash: Mapped[str] = mapped_column(String(80))
     pack: Mapped[dict[str, Any]] = mapped_column(JSON)
-    installed_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    installed_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
     installed_by: Mapped[str] = mapped_column(String(200))
 
 
@@ -83,11 +84,11 @@ class ReferralRow(Base):
     deferred_until: Mapped[dt.date | None] = mapped_column(Date, nullable=True)
     disposition: Mapped[str | None] = mapped_column(String(40), nullable=True)
     disposition_reason: Mapped[str | None] = mapped_column(String(40), nullable=True)
-    disposed_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    disposed_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime(), nullable=True)
     case_id: Mapped[str | None] = mapped_column(String(100), nullable=True)
-    received_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    received_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
     received_by: Mapped[str] = mapped_column(String(200))
-    updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
 
 
 class DefendantRow(Base):
@@ -149,7 +150,7 @@ class ScreeningRow(Base):
     recommendation: Mapped[str] = mapped_column(String(20))
     result: Mapped[dict[str, Any]] = mapped_column(JSON)
     trigger: Mapped[str] = mapped_column(String(20))  # submitted | rescreen
-    screened_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    screened_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
     screened_by: Mapped[str] = mapped_column(String(200))
 
 
@@ -170,4 +171,4 @@ class DecisionRow(Base):
     screening_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
     ruleset_version: Mapped[str | None] = mapped_column(String(64), nullable=True)
     decided_by: Mapped[str] = mapped_column(String(200))
-    decided_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    decided_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())

@@ -9,7 +9,6 @@ from sqlalchemy import (
     JSON,
     BigInteger,
     Boolean,
-    DateTime,
     Float,
     ForeignKey,
     Index,
@@ -23,6 +22,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from shared.audit import audit_table
 from shared.idempotency import idempotency_table
 from shared.messaging.tables import add_messaging_tables
+from shared.timestamps import UtcDateTime
 
 
 class Base(DeclarativeBase):
@@ -48,15 +48,15 @@ class Subscription(Base):
     url: Mapped[str | None] = mapped_column(String(2000))
     event_types: Mapped[list[str]] = mapped_column(JSON, default=list)
     status: Mapped[str] = mapped_column(String(16), default="enabled")
-    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
     description: Mapped[str | None] = mapped_column(String(500))
     # Signing secrets are needed in clear to compute HMACs; they never leave through the API after creation.
     secret: Mapped[str | None] = mapped_column(String(200))
     previous_secret: Mapped[str | None] = mapped_column(String(200))
-    previous_secret_expires_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    previous_secret_expires_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime())
     disabled_reason: Mapped[str | None] = mapped_column(String(500))
     version: Mapped[int] = mapped_column(Integer, default=1)
-    updated_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime())
 
 
 class Delivery(Base):
@@ -86,13 +86,13 @@ class Delivery(Base):
     status: Mapped[str] = mapped_column(String(16))  # pending, sending, delivered, failed, cancelled
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     round_attempts: Mapped[int] = mapped_column(Integer, default=0)  # reset by a replay
-    next_attempt_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
-    lease_until: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    next_attempt_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime())
+    lease_until: Mapped[dt.datetime | None] = mapped_column(UtcDateTime())
     last_status_code: Mapped[int | None] = mapped_column(Integer)
     last_error: Mapped[str | None] = mapped_column(String(2000))
-    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
-    updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
-    delivered_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
+    updated_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
+    delivered_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime())
     version: Mapped[int] = mapped_column(Integer, default=1)
 
 
@@ -105,7 +105,7 @@ class DeliveryAttempt(Base):
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     delivery_id: Mapped[str] = mapped_column(String(64), ForeignKey("delivery.id", ondelete="CASCADE"))
     attempt_number: Mapped[int] = mapped_column(Integer)
-    attempted_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    attempted_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
     outcome: Mapped[str] = mapped_column(String(16))  # delivered, retry, failed, gone, lost
     status_code: Mapped[int | None] = mapped_column(Integer)
     latency_ms: Mapped[float | None] = mapped_column(Float)
@@ -126,14 +126,14 @@ class Reminder(Base):
     appointment_id: Mapped[str] = mapped_column(String(100))
     case_id: Mapped[str] = mapped_column(String(100))
     offset_minutes: Mapped[int] = mapped_column(Integer)
-    send_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
-    appointment_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    send_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
+    appointment_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
     location: Mapped[str | None] = mapped_column(String(300))
     status: Mapped[str] = mapped_column(String(16))  # scheduled, queued, skipped, cancelled
     skip_reason: Mapped[str | None] = mapped_column(String(200))
     delivery_id: Mapped[str | None] = mapped_column(String(64))
-    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
-    updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
+    updated_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
 
 
 class ContactPreference(Base):
@@ -152,7 +152,7 @@ class ContactPreference(Base):
     channel: Mapped[str | None] = mapped_column(String(16))  # sms, email, none; None = choose from contacts
     do_not_contact: Mapped[bool] = mapped_column(Boolean, default=False)
     version: Mapped[int] = mapped_column(Integer, default=1)
-    updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
 
 
 class SmsOptOut(Base):
@@ -162,7 +162,7 @@ class SmsOptOut(Base):
 
     phone: Mapped[str] = mapped_column(String(30), primary_key=True)
     opted_out: Mapped[bool] = mapped_column(Boolean)
-    changed_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    changed_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
     keyword: Mapped[str] = mapped_column(String(20))
 
 
@@ -181,7 +181,7 @@ class StaffContact(Base):
     topics: Mapped[list[str]] = mapped_column(JSON, default=list)  # agency-wide notices, e.g. escalation
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     version: Mapped[int] = mapped_column(Integer, default=1)
-    updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
 
 
 class CaseAssignment(Base):
@@ -194,7 +194,7 @@ class CaseAssignment(Base):
     agency_id: Mapped[str] = mapped_column(String(64))
     case_id: Mapped[str] = mapped_column(String(100))
     case_manager: Mapped[str] = mapped_column(String(200))
-    assigned_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    assigned_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
 
 
 class TemplateOverride(Base):
@@ -208,5 +208,5 @@ class TemplateOverride(Base):
     key: Mapped[str] = mapped_column(String(120))
     source: Mapped[str] = mapped_column(Text)
     version: Mapped[int] = mapped_column(Integer, default=1)
-    updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
     updated_by: Mapped[str] = mapped_column(String(200))

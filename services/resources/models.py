@@ -19,7 +19,6 @@ from sqlalchemy import (
     BigInteger,
     Column,
     Date,
-    DateTime,
     Float,
     ForeignKey,
     Index,
@@ -39,6 +38,7 @@ from services.resources.directory.model import Service as ServiceRecord
 from shared.audit import audit_table
 from shared.idempotency import idempotency_table
 from shared.messaging.tables import add_messaging_tables
+from shared.timestamps import UtcDateTime
 
 
 class Base(DeclarativeBase):
@@ -70,7 +70,7 @@ def _sql_type(annotation: Any) -> TypeEngine[Any]:
         int: Float(),
         float: Float(),
         dt.date: Date(),
-        dt.datetime: DateTime(timezone=True),
+        dt.datetime: UtcDateTime(),
         dt.time: Time(),
     }
     return types_by_python[annotation]
@@ -217,10 +217,10 @@ class ServiceReferral(Base):
     note: Mapped[str | None] = mapped_column(Text)
     version: Mapped[int] = mapped_column(Integer, default=1)
     requested_by: Mapped[str] = mapped_column(String(200))
-    requested_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
-    respond_by: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
-    updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
-    escalated_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    requested_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
+    respond_by: Mapped[dt.datetime] = mapped_column(UtcDateTime())
+    updated_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
+    escalated_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime())
 
 
 class ServiceReferralHistory(Base):
@@ -239,4 +239,4 @@ class ServiceReferralHistory(Base):
     note: Mapped[str | None] = mapped_column(Text)
     changed_by: Mapped[str] = mapped_column(String(200))
     changed_by_role: Mapped[str] = mapped_column(String(40))
-    changed_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    changed_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())

@@ -12,7 +12,6 @@ from typing import Any
 from sqlalchemy import (
     BigInteger,
     Column,
-    DateTime,
     Index,
     Integer,
     MetaData,
@@ -22,6 +21,8 @@ from sqlalchemy import (
     Text,
     text,
 )
+
+from shared.timestamps import UtcDateTime
 
 OUTBOX = "outbox"
 INBOX = "inbox"
@@ -40,8 +41,8 @@ def _outbox_columns() -> list[Any]:
         Column("routing_key", String(255), nullable=False),
         Column("body", Text, nullable=False),
         Column("headers", Text, nullable=False, server_default="{}"),
-        Column("created_at", DateTime(timezone=True), nullable=False),
-        Column("sent_at", DateTime(timezone=True), nullable=True),
+        Column("created_at", UtcDateTime(), nullable=False),
+        Column("sent_at", UtcDateTime(), nullable=True),
         Column("attempts", Integer, nullable=False, server_default="0"),
         Column("last_error", Text, nullable=True),
     ]
@@ -53,7 +54,7 @@ def _inbox_columns() -> list[Any]:
         Column("source", String(200), nullable=False),
         Column("event_id", String(100), nullable=False),
         Column("event_type", String(200), nullable=False),
-        Column("handled_at", DateTime(timezone=True), nullable=False),
+        Column("handled_at", UtcDateTime(), nullable=False),
         PrimaryKeyConstraint("consumer", "source", "event_id", name="pk_inbox"),
     ]
 
