@@ -13,6 +13,8 @@ from collections.abc import Iterable
 import click
 
 from shared.config import SERVICES, ConfigError
+from shared.mailcatcher import DEFAULT_PORT as DEFAULT_MAIL_PORT
+from shared.mailcatcher import MailCatcher
 
 
 def _fail(message: str, code: int = 2) -> None:
@@ -126,8 +128,14 @@ def _wait_ready(ports: dict[str, int], procs: dict[str, subprocess.Popen[bytes]]
 @cli.command()
 @click.option("--no-seed", is_flag=True, help="Skip loading the demo data.")
 @click.option("--timeout", default=45.0, show_default=True, help="Seconds to wait for /readyz.")
-def run(no_seed: bool, timeout: float) -> None:
-    """Migrate, load the demo data and run all four services (Ctrl-C stops them all)."""
+@click.option("--mail-port", default=DEFAULT_MAIL_PORT, show_default=True, type=click.IntRange(1, 65535),
+              help="Port of the local mail catcher (used unless DIVERSION_NOTIFICATIONS_SMTP_HOST is set).")
+def run(no_seed: bool, timeout: float, mail_port: int) -> None:
+    """Migrate, load the demo data and run all four services (Ctrl-C stops them all).
+
+    This is the local suite: webhooks may reach 127.0.0.1, email goes to a mail catcher under the data
+    directory, and quiet hours are off so the demo's reminder arrives at once (each unless set otherwise).
+    """
     from shared import migrations
     from shared.runner import BrokerUnreachable, check_broker, load
 
@@ -150,6 +158,17 @@ def run(no_seed: bool, timeout: float) -> None:
     env = os.environ.copy()
     # Embedded only: let partners' webhooks (and `diversion demo`'s receiver) live on this machine.
     env.setdefault("DIVERSION_NOTIFICATIONS_WEBHOOK_ALLOW_LIST", "127.0.0.1")
+    catcher = None
+    if "DIVERSION_NOTIFICATIONS_SMTP_HOST" not in env:
+        mailbox = settings["notifications"].common.data_dir / "mail"
+        try:
+            catcher = MailCatcher(mailbox, port=mail_port).start()
+        except OSError as exc:
+            _fail(f"{exc}; choose another with --mail-port, or set DIVERSION_NOTIFICATIONS_SMTP_HOST")
+        env["DIVERSION_NOTIFICATIONS_SMTP_HOST"], env["DIVERSION_NOTIFICATIONS_SMTP_PORT"] = "127.0.0.1", str(mail_port)
+        click.echo(f"mail: caught on 127.0.0.1:{mail_port}, kept in {mailbox}/ (no email leaves this machine)")
+    # Nobody real is reminded here; with quiet hours the demo's reminder would wait until morning.
+    env.setdefault("DIVERSION_NOTIFICATIONS_QUIET_HOURS_ENABLED", "false")
     stopping = False
 
     def stop_all(signum: int = signal.SIGTERM, frame: object = None) -> None:
@@ -168,6 +187,8 @@ def run(no_seed: bool, timeout: float) -> None:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 click.echo(f"{name} did not stop in time; killed")
+        if catcher is not None:
+            catcher.stop()
         click.echo("all services stopped")
 
     def on_sigterm(signum: int, frame: object) -> None:

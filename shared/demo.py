@@ -10,17 +10,21 @@ from __future__ import annotations
 import datetime as dt
 import http.server
 import json
+import os
 import threading
 import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from email.message import EmailMessage
 from typing import Any
 
 import click
 import requests
 
 TokenFactory = Callable[..., str]
+Mailbox = Callable[[], list[EmailMessage]]
+PARTICIPANT_EMAIL = "jordan@example.org"
 
 
 class DemoFailed(Exception):
@@ -43,6 +47,10 @@ class Outcome:
     webhook_body: bytes = b""
     webhook_payload: Any = None
     service_referral_id: str = ""
+    appointment_id: str = ""
+    reminder: dict[str, Any] = field(default_factory=dict)
+    reminder_delivery: dict[str, Any] = field(default_factory=dict)
+    reminder_mail: EmailMessage | None = None
     disposition: str | None = None
 
 
@@ -84,9 +92,14 @@ def _wait(condition: Callable[[], Any], what: str, timeout: float = 30.0) -> Any
 
 
 class Walkthrough:
+    """`reminder_lead` is the suite's shortest reminder offset (the appointment is booked just beyond it, so
+    the reminder falls due within seconds); `mailbox` reads the mail catcher the suite sends email to."""
+
     def __init__(self, urls: dict[str, str], token: TokenFactory, on_step: Callable[[Step], None],
-                 agency: str = "stl-cao"):
+                 agency: str = "stl-cao", reminder_lead: dt.timedelta = dt.timedelta(hours=2),
+                 mailbox: Mailbox | None = None):
         self.urls, self.token, self.on_step, self.agency = urls, token, on_step, agency
+        self.reminder_lead, self.mailbox = reminder_lead, mailbox
 
     def _call(self, method: str, service: str, path: str, token: str, expect: int, **kwargs: Any) -> requests.Response:
         headers = {"Authorization": f"Bearer {token}", **kwargs.pop("headers", {})}
@@ -106,7 +119,7 @@ class Walkthrough:
         referral = self._call("POST", "intake", "/v1/referrals", screener, 201, json={
             "source": "police", "case_number": f"2611-CR{uuid.uuid4().hex[:6].upper()}",
             "defendant": {"first_name": "Jordan", "last_name": "Example", "date_of_birth": "2003-04-05",
-                          "phone": "+13145550100", "email": "jordan@example.org"},
+                          "phone": "+13145550100", "email": PARTICIPANT_EMAIL},
             "charges": [{"statute": "570.030", "description": "Stealing", "offense_class": "felony_d",
                          "offense_date": (today - dt.timedelta(days=30)).isoformat(), "violent": None}],
             "history": {"convictions": [], "prior_diversions": [], "pending_cases": 0},
@@ -180,6 +193,7 @@ class Walkthrough:
         self._call("PATCH", "resources", f"/v1/service-referrals/{out.service_referral_id}", partner, 200,
                    json={"status": "accepted"}, headers={"If-Match": mine.headers["ETag"]})
         self.on_step(Step("resources", "partner accepted the referral", "service_referral.status_changed"))
+        self._remind(out, supervisor)
 
         current = self._call("GET", "casework", f"/v1/cases/{out.case['id']}", supervisor, 200)
         self._call("POST", "casework", f"/v1/cases/{out.case['id']}/transitions", supervisor, 200,
@@ -196,6 +210,65 @@ class Walkthrough:
         self.on_step(Step("intake", "disposition on the prosecution record", str(out.disposition)))
         return out
 
+    def _remind(self, out: Outcome, supervisor: str) -> None:
+        """Book an appointment just beyond the shortest reminder offset; follow the reminder into the mailbox."""
+        case_id = out.case["id"]
+        self._call("PUT", "notifications", f"/v1/contact-preferences/{case_id}", supervisor, 201,
+                   json={"channel": "email", "language": "en"})
+        starts = dt.datetime.now(dt.UTC) + self.reminder_lead + dt.timedelta(seconds=15)
+        appointment = self._call("POST", "casework", f"/v1/cases/{case_id}/appointments", supervisor, 201, json={
+            "starts_at": starts.isoformat(), "kind": "check-in", "with_whom": "case manager",
+            "location": "Diversion Unit office"}).json()
+        out.appointment_id = appointment["id"]
+        local = starts.strftime("%a %H:%M:%S UTC")
+        self.on_step(Step("casework", "appointment scheduled", f"{local}; appointment.scheduled published"))
+
+        def planned() -> list[dict[str, Any]] | None:
+            response = requests.get(f"{self.urls['notifications']}/v1/appointments/{out.appointment_id}/reminders",
+                                    headers={"Authorization": f"Bearer {supervisor}"}, timeout=20)
+            if response.status_code == 404:
+                return None  # the event is still on its way
+            if response.status_code != 200:
+                raise DemoFailed(f"notifications: reminders answered {response.status_code}: {response.text[:800]}")
+            return response.json()  # type: ignore[no-any-return]
+
+        reminders = _wait(planned, "reminder planned in notifications")
+        due = [r for r in reminders if r["status"] in ("scheduled", "queued")]
+        if not due:
+            raise DemoFailed(f"no reminder will be sent: {[(r['status'], r['skip_reason']) for r in reminders]}")
+        first = due[0]
+        wait_s = (dt.datetime.fromisoformat(first["send_at"]) - dt.datetime.now(dt.UTC)).total_seconds()
+        if wait_s > 120:
+            raise DemoFailed(f"the reminder is due at {first['send_at']} (quiet hours or reminder offsets of the "
+                             "running suite); `make run` turns quiet hours off for the demo")
+        self.on_step(Step("notifications", "reminder planned",
+                          f"{first['offset_minutes'] // 60} h before, due in {max(wait_s, 0):.0f} s, by email"))
+
+        def queued() -> dict[str, Any] | None:
+            return next((r for r in planned() or [] if r["id"] == first["id"] and r["delivery_id"]), None)
+
+        out.reminder = _wait(queued, "reminder queued for delivery", timeout=wait_s + 60)
+        admin = self.token(agency=self.agency, roles=("admin",), sub="demo-admin")
+
+        def delivered() -> dict[str, Any] | None:
+            delivery = self._call("GET", "notifications", f"/v1/deliveries/{out.reminder['delivery_id']}",
+                                  admin, 200).json()
+            if delivery["status"] == "failed":
+                raise DemoFailed(f"the reminder email failed: {delivery['last_error']}")
+            return delivery if delivery["status"] == "delivered" else None
+
+        out.reminder_delivery = _wait(delivered, "reminder email delivered", timeout=60)
+        detail = f"to {out.reminder_delivery['recipient']}, attempt {out.reminder_delivery['attempts']}"
+        if self.mailbox is not None:
+            mailbox = self.mailbox
+
+            def caught() -> EmailMessage | None:  # the channel uses the delivery id as the Message-ID
+                return next((m for m in mailbox() if out.reminder_delivery["id"] in str(m.get("Message-ID"))), None)
+
+            out.reminder_mail = _wait(caught, "reminder in the mail catcher", timeout=30)
+            detail = f"\"{out.reminder_mail['Subject']}\" caught for {PARTICIPANT_EMAIL}"
+        self.on_step(Step("notifications", "appointment reminder emailed", detail))
+
 
 @click.command()
 @click.option("--agency", default="stl-cao", show_default=True)
@@ -204,10 +277,11 @@ def demo(agency: str) -> None:
     from rich.console import Console
     from rich.table import Table
 
+    # Settings only: importing the services' nameko modules would patch eventlet into this plain client.
+    from services.notifications.settings import NotificationSettings
     from shared.auth import issue_token
-
-    # Settings classes only: importing the services would patch eventlet into this plain-threaded client.
     from shared.config import SERVICE_SETTINGS, SERVICES, CommonSettings
+    from shared.mailcatcher import read_mailbox
 
     console = Console()
     urls = {}
@@ -230,8 +304,17 @@ def demo(agency: str) -> None:
     def token(**claims: Any) -> str:
         return issue_token(common, **claims)
 
+    # Same environment as `make run`: its shortest reminder offset, and its mail catcher unless SMTP is real.
+    lead = min(NotificationSettings().reminder_policy().offsets)
+    mailbox = None
+    if "DIVERSION_NOTIFICATIONS_SMTP_HOST" not in os.environ:
+        directory = common.data_dir / "mail"
+
+        def mailbox() -> list[EmailMessage]:
+            return read_mailbox(directory)
+
     try:
-        Walkthrough(urls, token, show, agency).run()
+        Walkthrough(urls, token, show, agency, reminder_lead=lead, mailbox=mailbox).run()
     except DemoFailed as exc:
         raise click.ClickException(str(exc)) from None
     for number, step in enumerate(steps, 1):

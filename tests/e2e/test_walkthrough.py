@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,7 @@ import pytest
 import requests
 
 from shared import migrations
+from shared.mailcatcher import MailCatcher, text_of
 from tests.conftest import AMQP_URI, JWT_SECRET, create_database, drop_database, free_port, make_token
 
 SERVICES = ("intake", "casework", "resources", "notifications")
@@ -34,14 +36,25 @@ def wait_for(condition: Callable[[], Any], timeout: float = 30.0, what: str = "c
 
 
 @pytest.fixture(scope="module")
-def suite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
+def mail(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MailCatcher]:
+    """The local mail catcher `make run` starts, here on a free port."""
+    with MailCatcher(tmp_path_factory.mktemp("mail"), port=free_port()) as catcher:
+        yield catcher
+
+
+@pytest.fixture(scope="module")
+def suite(tmp_path_factory: pytest.TempPathFactory, mail: MailCatcher) -> Iterator[dict[str, str]]:
     tmp = tmp_path_factory.mktemp("suite")
     names = {s: f"diversion_test_e2e_{s}_{os.getpid()}" for s in SERVICES}
     databases = {s: create_database(n) for s, n in names.items()}
     ports = {s: free_port() for s in SERVICES}
     env = {k: v for k, v in os.environ.items() if not k.startswith("DIVERSION_")}
     env.update({"PYTHONPATH": str(ROOT), "DIVERSION_AMQP_URI": AMQP_URI, "DIVERSION_DATA_DIR": str(tmp),
-                "DIVERSION_JWT_SECRET": JWT_SECRET, "DIVERSION_NOTIFICATIONS_WEBHOOK_ALLOW_LIST": "127.0.0.1"})
+                "DIVERSION_JWT_SECRET": JWT_SECRET, "DIVERSION_NOTIFICATIONS_WEBHOOK_ALLOW_LIST": "127.0.0.1",
+                # as `make run` sets them: email to the catcher, quiet hours off, reminders 24 h and 2 h before
+                "DIVERSION_NOTIFICATIONS_SMTP_HOST": "127.0.0.1", "DIVERSION_NOTIFICATIONS_SMTP_PORT": str(mail.port),
+                "DIVERSION_NOTIFICATIONS_QUIET_HOURS_ENABLED": "false",
+                "DIVERSION_NOTIFICATIONS_REMINDER_OFFSETS": "24h,2h"})
     for s in SERVICES:
         env[f"DIVERSION_{s.upper()}_DATABASE_URL"] = databases[s]
         env[f"DIVERSION_{s.upper()}_HTTP_PORT"] = str(ports[s])
@@ -78,11 +91,11 @@ def suite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
             drop_database(name)
 
 
-def test_one_referral_travels_from_intake_to_dismissal_across_all_four_services(suite):
-    from shared.demo import Step, Walkthrough
+def test_one_referral_travels_from_intake_to_dismissal_across_all_four_services(suite, mail):
+    from shared.demo import PARTICIPANT_EMAIL, Step, Walkthrough
 
     steps: list[Step] = []
-    out = Walkthrough(suite, make_token, steps.append).run()
+    out = Walkthrough(suite, make_token, steps.append, reminder_lead=timedelta(hours=2), mailbox=mail.messages).run()
 
     young_adult = next(p for p in out.screening["programs"] if p["program"] == "young-adult")
     assert young_adult["status"] == "eligible"
@@ -93,6 +106,15 @@ def test_one_referral_travels_from_intake_to_dismissal_across_all_four_services(
     body = out.webhook_body.decode()
     assert "2611-CR" not in body and "570.030" not in body  # never charges or case numbers
     assert out.disposition == "dismissal"
+
+    # the appointment's 2-hour reminder reached the participant's inbox, through the real SMTP channel
+    assert out.reminder["status"] == "queued" and out.reminder["offset_minutes"] == 120
+    assert out.reminder_delivery["status"] == "delivered" and out.reminder_delivery["channel"] == "email"
+    reminder = out.reminder_mail
+    assert reminder is not None and PARTICIPANT_EMAIL in reminder["X-Envelope-To"]
+    assert PARTICIPANT_EMAIL in reminder["To"]
+    assert "Diversion Unit office" in text_of(reminder) and "Jordan" in text_of(reminder)
+    assert "2611-CR" not in reminder.as_string() and "570.030" not in reminder.as_string()
     assert {step.service for step in steps} == set(SERVICES)
 
     # exactly one case for the referral, and the audit trail of the decision and of reads of the record

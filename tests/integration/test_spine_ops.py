@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import signal
+import smtplib
 import subprocess
 import sys
 import time
@@ -15,6 +16,7 @@ import requests
 
 from shared import migrations
 from shared.db import make_engine
+from shared.mailcatcher import read_mailbox
 from tests.conftest import PG_ADMIN_DSN, create_database, drop_database, free_port
 from tests.support.tcp_proxy import TcpProxy
 
@@ -127,19 +129,20 @@ def test_audit_table_is_append_only_on_postgresql(pg_databases):
     engine.dispose()
 
 
-def _run_suite(tmp_path: Path, ports: dict[str, int], **extra: str) -> subprocess.Popen[str]:
+def _run_suite(tmp_path: Path, ports: dict[str, int], mail_port: int, **extra: str) -> subprocess.Popen[str]:
     env = clean_env(tmp_path, **extra)
     for service, port in ports.items():
         env[f"DIVERSION_{service.upper()}_HTTP_PORT"] = str(port)
-    return subprocess.Popen(DIVERSION + ["run"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            text=True, cwd=tmp_path)
+    return subprocess.Popen(DIVERSION + ["run", "--mail-port", str(mail_port)], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, cwd=tmp_path)
 
 
 @pytest.mark.slow
 def test_run_starts_all_four_services_ready_within_30_seconds_and_ctrl_c_stops_them(tmp_path):
     ports = {service: free_port() for service in SERVICES}
+    mail_port = free_port()
     started = time.monotonic()
-    suite = _run_suite(tmp_path, ports)
+    suite = _run_suite(tmp_path, ports, mail_port)
     try:
         def all_ready() -> bool:
             assert suite.poll() is None, suite.stdout.read() if suite.stdout else ""
@@ -161,12 +164,19 @@ def test_run_starts_all_four_services_ready_within_30_seconds_and_ctrl_c_stops_t
                                 headers={"Authorization": f"Bearer {token}"}, timeout=5)
         assert programs.status_code == 200
         assert {p["slug"] for p in programs.json()} >= {"young-adult", "first-diversion"}
+
+        # Email from the local suite lands in the mail catcher under the data directory, nowhere else.
+        with smtplib.SMTP("127.0.0.1", mail_port, timeout=5) as smtp:
+            smtp.sendmail("no-reply@localhost", ["someone@example.org"], b"Subject: caught\r\n\r\nhello\r\n")
+        (caught,) = read_mailbox(tmp_path / "mail")
+        assert caught["Subject"] == "caught" and "someone@example.org" in caught["X-Envelope-To"]
     finally:
         suite.send_signal(signal.SIGINT)
         output, _ = suite.communicate(timeout=40)
     assert suite.returncode == 0, output
     assert "all services stopped" in output
-    for port in ports.values():
+    assert f"mail: caught on 127.0.0.1:{mail_port}" in output
+    for port in [*ports.values(), mail_port]:
         with pytest.raises(requests.ConnectionError):
             requests.get(f"http://127.0.0.1:{port}/healthz", timeout=1)
 
