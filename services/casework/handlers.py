@@ -262,6 +262,22 @@ def assign_automatically(
     return True
 
 
+def assign_waiting_cases(
+    session: Session, emit: Emit, settings: CaseworkSettings, now: datetime, limit: int = 50,
+) -> int:
+    """Give waiting (`pending_assignment`) cases a case manager now that someone may have room, oldest first.
+
+    Room frees up when a case closes, a cap is raised or someone joins; the supervision timer calls this so
+    no case waits for a supervisor to notice. Rows are claimed with SKIP LOCKED, so two replicas never
+    assign the same case, and the staff rows are locked while choosing, so caps hold.
+    """
+    waiting = session.scalars(
+        select(CaseRecord).where(CaseRecord.state == CaseState.PENDING_ASSIGNMENT.value)
+        .order_by(CaseRecord.created_at, CaseRecord.id).limit(limit).with_for_update(skip_locked=True)
+    ).all()
+    return sum(1 for row in waiting if assign_automatically(session, emit, row, settings, now))
+
+
 def assign_manually(
     session: Session, emit: Emit, row: CaseRecord, staff_id: str, *, actor: Actor, reason: str | None,
     allow_over_cap: bool, now: datetime,

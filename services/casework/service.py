@@ -1014,7 +1014,12 @@ class CaseworkService(ServiceBase):
 
     @supervision_timer
     def supervision_sweep(self) -> None:
-        """Publish overdue check-ins, silent cases and approaching program ends, each once across replicas."""
+        """Assign waiting cases where room has freed up; publish overdue check-ins, silent cases and approaching
+        program ends, each once across replicas."""
+        assigned = h.assign_waiting_cases(self.db, self._emit, self.settings, h.utcnow())
+        self.db.commit()
+        if assigned:
+            log.info("assigned %d waiting case(s)", assigned)
         published = h.supervision_sweep(self.db, self._emit, self.settings, h.utcnow())
         self.db.commit()
         if published:

@@ -3,6 +3,7 @@ supervisor's queue, tenancy and audited reads."""
 
 from __future__ import annotations
 
+import time
 from datetime import date
 
 from sqlalchemy import func, select
@@ -101,6 +102,24 @@ def test_case_waits_in_the_supervisors_queue_when_nobody_has_room(tenant, engine
     assert assigned.json()["state"] == "active"
     assert tenant.api.get("/v1/cases", token=tenant.supervisor,
                           params={"status": "pending_assignment"}).json()["items"] == []
+
+
+def test_a_waiting_case_is_assigned_by_the_timer_once_a_case_manager_has_room(start_service, tenant, engine):
+    # a second replica sweeping every 0.2 s, as a deployment's timer would (every 5 minutes by default)
+    start_service("casework", DIVERSION_CASEWORK_TIMER_INTERVAL_SECONDS="0.2")
+    busy = tenant.add_staff("cm-1", cap=1)
+    first, waiting = tenant.open_case(), tenant.open_case()
+    assert tenant.case_row(waiting).state == "pending_assignment"
+    time.sleep(1)  # several sweeps: nobody has room, so the case keeps waiting
+    assert tenant.case_row(waiting).state == "pending_assignment"
+
+    closed = tenant.transition(first, {"action": "terminate", "reason": "non_compliance", "detail": "moved away"})
+    assert closed.status_code == 200, closed.text
+    wait_for(lambda: tenant.case_row(waiting).state == "active", timeout=20, what="the waiting case assigned")
+    assert tenant.case_row(waiting).case_manager_id == busy
+    time.sleep(1)  # more sweeps change nothing: one assignment, one event
+    assigned = [e for e in outbox_events(engine, tenant.slug, "case.assigned") if e["subject"] == waiting]
+    assert len(assigned) == 1 and assigned[0]["data"]["case_manager"] == "cm-1"
 
 
 def test_supervisor_reassigns_with_history_and_a_full_caseload_needs_an_explicit_override(tenant):
