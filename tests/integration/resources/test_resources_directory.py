@@ -4,6 +4,7 @@ listing freshness and partner edits."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import uuid
 from pathlib import Path
@@ -12,10 +13,11 @@ import pytest
 from click.testing import CliRunner
 from resources_support import resources  # noqa: F401 - fixture
 
+from services.resources import search
 from services.resources.cli import directory
 from services.resources.demo import load_demo
 from services.resources.directory import SEED_PATH, HsdsJsonImporter, load_seed_directory, validate_hsds
-from services.resources.directory.needs import NEED_TAXONOMY_ID, need_term_id, stable_id
+from services.resources.directory.needs import NEED_LABELS, NEED_TAXONOMY_ID, need_term_id, stable_id
 from shared import migrations
 from shared.db import make_engine, session_scope
 from tests.conftest import create_database, drop_database, make_token
@@ -131,6 +133,74 @@ def test_search_pages_are_bounded_and_resume_with_the_cursor(resources):
         if not cursor:
             break
     assert len(seen) == len(set(seen)) >= 18
+
+
+def need_attribute(slug: str) -> dict:
+    label, description = NEED_LABELS[slug]
+    return {"id": str(uuid.uuid4()), "link_type": "need_category",
+            "taxonomy_term": {"id": str(need_term_id(slug)), "code": slug, "name": label,
+                              "description": description, "taxonomy": "diversion-needs",
+                              "taxonomy_id": str(NEED_TAXONOMY_ID)}}
+
+
+def organization_with_services(name: str, services: list[tuple[str, str, list[str]]]) -> dict:
+    """An organization whose services are (name, description, need slugs)."""
+    return {
+        "id": str(uuid.uuid4()), "name": name, "description": "test organization",
+        "services": [{"id": str(uuid.uuid4()), "name": service, "status": "active", "description": description,
+                      "attributes": [need_attribute(slug) for slug in needs]}
+                     for service, description, needs in services],
+    }
+
+
+@pytest.fixture
+def few_text_candidates(monkeypatch):
+    """Free-text ranking bounded at 2 + 2 candidates, so a handful of services shows the bound."""
+    monkeypatch.setattr(search, "TEXT_CANDIDATES", 2)
+    search._statement.cache_clear()  # statements are built once per shape, with the bound in them
+    yield
+    search._statement.cache_clear()
+
+
+def all_pages(url: str, params: search.SearchParams) -> list[search.Hit]:
+    engine = make_engine(url)
+    hits: list[search.Hit] = []
+    with session_scope(engine) as session:
+        while True:
+            page, more = search.search_services(session, params)
+            hits += page
+            if not more:
+                break
+            params = dataclasses.replace(params, offset=params.offset + params.limit)
+    engine.dispose()
+    return hits
+
+
+def test_search_hits_carry_every_need_category_of_the_service(own_database):
+    tag = f"Needs{uuid.uuid4().hex[:6]}"
+    import_documents(own_database, [organization_with_services(
+        tag, [(f"{tag} tenant help", "Eviction defense and rent help", ["legal", "housing"])])])
+    [hit] = all_pages(own_database, search.SearchParams(text=tag))
+    assert hit.needs == ["housing", "legal"] and hit.organization_name == tag and hit.distance_km is None
+    assert [h.name for h in all_pages(own_database, search.SearchParams(text=tag, need="legal"))] == [hit.name]
+    assert all_pages(own_database, search.SearchParams(text=tag, need="education")) == []
+
+
+def test_broad_free_text_ranks_a_bounded_set_of_name_and_other_matches_on_postgresql(
+        own_database, few_text_candidates):
+    tag = f"Broad{uuid.uuid4().hex[:6]}"
+    # imported one at a time, oldest first: the bound keeps the newest search rows of each kind
+    for i in range(4):
+        import_documents(own_database, [organization_with_services(f"Org {tag} name {i}", [
+            (f"{tag} shelter {i}", "Overnight beds", ["housing"])])])
+        import_documents(own_database, [organization_with_services(f"Org other {i} {uuid.uuid4().hex[:4]}", [
+            (f"Shelter {i}", f"Overnight beds, ask for {tag}", ["housing"])])])
+    hits = all_pages(own_database, search.SearchParams(text=tag, limit=1))
+    assert len(hits) == len({h.service_id for h in hits}) == 4  # pages resume over the same candidates
+    assert sorted(h.name for h in hits[:2]) == [f"{tag} shelter 2", f"{tag} shelter 3"]  # names rank first
+    assert sorted(h.name for h in hits[2:]) == ["Shelter 2", "Shelter 3"]
+    narrow = all_pages(own_database, search.SearchParams(text=f"{tag} 0"))  # few matches: all are ranked
+    assert [h.name for h in narrow] == [f"{tag} shelter 0", "Shelter 0"]
 
 
 @pytest.mark.sqlite
