@@ -43,6 +43,12 @@ class CommonSettings(BaseSettings):
     rpc_timeout_seconds: float = Field(default=10.0, gt=0, le=300)
     max_body_bytes: int = Field(default=1_048_576, ge=1024, le=64 * 1_048_576)
     delivery_limit: int = Field(default=5, ge=1, le=100)
+    # nameko's worker pool per service process (HTTP calls, RPC, timers, events handled one by one);
+    # also the broker prefetch of each event queue handled one by one.
+    max_workers: int = Field(default=10, ge=1, le=256)
+    # Events a reliable handler applies in one transaction (1: one transaction per event, as before
+    # batching). See shared/messaging/consumer.py and ADR 0010.
+    consumer_batch_size: int = Field(default=100, ge=1, le=1000)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["json", "text"] = "json"
 
@@ -127,7 +133,7 @@ class Settings:
             "AMQP_URI": self.common.amqp_uri,
             "WEB_SERVER_ADDRESS": f"{self.service.http_host}:{self.service.http_port}",
             "serializer": "json",
-            "max_workers": 10,
+            "max_workers": self.common.max_workers,
             "HEARTBEAT": 30,
             SETTINGS_KEY: self,
         }

@@ -1,25 +1,43 @@
 """`reliable_handler`: an event entrypoint with an inbox, bounded retries and a dead-letter queue.
 
-Delivery semantics: **ack after commit**. The entrypoint commits the worker's `Database` session (the
-handler's effect plus an inbox row `(consumer, source, event id)`) and only then acks. A crash before
-the ack redelivers the event; the inbox row makes the second run a no-op (the unique key rejects it).
-A handler that raises is rolled back, retried after a growing delay, and after `delivery_limit`
-attempts dead-lettered to `diversion.<service>.dlq` with the error in its headers; the quorum queue's
-own `x-delivery-limit` dead-letters a message that keeps killing the process. Handlers must not
-publish directly: they `record()` events in the same session so the effect and its events commit
-together. The handler may call `self.db.commit()` itself; the inbox row joins that transaction.
+Delivery semantics: **ack after commit**. The entrypoint commits the handler's effect plus an inbox row
+`(consumer, source, event id)` and only then acks. A crash before the ack redelivers the event; the
+inbox row makes the second run a no-op (the unique key rejects it). A handler that raises is rolled
+back, retried after a growing delay, and after `delivery_limit` attempts dead-lettered to
+`diversion.<service>.dlq` with the error in its headers; the quorum queue's own `x-delivery-limit`
+dead-letters a message that keeps killing the process. Handlers must not publish directly: they
+`record()` events in the same session so the effect and its events commit together.
+
+Two ways to apply events, same guarantees:
+
+- **Batches** (`DIVERSION_CONSUMER_BATCH_SIZE` > 1, the default): the events at hand (up to the batch
+  size) share one session and one transaction. One SELECT finds those already in the inbox (acked as
+  duplicates); each handler then runs in order on the shared session (its own `commit()` only
+  flushes); the inbox rows are inserted in one statement and the batch commits once; then every event
+  of the batch is acked. If a handler raises, rolls back, or the commit fails (a duplicate that raced
+  in, a constraint), the whole batch is rolled back and its events are applied **one by one** as below,
+  so a poison event retries and dead-letters alone while the others still apply exactly once. An event
+  that failed is remembered for a while and taken one by one straight away, so it does not sink the
+  next batch too.
+- **One by one** (batch size 1, and the fallback): a nameko worker per event with its own session; the
+  inbox row is added at commit (or joins the handler's own `commit()`); a unique-key violation there
+  means a duplicate (acked, not applied).
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import sys
 import traceback
+from collections import OrderedDict
 from datetime import UTC, datetime
 from functools import partial
 from typing import Any
 
 import eventlet
+from eventlet.greenpool import GreenPool
+from eventlet.queue import Empty, LightQueue
 from kombu import Connection
 from kombu.pools import producers
 from kombu.serialization import register as register_serializer
@@ -33,9 +51,20 @@ from sqlalchemy.orm import Session
 
 from shared.messaging.catalog import EventData, EventSpec, spec_for_model
 from shared.messaging.envelope import CloudEvent, InvalidEvent, parse_event
-from shared.messaging.metrics import count_duplicate, count_handler_failure, register_service_metrics
+from shared.messaging.metrics import (
+    count_batch,
+    count_duplicate,
+    count_handler_failure,
+    register_service_metrics,
+)
 from shared.messaging.outbox import CLOUDEVENTS_CONTENT_TYPE, CONTEXT_KEYS
-from shared.messaging.service import EngineSource, amqp_uri_of, delivery_limit_of, find_database
+from shared.messaging.service import (
+    EngineSource,
+    amqp_uri_of,
+    consumer_batch_size_of,
+    delivery_limit_of,
+    find_database,
+)
 from shared.messaging.tables import TABLES
 from shared.messaging.topology import (
     declare_consumer_topology,
@@ -49,6 +78,11 @@ from shared.messaging.topology import (
 log = logging.getLogger(__name__)
 
 _INBOX_KEY = "diversion_inbox_event"
+_STOP = object()
+# Batches of one handler in flight at once: one applies while the next one fills.
+BATCH_LANES = 2
+# Event ids that failed recently, applied one by one when they come back (bounded memory).
+SUSPECTS_KEPT = 10_000
 ERROR_HEADERS = (
     "x-diversion-error",
     "x-diversion-error-type",
@@ -73,6 +107,55 @@ class ReliableQueueConsumer(QueueConsumer):
     def accept(self) -> list[str]:
         return [*self.container.accept, CLOUDEVENTS_CONTENT_TYPE]
 
+    @property
+    def prefetch_count(self) -> int:
+        # Batching handlers need a batch per lane in hand; one-by-one handlers as many as workers.
+        wanted = [getattr(provider, "prefetch", 0) for provider in self._providers]
+        return max([self.container.max_workers, *wanted])
+
+    def handle_message(self, provider: Any, body: Any, message: Any) -> None:
+        # Queueing a message for a batch is quick and never blocks: done right here, without the
+        # green thread nameko spawns per message. Everything else goes the usual way.
+        if isinstance(provider, ReliableEventHandler) and provider.queue_for_batch(body, message):
+            return
+        super().handle_message(provider, body, message)
+
+
+class BatchSession(Session):
+    """The one session the handlers of a batch share.
+
+    A handler's own `commit()` only flushes: its effect commits with the rest of the batch and the
+    inbox rows, once, when the batch commits. A handler's `rollback()` or `close()` would throw away
+    the other events' work as well, so it dooms the batch (which is then applied one by one).
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.batch_open = True
+        self.doomed = False
+
+    def commit(self) -> None:
+        if self.batch_open:
+            self.flush()
+            return
+        super().commit()
+
+    def rollback(self) -> None:
+        if self.batch_open:
+            self.doomed = True
+        super().rollback()
+
+    def close(self) -> None:
+        if self.batch_open:
+            self.doomed = True
+        super().close()
+
+    def commit_batch(self, inbox_rows: list[dict[str, Any]]) -> None:
+        self.batch_open = False
+        if inbox_rows:
+            self.execute(insert(TABLES.inbox), inbox_rows)
+        super().commit()
+
 
 class ReliableEventHandler(Consumer):
     """Entrypoint: `@reliable_handler(ReferralAccepted)` calls the method with the validated `CloudEvent`."""
@@ -86,6 +169,7 @@ class ReliableEventHandler(Consumer):
         *,
         retry_delay: float = 0.2,
         max_retry_delay: float = 5.0,
+        batch_size: int | None = None,
         **kwargs: Any,
     ) -> None:
         self.model = model
@@ -93,6 +177,7 @@ class ReliableEventHandler(Consumer):
         self.source_service = source or self.spec.service
         self.retry_delay = retry_delay
         self.max_retry_delay = max_retry_delay
+        self.batch_size_override = batch_size  # None: DIVERSION_CONSUMER_BATCH_SIZE
         super().__init__(queue=None, requeue_on_error=True, **kwargs)
 
     # -- lifecycle ------------------------------------------------------------------------------
@@ -119,21 +204,41 @@ class ReliableEventHandler(Consumer):
             declare_publisher_topology(connection, self.source_service)
             self.queue.declare(channel=connection.default_channel)
         self.engines = EngineSource(self.container)
+        self.database = find_database(self.container)
+        # Batches share the service's Database session between handlers: without one, one by one.
+        size = self.batch_size_override or consumer_batch_size_of(self.container)
+        self.batch_size = size if self.database is not None else 1
+        self.prefetch = self.batch_size * BATCH_LANES if self.batch_size > 1 else 0
+        self._pending: LightQueue = LightQueue()
+        self._lanes = GreenPool(BATCH_LANES)
+        self._batcher: Any = None
+        self._suspects: OrderedDict[str, None] = OrderedDict()
         super().setup()
 
     def start(self) -> None:
-        self.database = find_database(self.container)
         self.engine = self.engines.engine()
         if self.database is not None:
             sa_event.listen(self.database.sessionmaker, "before_commit", self._before_commit)
         register_service_metrics(self.service, self.engine, self.amqp_uri)
+        if self.batch_size > 1:
+            self._batcher = self.container.spawn_managed_thread(
+                self._batch_loop, identifier=f"{self.consumer_name}.batches"
+            )
 
     def stop(self) -> None:
-        super().stop()
+        super().stop()  # no more messages arrive
+        if self._batcher is not None:
+            self._pending.put(_STOP)
+            self._batcher.wait()
+            self._lanes.waitall()  # batches in flight commit and ack
         self._forget_listener()
         self.engines.dispose()
 
     def kill(self) -> None:
+        if self._batcher is not None:
+            for thread in list(self._lanes.coroutines_running):
+                thread.kill()  # uncommitted: the broker redelivers their messages
+            self._batcher.kill()
         self._forget_listener()
         self.engines.dispose()
 
@@ -179,34 +284,194 @@ class ReliableEventHandler(Consumer):
     # -- messages -------------------------------------------------------------------------------
 
     def handle_message(self, body: Any, message: Any) -> None:
+        """One message, one worker (batching off, a suspect event, or a message that does not parse)."""
         try:
             event = parse_event(body)
         except InvalidEvent as exc:
             log.error("%s: dead-lettering an invalid event: %s", self.consumer_name, exc)
             self._dead_letter(message, exc, attempts=1)
             return
-        try:
-            if self.already_handled(event):
-                log.info("%s: event %s already handled; acked", self.consumer_name, event.id)
-                count_duplicate(self.service, self.method_name)
-                self._settle(message, ack=True)
-                return
-        except Exception:  # noqa: BLE001 - the database is down: let the broker redeliver later
-            log.warning("%s: inbox unavailable; requeueing", self.consumer_name, exc_info=True)
-            eventlet.sleep(self.retry_delay)
-            self._settle(message, ack=False)
-            return
+        self._apply_alone(event, message)
+
+    def _context_of(self, event: CloudEvent, message: Any) -> dict[str, Any]:
         headers = self.unpack_message_headers(message)
         context = {key: headers[key] for key in CONTEXT_KEYS if headers.get(key) is not None}
         context["agency"] = event.tenantid
         if event.traceparent:
             context["traceparent"] = event.traceparent
+        return context
+
+    def _apply_alone(self, event: CloudEvent, message: Any) -> None:
+        """A nameko worker for this one event; `_handle_result` commits with the inbox row and acks.
+
+        No inbox SELECT first: a duplicate fails the inbox row's unique key at commit, and
+        `_handle_result` then finds it handled and acks it without applying it.
+        """
         try:
             self.container.spawn_worker(
-                self, (event,), {}, context_data=context, handle_result=partial(self._handle_result, message)
+                self,
+                (event,),
+                {},
+                context_data=self._context_of(event, message),
+                handle_result=partial(self._handle_result, message),
             )
         except ContainerBeingKilled:
             self._settle(message, ack=False)
+
+    # -- batches ------------------------------------------------------------------------------
+
+    def queue_for_batch(self, body: Any, message: Any) -> bool:
+        """Take the message into the next batch; False leaves it to `handle_message` (one by one)."""
+        if self.batch_size <= 1:
+            return False
+        try:
+            event = parse_event(body)
+        except Exception:  # noqa: BLE001 - not here, in the broker's read loop: handle_message deals with it
+            return False
+        if event.id in self._suspects:
+            return False
+        self._pending.put((event, message))
+        return True
+
+    def _suspect(self, event: CloudEvent) -> None:
+        self._suspects[event.id] = None
+        self._suspects.move_to_end(event.id)
+        while len(self._suspects) > SUSPECTS_KEPT:
+            self._suspects.popitem(last=False)
+
+    def _batch_loop(self) -> None:
+        while True:
+            first = self._pending.get()
+            if first is _STOP:
+                return
+            batch = [first]
+            while len(batch) < self.batch_size:
+                try:
+                    item = self._pending.get_nowait()
+                except Empty:
+                    break
+                if item is _STOP:
+                    self._pending.put(_STOP)
+                    break
+                batch.append(item)
+            # Blocks while both lanes are busy; meanwhile messages pile up and the next batch is fuller.
+            self._lanes.spawn_n(self._run_batch, batch)
+
+    def _run_batch(self, batch: list[tuple[CloudEvent, Any]]) -> None:
+        try:
+            self._apply_batch(batch)
+        except Exception:  # noqa: BLE001 - never lose the messages: the broker redelivers unacked ones
+            log.exception("%s: a batch of %d events failed unexpectedly; requeueing", self.consumer_name, len(batch))
+            for _event, message in batch:
+                self._settle(message, ack=False)
+
+    def _apply_batch(self, batch: list[tuple[CloudEvent, Any]]) -> None:
+        # The same event twice in one batch (republished by a relay): the copy goes one by one, where
+        # the inbox turns it away.
+        fresh: list[tuple[CloudEvent, Any]] = []
+        seen: set[tuple[str, str]] = set()
+        for event, message in batch:
+            key = (event.source, event.id)
+            if key in seen:
+                self._apply_alone(event, message)
+            else:
+                seen.add(key)
+                fresh.append((event, message))
+
+        session = BatchSession(self.engine, expire_on_commit=False)
+        try:
+            try:
+                handled = self._handled(session, [event for event, _ in fresh])
+            except Exception:  # noqa: BLE001 - the database is down: let the broker redeliver later
+                log.warning(
+                    "%s: inbox unavailable; requeueing %d events", self.consumer_name, len(fresh), exc_info=True
+                )
+                eventlet.sleep(self.retry_delay)
+                for _event, message in fresh:
+                    self._settle(message, ack=False)
+                return
+            todo = []
+            for event, message in fresh:
+                if (event.source, event.id) in handled:
+                    log.info("%s: event %s already handled; acked", self.consumer_name, event.id)
+                    count_duplicate(self.service, self.method_name)
+                    self._settle(message, ack=True)
+                else:
+                    todo.append((event, message))
+            if not todo:
+                return
+            failed: CloudEvent | None = None
+            error: BaseException | None = None
+            for event, message in todo:
+                error = self._apply_in_batch(session, event, message)
+                if error is None and session.doomed:
+                    error = RuntimeError("the handler rolled back or closed the batch's session")
+                if error is not None:
+                    failed = event
+                    break
+            if error is None:
+                try:
+                    session.commit_batch([self._inbox_row(event) for event, _ in todo])
+                except Exception as exc:  # noqa: BLE001 - a duplicate raced in, a constraint failed: one by one
+                    error = exc
+        finally:
+            session.close()
+        count_batch(self.service, self.method_name, len(todo), committed=error is None)
+        if error is None:
+            for _event, message in todo:
+                self._settle(message, ack=True)
+            return
+        if failed is not None:
+            self._suspect(failed)
+        log.warning(
+            "%s: a batch of %d events was rolled back (%s: %s); applying them one by one",
+            self.consumer_name,
+            len(todo),
+            type(error).__name__,
+            str(error)[:200],
+        )
+        for event, message in todo:
+            self._apply_alone(event, message)
+
+    def _handled(self, session: Session, events: list[CloudEvent]) -> set[tuple[str, str]]:
+        inbox = TABLES.inbox
+        rows = session.execute(
+            select(inbox.c.source, inbox.c.event_id).where(
+                inbox.c.consumer == self.consumer_name, inbox.c.event_id.in_([event.id for event in events])
+            )
+        ).all()
+        return {(row.source, row.event_id) for row in rows}
+
+    def _inbox_row(self, event: CloudEvent) -> dict[str, Any]:
+        return {**self._inbox_key(event), "event_type": event.type, "handled_at": datetime.now(UTC)}
+
+    def _apply_in_batch(self, session: BatchSession, event: CloudEvent, message: Any) -> BaseException | None:
+        """Run the handler as a nameko worker would (dependencies, context), on the batch's session.
+
+        nameko 2.14 (pinned) has no public way to run a worker inline with a given session, so this
+        follows `ServiceContainer._run_worker`: inject, set up, call, signal the result, tear down.
+        The worker's own `Database` session is swapped for the batch's before the handler runs; the
+        unused one is closed at teardown as usual.
+        """
+        assert self.database is not None
+        container = self.container
+        worker_ctx = WorkerContext(
+            container, container.service_cls(), self, (event,), {}, data=self._context_of(event, message)
+        )
+        container._inject_dependencies(worker_ctx)
+        setattr(worker_ctx.service, self.database.attr_name, session)
+        container._worker_setup(worker_ctx)
+        error: BaseException | None = None
+        exc_info: Any = None
+        try:
+            getattr(worker_ctx.service, self.method_name)(event)
+        except Exception as exc:  # noqa: BLE001 - the batch falls back to one by one, which reports it
+            error, exc_info = exc, sys.exc_info()
+        try:
+            container._worker_result(worker_ctx, None, exc_info)
+        finally:
+            container._worker_teardown(worker_ctx)
+        return error
 
     def _settle(self, message: Any, ack: bool) -> None:
         """Ack or requeue; if the connection is gone the broker redelivers the message by itself."""
@@ -249,6 +514,7 @@ class ReliableEventHandler(Consumer):
             if own:
                 session.close()
         if error is None:
+            self._suspects.pop(event.id, None)
             self._settle(message, ack=True)
             return result, exc_info
         if error is not None and exc_info is None:
@@ -268,6 +534,7 @@ class ReliableEventHandler(Consumer):
 
     def _failed(self, message: Any, event: CloudEvent, error: BaseException) -> None:
         count_handler_failure(self.service, self.method_name)
+        self._suspect(event)
         attempts = int(message.headers.get("x-delivery-count") or 0) + 1
         if attempts >= self.delivery_limit:
             log.error("%s: event %s failed %d times; dead-lettered: %r", self.consumer_name, event.id, attempts, error)

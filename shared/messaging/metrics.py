@@ -1,7 +1,9 @@
 """Prometheus figures of the messaging layer: outbox backlog, handler failures, dead-letter depth.
 
 Backlog and depth are read when scraped (a Collector), so they are right after a restart too.
-Names: `diversion_<service>_outbox_backlog`, `..._handler_failures_total`, `..._dead_letter_depth`.
+Names: `diversion_<service>_outbox_backlog`, `..._handler_failures_total`, `..._dead_letter_depth`,
+`..._duplicate_events_total`, `..._event_batches_total` (by outcome: committed, or rolled back and applied
+one by one) and `..._batched_events_total` (events committed in batches).
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ log = logging.getLogger(__name__)
 
 _failures: Counter[tuple[str, str]] = Counter()
 _duplicates: Counter[tuple[str, str]] = Counter()
+_batches: Counter[tuple[str, str, str]] = Counter()  # (service, handler, outcome)
+_batched_events: Counter[tuple[str, str]] = Counter()
 _failures_lock = threading.Lock()
 _registered: dict[tuple[str, int], MessagingCollector] = {}
 
@@ -35,6 +39,19 @@ def count_handler_failure(service: str, handler: str) -> None:
 def count_duplicate(service: str, handler: str) -> None:
     with _failures_lock:
         _duplicates[(service, handler)] += 1
+
+
+def count_batch(service: str, handler: str, events: int, committed: bool) -> None:
+    with _failures_lock:
+        _batches[(service, handler, "committed" if committed else "rolled_back")] += 1
+        if committed:
+            _batched_events[(service, handler)] += events
+
+
+def event_batches(service: str, outcome: str) -> int:
+    """Batches of a service's reliable handlers that `committed`, or were `rolled_back` (then one by one)."""
+    with _failures_lock:
+        return sum(n for (s, _h, o), n in _batches.items() if s == service and o == outcome)
 
 
 def duplicates_absorbed(service: str) -> int:
@@ -92,6 +109,23 @@ class MessagingCollector(Collector):
                 if service == self.service:
                     duplicates.add_metric([handler], count)
         yield duplicates
+        batches = CounterMetricFamily(
+            f"{prefix}_event_batches",
+            "Batches of events applied in one transaction, by outcome (rolled_back: then applied one by one)",
+            labels=["handler", "outcome"],
+        )
+        batched = CounterMetricFamily(
+            f"{prefix}_batched_events", "Events committed as part of a batch", labels=["handler"]
+        )
+        with _failures_lock:
+            for (service, handler, outcome), count in _batches.items():
+                if service == self.service:
+                    batches.add_metric([handler, outcome], count)
+            for (service, handler), count in _batched_events.items():
+                if service == self.service:
+                    batched.add_metric([handler], count)
+        yield batches
+        yield batched
         if self.amqp_uri is not None:
             depth = GaugeMetricFamily(f"{prefix}_dead_letter_depth", "Messages in the dead-letter queue")
             try:

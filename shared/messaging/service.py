@@ -12,6 +12,7 @@ from shared.db import Database, make_engine
 
 DEFAULT_DELIVERY_LIMIT = 5
 DEFAULT_RPC_TIMEOUT = 10.0
+DEFAULT_CONSUMER_BATCH_SIZE = 100
 
 
 def find_database(container: Any) -> Database | None:
@@ -34,6 +35,11 @@ def amqp_uri_of(container: Any) -> str:
 def delivery_limit_of(container: Any) -> int:
     settings = settings_of(container)
     return settings.common.delivery_limit if settings else DEFAULT_DELIVERY_LIMIT
+
+
+def consumer_batch_size_of(container: Any) -> int:
+    settings = settings_of(container)
+    return settings.common.consumer_batch_size if settings else DEFAULT_CONSUMER_BATCH_SIZE
 
 
 def rpc_timeout_of(container: Any) -> float:

@@ -21,6 +21,7 @@ from shared.messaging.catalog import CaseOpened
 from shared.messaging.tables import add_messaging_tables
 
 POISON = "poison"
+COMMITS_ITSELF = "commits-itself"  # the handler calls self.db.commit() itself, as intake's handlers do
 TRACEPARENT = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
 
 
@@ -63,17 +64,19 @@ def create_tables(url: str, base: type[DeclarativeBase]) -> None:
     engine.dispose()
 
 
-def config(amqp_uri: str, database_url: str, delivery_limit: int = 3, rpc_timeout: float = 10.0) -> dict[str, Any]:
-    settings = load_settings(
-        "casework",
-        env={
-            "DIVERSION_AMQP_URI": amqp_uri,
-            "DIVERSION_DELIVERY_LIMIT": str(delivery_limit),
-            "DIVERSION_RPC_TIMEOUT_SECONDS": str(rpc_timeout),
-            "DIVERSION_CASEWORK_DATABASE_URL": database_url,
-            "DIVERSION_DATA_DIR": "/tmp",
-        },
-    )
+def config(
+    amqp_uri: str, database_url: str, delivery_limit: int = 3, rpc_timeout: float = 10.0, batch_size: int | None = None
+) -> dict[str, Any]:
+    env = {
+        "DIVERSION_AMQP_URI": amqp_uri,
+        "DIVERSION_DELIVERY_LIMIT": str(delivery_limit),
+        "DIVERSION_RPC_TIMEOUT_SECONDS": str(rpc_timeout),
+        "DIVERSION_CASEWORK_DATABASE_URL": database_url,
+        "DIVERSION_DATA_DIR": "/tmp",
+    }
+    if batch_size is not None:
+        env["DIVERSION_CONSUMER_BATCH_SIZE"] = str(batch_size)
+    settings = load_settings("casework", env=env)
     cfg = settings.nameko_config()
     cfg["HEARTBEAT"] = 5  # notice a restarted broker quickly
     cfg["DIVERSION_OUTBOX_POLL_SECONDS"] = 0.2  # tests also commit from outside the service
@@ -130,6 +133,8 @@ def make_consumer(name: str, source: str, retry_delay: float = 0.05) -> type:
                     traceparent=self.context.get("traceparent"),
                 )
             )
+            if event.data.program == COMMITS_ITSELF:
+                self.db.commit()
 
     Consumer.name = name  # type: ignore[attr-defined]
     return Consumer
