@@ -65,17 +65,41 @@ def new_delivery(
 
 # ------------------------------------------------------------------ partners
 
+_SUBSCRIPTIONS_KEY = "notifications_enabled_subscriptions"
+
+
+def _enabled_subscriptions(session: Session, agency: str, org_id: str) -> list[Subscription]:
+    """The organization's enabled subscriptions; the agency's are looked up once per transaction.
+
+    The events of a batch share one transaction (shared.messaging.consumer) and address the agency's
+    partners over and over: one SELECT serves them all. It does not autoflush, so the batch's new
+    deliveries are inserted together at commit instead of a few at a time before each lookup. A
+    subscription disabled meanwhile is caught when its delivery is claimed.
+    """
+    transaction = session.get_transaction()
+    cached = session.info.get(_SUBSCRIPTIONS_KEY)
+    if cached is None or cached[0] is not transaction:
+        cached = (transaction, {})
+        session.info[_SUBSCRIPTIONS_KEY] = cached
+    by_agency: dict[str, dict[str, list[Subscription]]] = cached[1]
+    if agency not in by_agency:
+        by_org: dict[str, list[Subscription]] = {}
+        with session.no_autoflush:
+            rows = session.scalars(select(Subscription).where(
+                Subscription.agency_id == agency, Subscription.status == "enabled",
+            ).order_by(Subscription.created_at, Subscription.id)).all()
+        for row in rows:
+            by_org.setdefault(row.org_id, []).append(row)
+        by_agency[agency] = by_org
+        if session.get_transaction() is not transaction:  # the lookup itself began the transaction
+            session.info[_SUBSCRIPTIONS_KEY] = (session.get_transaction(), by_agency)
+    return by_agency[agency].get(org_id, [])
+
 
 def partner_deliveries(session: Session, event: CloudEvent, org_id: str, now: datetime) -> list[Delivery]:
     """One delivery per enabled subscription of the addressed organization that wants this event type."""
     name = event.spec.name
-    subscriptions = session.scalars(
-        select(Subscription).where(
-            Subscription.agency_id == event.tenantid,
-            Subscription.org_id == org_id,
-            Subscription.status == "enabled",
-        )
-    ).all()
+    subscriptions = _enabled_subscriptions(session, event.tenantid, org_id)
     body = json.dumps(event.to_json_dict(), separators=(",", ":"))
     made = []
     for subscription in subscriptions:

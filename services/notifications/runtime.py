@@ -20,7 +20,6 @@ from eventlet.queue import Empty, Full, LightQueue
 from eventlet.semaphore import Semaphore
 from nameko.extensions import DependencyProvider
 from nameko.timer import Timer
-from requests.adapters import HTTPAdapter
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
@@ -83,12 +82,10 @@ class NotificationRuntime(DependencyProvider):
             except Exception as exc:  # noqa: BLE001 - one unconfigured channel must not stop the others
                 self.unavailable[name] = f"{type(exc).__name__}: {exc}"
                 log.warning("notification channel %s is not available: %s", name, exc)
-        session = getattr(self.channels.get("webhook"), "session", None)
-        if session is not None:
-            # One pooled connection per concurrent send; the default 10 would churn connections.
-            adapter = HTTPAdapter(pool_connections=16, pool_maxsize=self.own.dispatch_concurrency)
-            session.mount("http://", adapter)
-            session.mount("https://", adapter)
+        keep_connections = getattr(self.channels.get("webhook"), "keep_connections", None)
+        if callable(keep_connections):
+            # One kept-alive connection per concurrent send; fewer would churn connections.
+            keep_connections(self.own.dispatch_concurrency)
         self.pool = GreenPool(self.own.dispatch_concurrency)
         self.outcomes: LightQueue = LightQueue()
         self.wakeups: LightQueue = LightQueue(maxsize=1)

@@ -114,6 +114,7 @@ register_problem(UnknownEventType, 422, "unknown-event-type", "Partners cannot s
 register_problem(InboundNotVerified, 403, "inbound-not-verified", "The inbound message could not be verified")
 
 PING_TYPE = "org.diversion.notifications.subscription.ping"
+_WAKE_KEY = "notifications_wake_after_commit"
 SAMPLE_CONTEXT: dict[str, dict[str, Any]] = {
     "appointment_reminder": {
         "first_name": "Ana", "place": "1114 Market St", "agency_name": "Diversion Program",
@@ -183,8 +184,17 @@ class NotificationsService(ServiceBase):
                     request_id=call.request_id, detail=detail)
 
     def _wake_after_commit(self) -> None:
+        # Once per transaction: the handlers of a batch share one session (shared.messaging.consumer).
+        if self.db.info.get(_WAKE_KEY):
+            return
+        self.db.info[_WAKE_KEY] = True
         runtime = self.runtime
-        sa_event.listen(self.db, "after_commit", lambda session: runtime.wake(), once=True)
+
+        def wake(session: Any) -> None:
+            session.info.pop(_WAKE_KEY, None)
+            runtime.wake()
+
+        sa_event.listen(self.db, "after_commit", wake, once=True)
 
     @staticmethod
     def _org_scope(call: Call) -> str | None:

@@ -74,6 +74,19 @@ def publish(event: CloudEvent) -> None:
         )
 
 
+def publish_many(events: list[CloudEvent]) -> None:
+    """Publish a burst of events on one connection (they reach the service together, in batches)."""
+    with Connection(AMQP_URI, transport_options={"confirm_publish": True}) as connection:
+        for source in {event.source for event in events}:
+            declare_publisher_topology(connection, source)
+        for event in events:
+            producer = Producer(connection.default_channel, exchange=events_exchange(event.source))
+            producer.publish(
+                event.to_bytes(), routing_key=event.type, content_type=CLOUDEVENTS_CONTENT_TYPE,
+                content_encoding="utf-8", delivery_mode=2, message_id=event.id,
+            )
+
+
 def runtime_of(api: Any) -> NotificationRuntime:
     for dependency in api.container.dependencies:
         if isinstance(dependency, NotificationRuntime):

@@ -7,11 +7,12 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from notifications_events import referral_requested, referral_status
-from notifications_support import manual_clock, publish, runtime_of, wait_for
+from notifications_support import manual_clock, publish, publish_many, runtime_of, wait_for
 from sqlalchemy import create_engine, text
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from services.notifications.domain.clock import ManualClock
+from shared.messaging.metrics import duplicates_absorbed
 from tests.conftest import make_token
 
 
@@ -223,3 +224,27 @@ def test_duplicate_event_makes_one_delivery(notifications, make_receiver, agency
     with pytest.raises(AssertionError):
         wait_for(lambda: len(receiver.requests) > 1, timeout=1.0, what="no second delivery")
     assert len(deliveries(api, agency, "org-a")) == 1
+
+
+def test_a_burst_of_events_for_several_partners_makes_one_delivery_per_matching_subscription(
+    notifications, make_receiver, agency
+):
+    api = notifications()
+    a, b, b_declines_only = make_receiver(), make_receiver(), make_receiver()
+    subscribe(api, agency, "org-a", a.url)
+    subscribe(api, agency, "org-b", b.url)
+    subscribe(api, agency, "org-b", b_declines_only.url,
+              event_types=["org.diversion.resources.service_referral.status_changed"])
+    orgs = ["org-a", "org-b", "org-c"]  # org-c has no subscription
+    events = [referral_requested(agency, orgs[n % 3]) for n in range(60)]
+    copies_before = duplicates_absorbed("notifications")
+    publish_many([*events, *events[:6]])  # applied in batches (shared subscription lookup); copies too
+
+    wait_for(lambda: duplicates_absorbed("notifications") >= copies_before + 6, timeout=30, what="the 6 copies")
+    wait_for(lambda: len(a.requests) >= 20 and len(b.requests) >= 20, timeout=30, what="one POST per event")
+    expected = {org: sorted(e.id for e in events if e.data.organization_id == org) for org in orgs}
+    assert sorted(json.loads(r.body)["id"] for r in a.requests) == expected["org-a"]
+    assert sorted(json.loads(r.body)["id"] for r in b.requests) == expected["org-b"]
+    assert b_declines_only.requests == []
+    assert len({r.headers["webhook-id"] for r in a.requests + b.requests}) == 40
+    assert len(deliveries(api, agency, "org-a")) == len(deliveries(api, agency, "org-b")) == 20

@@ -19,6 +19,7 @@ class Received:
     path: str
     headers: dict[str, str]
     body: bytes
+    peer: int = 0  # the client's port: the same for requests on one kept-alive connection
 
 
 Reply = tuple[int, dict[str, str], bytes]
@@ -44,10 +45,13 @@ def receiver() -> Iterator[Receiver]:
     state: dict[str, Receiver] = {}
 
     class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"  # keep-alive, as real receivers do
+
         def do_POST(self) -> None:  # noqa: N802 - http.server's naming
             length = int(self.headers.get("content-length", 0))
             request = Received(
-                "POST", self.path, {k.lower(): v for k, v in self.headers.items()}, self.rfile.read(length)
+                "POST", self.path, {k.lower(): v for k, v in self.headers.items()}, self.rfile.read(length),
+                peer=self.client_address[1],
             )
             box = state["receiver"]
             box.requests.append(request)

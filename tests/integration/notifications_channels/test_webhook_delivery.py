@@ -12,7 +12,7 @@ from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from services.notifications.channels import AttemptStatus, Message
 from services.notifications.channels.signing import generate_secret
-from services.notifications.channels.webhook import WebhookChannel
+from services.notifications.channels.webhook import MAX_ANSWER_BYTES, WebhookChannel
 from services.notifications.domain.clock import ManualClock
 from services.notifications.domain.delivery import RetryPolicy, next_step
 
@@ -155,3 +155,18 @@ def test_endpoint_down_for_three_attempts_is_delivered_on_the_fourth_at_the_sche
     assert stamps[-1] == int(expected_at.timestamp())
     # About 5 s + 5 min + 30 min after the first attempt, within the ±10 % jitter.
     assert timedelta(minutes=31.5) <= expected_at - start <= timedelta(minutes=38.6)
+
+
+def test_deliveries_to_one_receiver_reuse_one_kept_alive_connection(receiver: Receiver) -> None:
+    channel = webhook()
+    results = [channel.send(message(receiver.url + "/hooks")) for _ in range(3)]
+    assert [result.status for result in results] == [AttemptStatus.DELIVERED] * 3
+    assert len({request.peer for request in receiver.requests}) == 1
+
+
+def test_a_long_answer_is_cut_off_with_its_connection_and_the_delivery_still_counts(receiver: Receiver) -> None:
+    receiver.reply = lambda request: (200, {}, b"x" * (MAX_ANSWER_BYTES + 1))
+    channel = webhook()
+    results = [channel.send(message(receiver.url + "/hooks")) for _ in range(2)]
+    assert [result.status for result in results] == [AttemptStatus.DELIVERED] * 2
+    assert len({request.peer for request in receiver.requests}) == 2  # the first connection was not reused
