@@ -183,21 +183,23 @@ def record_outcomes(session: Session, outcomes: Sequence[Outcome], policy: Retry
         for o in outcomes
     ])
     changes = []
+    delivered: list[str] = []
     gone: set[str] = set()
     failed_events = []
     for o in outcomes:
+        step = next_step(policy, o.result, o.job.round_attempt, o.at) if o.job.message is not None else None
+        if step is not None and step.status is AttemptStatus.DELIVERED:
+            delivered.append(o.job.delivery_id)
+            continue
         values: dict[str, Any] = {
             "b_id": o.job.delivery_id, "b_attempts": o.job.attempt, "v_last_status_code": o.result.status_code,
             "v_last_error": (o.result.error or None) and str(o.result.error)[:2000], "v_updated_at": o.at,
             "v_next_attempt_at": None, "v_lease_until": None, "v_delivered_at": None,
         }
-        if o.job.message is None:
+        if step is None:
             values["v_status"] = "cancelled"
         else:
-            step = next_step(policy, o.result, o.job.round_attempt, o.at)
-            if step.status is AttemptStatus.DELIVERED:
-                values.update(v_status="delivered", v_delivered_at=o.at)
-            elif step.status is AttemptStatus.RETRY and not final:
+            if step.status is AttemptStatus.RETRY and not final:
                 values.update(v_status="pending", v_next_attempt_at=step.retry_at)
             else:
                 values["v_status"] = "failed"
@@ -205,18 +207,24 @@ def record_outcomes(session: Session, outcomes: Sequence[Outcome], policy: Retry
             if step.disable_subscription and o.job.subscription_id:
                 gone.add(o.job.subscription_id)
         changes.append(values)
-    session.execute(
-        update(_delivery).where(
-            _delivery.c.id == bindparam("b_id"), _delivery.c.attempts == bindparam("b_attempts"),
-            _delivery.c.status == "sending",
-        ).values(
-            status=bindparam("v_status"), last_status_code=bindparam("v_last_status_code"),
-            last_error=bindparam("v_last_error"), updated_at=bindparam("v_updated_at"),
-            next_attempt_at=bindparam("v_next_attempt_at"), lease_until=bindparam("v_lease_until"),
-            delivered_at=bindparam("v_delivered_at"), version=_delivery.c.version + 1,
-        ).execution_options(synchronize_session=False),
-        changes,
-    )
+    if delivered:
+        # The usual case, in one statement for the whole batch: the attempt row just logged carries the
+        # time and status code. Its number must still be the delivery's attempt count, as below: a
+        # delivery whose lease another instance took over is logged but not changed.
+        attempt = _attempt.alias("logged")
+        session.execute(
+            update(_delivery).where(
+                _delivery.c.id.in_(delivered), _delivery.c.status == "sending",
+                attempt.c.delivery_id == _delivery.c.id, attempt.c.attempt_number == _delivery.c.attempts,
+                attempt.c.outcome == "delivered",
+            ).values(
+                status="delivered", last_status_code=attempt.c.status_code, last_error=None,
+                updated_at=attempt.c.attempted_at, next_attempt_at=None, lease_until=None,
+                delivered_at=attempt.c.attempted_at, version=_delivery.c.version + 1,
+            ).execution_options(synchronize_session=False)
+        )
+    if changes:
+        _record_changes(session, changes)
     for subscription_id in gone:
         disable_gone(session, subscription_id, outcomes[0].at)
     for o in failed_events:
@@ -229,6 +237,22 @@ def record_outcomes(session: Session, outcomes: Sequence[Outcome], policy: Retry
             subject=o.job.delivery_id, tenantid=o.job.agency,
         ), service="notifications")
     session.commit()
+
+
+def _record_changes(session: Session, changes: list[dict[str, Any]]) -> None:
+    """Retries, failures, cancellations: a row each (they are few)."""
+    session.execute(
+        update(_delivery).where(
+            _delivery.c.id == bindparam("b_id"), _delivery.c.attempts == bindparam("b_attempts"),
+            _delivery.c.status == "sending",
+        ).values(
+            status=bindparam("v_status"), last_status_code=bindparam("v_last_status_code"),
+            last_error=bindparam("v_last_error"), updated_at=bindparam("v_updated_at"),
+            next_attempt_at=bindparam("v_next_attempt_at"), lease_until=bindparam("v_lease_until"),
+            delivered_at=bindparam("v_delivered_at"), version=_delivery.c.version + 1,
+        ).execution_options(synchronize_session=False),
+        changes,
+    )
 
 
 def disable_gone(session: Session, subscription_id: str, now: datetime) -> None:
