@@ -168,7 +168,7 @@ SERVICE_POINT = Table(
     Column("latitude", Float, nullable=False),
     Column("longitude", Float, nullable=False),
     PrimaryKeyConstraint("service_id", "location_id"),
-    Index("ix_service_search_point_lat_lon", "latitude", "longitude"),
+    Index("ix_service_search_point_box", "latitude", "longitude", "service_id"),  # migration 0004
 )
 SERVICE_HOURS = Table(
     "service_search_hours",

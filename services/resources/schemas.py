@@ -45,7 +45,11 @@ class OrganizationQuery(_Query):
 
 class ServiceSearchQuery(_Query):
     limit: int = Field(default=20, ge=1, le=100)
-    q: str | None = Field(default=None, max_length=200, description="Free text (names, needs, descriptions)")
+    q: str | None = Field(default=None, max_length=200, description=(
+        "Free text (names, needs, descriptions), best matches first. On PostgreSQL a very broad query ranks "
+        "only the 500 most recently updated listings that match in a name and the 500 that match elsewhere; "
+        "narrow it with `need`, `organization_id` or more words to reach the rest."
+    ))
     need: NeedCategory | None = Field(default=None, description="Need category (casework domain slug)")
     organization_id: str | None = Field(default=None, max_length=64)
     open_now: bool = Field(default=False, description="Only services whose weekly hours include `at`")
