@@ -68,8 +68,14 @@ class Identity(BaseModel):
         return bool(self.roles & frozenset(roles))
 
     def context_data(self) -> dict[str, Any]:
-        """What travels with RPC calls and events (nameko context data)."""
-        return {"sub": self.sub, "agency": self.agency, "roles": sorted(self.roles), "org": self.org}
+        """What travels with RPC calls and events (nameko context data).
+
+        `org` only when there is one: nameko drops headers whose value is None, with a warning.
+        """
+        data: dict[str, Any] = {"sub": self.sub, "agency": self.agency, "roles": sorted(self.roles)}
+        if self.org is not None:
+            data["org"] = self.org
+        return data
 
     @classmethod
     def from_context(cls, data: dict[str, Any]) -> Identity | None:
