@@ -49,6 +49,9 @@ class CommonSettings(BaseSettings):
     # Events a reliable handler applies in one transaction (1: one transaction per event, as before
     # batching). See shared/messaging/consumer.py and ADR 0010.
     consumer_batch_size: int = Field(default=100, ge=1, le=1000)
+    # On SIGTERM/SIGINT a service lets in-flight work finish; past this it exits at once (nameko's
+    # stop waits for the broker forever while it is down). Below compose's stop_grace_period (30 s).
+    stop_timeout_seconds: float = Field(default=20.0, gt=0, le=300)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["json", "text"] = "json"
 

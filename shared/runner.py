@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import os
 import signal
 import sys
 from typing import Any
@@ -49,6 +50,16 @@ def load(name: str) -> Settings:
     return load_settings(name, extra_class=extra_settings_class(name))
 
 
+EXIT_FORCED = 4
+
+
+def force_exit(reason: str) -> None:
+    """Leave now, without finishing in-flight work. Nothing is lost: a transaction not committed is
+    rolled back by the database, and a message not acknowledged is delivered again by the broker."""
+    print(f"diversion: {reason}; exiting without finishing in-flight work", file=sys.stderr, flush=True)
+    os._exit(EXIT_FORCED)
+
+
 def serve(name: str) -> int:
     """Blocking: run service `name` until SIGINT/SIGTERM. Requires eventlet monkey patching."""
     import eventlet
@@ -71,8 +82,16 @@ def serve(name: str) -> int:
     runner = ServiceRunner(config=settings.nameko_config())
     runner.add_service(service_class(name))
 
+    stopping = False
+    timeout = settings.common.stop_timeout_seconds
+
     def shutdown(signum: int, frame: Any) -> None:
+        nonlocal stopping
+        if stopping:
+            force_exit(f"{signal.Signals(signum).name} again while stopping")
+        stopping = True
         eventlet.spawn_n(runner.stop)
+        eventlet.spawn_after(timeout, force_exit, f"not stopped after {timeout:g} s (is the broker down?)")
 
     signal.signal(signal.SIGTERM, shutdown)
     signal.signal(signal.SIGINT, shutdown)

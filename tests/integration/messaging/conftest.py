@@ -12,11 +12,9 @@ import os
 import signal
 import subprocess
 import sys
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
 
 import messaging_support as support
 import psycopg2
@@ -29,15 +27,7 @@ RUNNER = Path(__file__).with_name("runner.py")
 SESSION = f"m{uuid.uuid4().hex[:6]}"  # every name this run declares starts with diversion.<SESSION>
 
 
-def wait_for(condition: Callable[[], Any], timeout: float, what: str, every: float = 0.1) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(every)
+wait_for = support.wait_for
 
 
 def _admin(sql: str) -> None:
