@@ -7,13 +7,16 @@ import json
 import re
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 
 import pytest
+from kombu import Connection
 from openapi_spec_validator import validate
 
+from services.notifications.channels.amqp_feed import partner_feed
 from shared.http.export_openapi import render
-from tests.conftest import make_token
+from tests.conftest import AMQP_URI, make_token
 
 SERVICES = ("intake", "casework", "resources", "notifications")
 ROOT = Path(__file__).resolve().parents[2]
@@ -35,9 +38,22 @@ def test_schemathesis_finds_no_server_error_and_no_response_breaking_the_documen
     if service == "resources":
         start_service("casework")  # a service referral asks casework's consent RPC first
     api = start_service(service)
-    token = make_token("stl-cao", ALL_ROLES, org="00000000-0000-0000-0000-000000000000", sub="fuzzer")
-    result = subprocess.run(
-        [str(Path(sys.executable).parent / "st"), "run", f"{api.base_url}/openapi.json",
+    org = str(uuid.uuid4())
+    token = make_token("stl-cao", ALL_ROLES, org=org, sub="fuzzer")
+    try:
+        result = _fuzz(api.base_url, token, tmp_path)
+    finally:
+        if service == "notifications":  # its AMQP-feed subscriptions declared a durable queue on the broker
+            with Connection(AMQP_URI) as connection:
+                partner_feed(org, "stl-cao").queue(connection.default_channel).delete()
+    assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]
+    tested = re.search(r"Tested: (\d+)", result.stdout)
+    assert tested and int(tested.group(1)) >= 5, result.stdout[-3000:]
+
+
+def _fuzz(base_url: str, token: str, tmp_path: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(Path(sys.executable).parent / "st"), "run", f"{base_url}/openapi.json",
          "--checks", "not_a_server_error,status_code_conformance,content_type_conformance,"
                      "response_schema_conformance",
          "--header", f"Authorization: Bearer {token}",
@@ -46,6 +62,3 @@ def test_schemathesis_finds_no_server_error_and_no_response_breaking_the_documen
          "--suppress-health-check", "all", "--seed", "20261128", "--no-color"],
         capture_output=True, text=True, timeout=600, cwd=tmp_path,
     )
-    assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]
-    tested = re.search(r"Tested: (\d+)", result.stdout)
-    assert tested and int(tested.group(1)) >= 5, result.stdout[-3000:]
