@@ -209,6 +209,7 @@ def run(no_seed: bool, timeout: float, mail_port: int) -> None:
         click.echo("\nAll four services are ready:")
         for name, port in ports.items():
             click.echo(f"  {name:<14} http://127.0.0.1:{port}  (OpenAPI: /openapi.json)")
+        click.echo("  AsyncAPI of every event: /asyncapi.json on any of them")
         click.echo("\nGet a token:  .venv/bin/diversion token --agency stl-cao --role screener")
         click.echo("Press Ctrl-C to stop.")
         while all(proc.poll() is None for proc in procs.values()):

@@ -73,6 +73,7 @@ class Operations(DependencyProvider):
         self.head = migrations.head_revision(self.container.service_name)
         self._broker_checked = (0.0, "unknown")
         self._openapi: dict[str, Any] | None = None
+        self._asyncapi: dict[str, Any] | None = None
 
     def get_dependency(self, worker_ctx: Any) -> Operations:
         return self
@@ -122,6 +123,13 @@ class Operations(DependencyProvider):
             text += generate_latest(registry)
         return text
 
+    def asyncapi(self) -> dict[str, Any]:
+        from shared.messaging import asyncapi
+
+        if self._asyncapi is None:
+            self._asyncapi = asyncapi.generate()
+        return self._asyncapi
+
     def openapi(self) -> dict[str, Any]:
         if self._openapi is None:
             service_cls = self.container.service_cls
@@ -160,6 +168,11 @@ class ServiceBase:
     @api("GET", "/openapi.json", public=True, tags=["operations"], summary="This OpenAPI document")
     def openapi(self, call: Call) -> dict[str, Any]:
         return self.ops.openapi()
+
+    @api("GET", "/asyncapi.json", public=True, tags=["operations"],
+         summary="The suite's AsyncAPI 3.0 document: every event, its exchange, queues and payload schema")
+    def asyncapi(self, call: Call) -> dict[str, Any]:
+        return self.ops.asyncapi()
 
     @api("GET", "/v1/audit", roles={"auditor"}, query=AuditQuery, response=Page[AuditEventOut], tags=["audit"],
          summary="The audit trail of the caller's agency, newest first")

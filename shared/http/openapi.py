@@ -102,7 +102,8 @@ def openapi_document(service_cls: type, *, title: str, version: str, description
         if route.response_model is not None:
             ok["content"] = {route.media_type: {"schema": schemas[((name, "response"), "serialization")]}}
         elif route.status != 204:
-            ok["content"] = {route.media_type: {"schema": {"type": "string"}}}
+            untyped = {"type": "object"} if route.media_type == "application/json" else {"type": "string"}
+            ok["content"] = {route.media_type: {"schema": untyped}}
         for alternative in route.alternatives:
             ok.setdefault("content", {})[alternative] = {"schema": {"type": "string"}}
         operation["responses"][str(route.status)] = ok

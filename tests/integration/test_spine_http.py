@@ -27,6 +27,21 @@ def test_service_answers_health_readiness_metrics_and_openapi(start_service, ser
     assert document["openapi"] == "3.1.0"
 
 
+@pytest.mark.parametrize("service", SERVICES)
+def test_every_service_serves_the_suites_asyncapi_document_as_checked_in(start_service, service):
+    import json
+
+    from shared.messaging.asyncapi import DEFAULT_PATH
+
+    api = start_service(service)
+    response = api.get("/asyncapi.json")
+    assert response.status_code == 200
+    assert response.headers["Content-Type"].startswith("application/json")
+    document = response.json()
+    assert document == json.loads(DEFAULT_PATH.read_text())
+    assert "org.diversion.resources.service_referral.requested" in json.dumps(document["components"]["messages"])
+
+
 def test_no_token_is_401_problem(start_service):
     api = start_service("intake")
     response = api.get("/v1/programs")
