@@ -8,8 +8,7 @@ import os
 import signal
 import subprocess
 import sys
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -20,19 +19,10 @@ import requests
 from shared import migrations
 from shared.mailcatcher import MailCatcher, text_of
 from tests.conftest import AMQP_URI, JWT_SECRET, create_database, drop_database, free_port, make_token
+from tests.support.waiting import wait_for
 
 SERVICES = ("intake", "casework", "resources", "notifications")
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def wait_for(condition: Callable[[], Any], timeout: float = 30.0, what: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.25)
-    raise AssertionError(f"{what} not met within {timeout}s")
 
 
 @pytest.fixture(scope="module")

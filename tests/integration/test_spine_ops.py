@@ -19,21 +19,11 @@ from shared.db import make_engine
 from shared.mailcatcher import read_mailbox
 from tests.conftest import PG_ADMIN_DSN, create_database, drop_database, free_port
 from tests.support.tcp_proxy import TcpProxy
+from tests.support.waiting import wait_for
 
 SERVICES = ("intake", "casework", "resources", "notifications")
 DIVERSION = [sys.executable, "-m", "shared.main"]
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def wait_for(condition, timeout: float = 20.0, interval: float = 0.2):
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        last = condition()
-        if last:
-            return last
-        time.sleep(interval)
-    raise AssertionError(f"condition not met within {timeout}s (last value {last!r})")
 
 
 def clean_env(tmp_path: Path, **extra: str) -> dict[str, str]:
@@ -154,7 +144,7 @@ def test_run_starts_all_four_services_ready_within_30_seconds_and_ctrl_c_stops_t
                     return False
             return True
 
-        wait_for(all_ready, timeout=30, interval=0.5)
+        wait_for(all_ready, timeout=30, what="all four services to be ready", every=0.5)
         assert time.monotonic() - started < 30
 
         token = subprocess.run(DIVERSION + ["token", "--agency", "stl-cao", "--role", "screener"],

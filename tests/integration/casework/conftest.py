@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime, timedelta
@@ -26,22 +25,12 @@ from shared.messaging.outbox import OutboxRelay, record
 from shared.messaging.tables import add_messaging_tables
 from shared.messaging.topology import events_exchange_name
 from tests.conftest import AMQP_URI, make_token
+from tests.support.waiting import wait_for  # noqa: F401 (re-exported to the tests here)
 
 HANDLER_QUEUES = (
     "diversion.casework.on_referral_accepted--intake.referral.accepted",
     "diversion.casework.on_service_referral_status_changed--resources.service_referral.status_changed",
 )
-
-
-def wait_for(condition: Callable[[], Any], timeout: float = 20.0, what: str = "a condition") -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(0.05)
 
 
 @pytest.fixture(scope="session", autouse=True)

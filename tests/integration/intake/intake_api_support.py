@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -17,17 +16,7 @@ from shared.messaging import new_event
 from shared.messaging.outbox import CLOUDEVENTS_CONTENT_TYPE
 from shared.messaging.topology import declare_publisher_topology, events_exchange_name
 from tests.conftest import AMQP_URI, make_token
-
-
-def wait_for(condition: Callable[[], Any], timeout: float = 10.0, what: str = "a condition") -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(0.05)
+from tests.support.waiting import wait_for
 
 
 def charge(statute: str = "570.030", offense_class: str = "felony_d", offense_date: str = "2026-03-01",

@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import os
 import signal
-import time
-from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -21,6 +19,7 @@ from shared.db import Database
 from shared.messaging import ConsentRequired, Outbox, RpcProxy, new_event, reliable_handler, rpc
 from shared.messaging.catalog import CaseOpened
 from shared.messaging.tables import add_messaging_tables
+from tests.support.waiting import wait_for  # noqa: F401 (re-exported to the tests here)
 
 POISON = "poison"
 COMMITS_ITSELF = "commits-itself"  # the handler calls self.db.commit() itself, as intake's handlers do
@@ -181,14 +180,3 @@ def effects(url: str, consumer: str) -> tuple[int, int]:
             return int(row[0]), int(row[1])
     finally:
         engine.dispose()
-
-
-def wait_for(condition: Callable[[], Any], timeout: float, what: str, every: float = 0.1) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(every)

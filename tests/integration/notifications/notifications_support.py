@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -17,17 +16,7 @@ from shared.messaging.envelope import CloudEvent
 from shared.messaging.outbox import CLOUDEVENTS_CONTENT_TYPE
 from shared.messaging.topology import declare_publisher_topology, events_exchange
 from tests.conftest import AMQP_URI
-
-
-def wait_for(condition: Callable[[], Any], timeout: float = 10.0, what: str = "a condition") -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(0.05)
+from tests.support.waiting import wait_for  # noqa: F401 (re-exported to the tests here)
 
 
 @dataclass
@@ -108,5 +97,3 @@ BASE_ENV = {
     "DIVERSION_NOTIFICATIONS_WEBHOOK_TIMEOUT_SECONDS": "3",
     "DIVERSION_NOTIFICATIONS_RETRY_JITTER": "0",
 }
-
-

@@ -8,7 +8,6 @@ fake runs only while its test does (container_factory stops it).
 
 from __future__ import annotations
 
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -24,19 +23,9 @@ from sqlalchemy import text
 from services.resources.demo import load_demo
 from shared.db import make_engine, session_scope
 from tests.conftest import AMQP_URI, Api, make_settings
+from tests.support.waiting import wait_for  # noqa: F401 (re-exported to the tests here)
 
 NOTICE = "42 CFR part 2 prohibits unauthorized use or disclosure of these records."
-
-
-def wait_for(condition: Callable[[], Any], timeout: float = 15.0, what: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(0.05)
 
 
 @dataclass
