@@ -47,6 +47,7 @@ class Outcome:
     webhook_body: bytes = b""
     webhook_payload: Any = None
     service_referral_id: str = ""
+    goal: dict[str, Any] = field(default_factory=dict)  # the housing goal, once the partner's answer moved it
     appointment_id: str = ""
     reminder: dict[str, Any] = field(default_factory=dict)
     reminder_delivery: dict[str, Any] = field(default_factory=dict)
@@ -108,6 +109,22 @@ class Walkthrough:
             raise DemoFailed(f"{service}: {method} {path} answered {response.status_code}: {response.text[:800]}")
         return response
 
+    def _goal(self, out: Outcome, token: str, goal_id: str) -> dict[str, Any]:
+        current = self._call("GET", "casework", f"/v1/cases/{out.case['id']}/plan", token, 200).json()
+        found = next(g for g in current["goals"] if g["id"] == goal_id)
+        return {**found, "version": current["version"]}
+
+    def _change_plan(self, out: Outcome, token: str, change: dict[str, Any]) -> dict[str, Any]:
+        """Apply one change to the case's support plan; the goal it added or changed, with the plan version."""
+        path = f"/v1/cases/{out.case['id']}/plan"
+        current = self._call("GET", "casework", path, token, 200)
+        before = {g["id"] for g in current.json()["goals"]}
+        changed = self._call("POST", "casework", f"{path}/changes", token, 200, json=change,
+                             headers={"If-Match": current.headers["ETag"]}).json()
+        goal_id = change.get("goal_id") or next(g["id"] for g in changed["goals"] if g["id"] not in before)
+        found = next(g for g in changed["goals"] if g["id"] == goal_id)
+        return {**found, "version": changed["version"]}
+
     def run(self) -> Outcome:
         from standardwebhooks.webhooks import Webhook
 
@@ -147,6 +164,10 @@ class Walkthrough:
             "domains": [{"domain": "housing", "level": "high", "notes": "staying with friends"},
                         {"domain": "employment", "level": "moderate"}]})
         self.on_step(Step("casework", "needs assessment recorded", f"priorities {plan.json()['priorities']}"))
+        goal = self._change_plan(out, supervisor, {"op": "add_goal", "domain": "housing",
+                                                   "description": "stable housing within 90 days"})
+        self.on_step(Step("casework", "support plan recorded",
+                          f"v{goal['version']}: housing goal '{goal['description']}', {goal['status']}"))
 
         orgs = self._call("GET", "resources", "/v1/organizations", supervisor, 200, params={"search": "St. Patrick"})
         org = orgs.json()["items"][0]
@@ -181,6 +202,9 @@ class Walkthrough:
             }).json()
             out.service_referral_id = created["id"]
             self.on_step(Step("resources", "service referral sent", "consent confirmed by casework over RPC"))
+            linked = self._change_plan(out, supervisor, {"op": "link_service_referral", "goal_id": goal["id"],
+                                                         "service_referral_id": out.service_referral_id})
+            self.on_step(Step("casework", "referral linked to the housing goal", f"plan v{linked['version']}"))
             out.webhook_headers, out.webhook_body = _wait(lambda: receiver.received and receiver.received[0],
                                                           "signed webhook at the partner")
             out.webhook_payload = Webhook(subscription["secret"]).verify(out.webhook_body, out.webhook_headers)
@@ -193,6 +217,14 @@ class Walkthrough:
         self._call("PATCH", "resources", f"/v1/service-referrals/{out.service_referral_id}", partner, 200,
                    json={"status": "accepted"}, headers={"If-Match": mine.headers["ETag"]})
         self.on_step(Step("resources", "partner accepted the referral", "service_referral.status_changed"))
+
+        def goal_moved() -> dict[str, Any] | None:
+            found = self._goal(out, supervisor, goal["id"])
+            return found if found["status"] == "in_progress" else None
+
+        out.goal = _wait(goal_moved, "the housing goal moved by the partner's answer")
+        self.on_step(Step("casework", "plan moved by the partner's answer",
+                          f"v{out.goal['version']}: housing goal {out.goal['status']}"))
         self._remind(out, supervisor)
 
         current = self._call("GET", "casework", f"/v1/cases/{out.case['id']}", supervisor, 200)

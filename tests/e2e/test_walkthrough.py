@@ -96,6 +96,9 @@ def test_one_referral_travels_from_intake_to_dismissal_across_all_four_services(
     body = out.webhook_body.decode()
     assert "2611-CR" not in body and "570.030" not in body  # never charges or case numbers
     assert out.disposition == "dismissal"
+    # the partner's answer came back to casework as an event and moved the linked goal of the support plan
+    assert out.goal["status"] == "in_progress" and out.goal["domain"] == "housing"
+    assert out.goal["service_referral_ids"] == [out.service_referral_id]
 
     # the appointment's 2-hour reminder reached the participant's inbox, through the real SMTP channel
     assert out.reminder["status"] == "queued" and out.reminder["offset_minutes"] == 120
