@@ -92,6 +92,11 @@ def _wait(condition: Callable[[], Any], what: str, timeout: float = 30.0) -> Any
     raise DemoFailed(f"{what}: nothing after {timeout:.0f}s")
 
 
+def _goal_in(plan: dict[str, Any], goal_id: str) -> dict[str, Any]:
+    """One goal of a support plan as casework answers it, with the plan's version."""
+    return {**next(g for g in plan["goals"] if g["id"] == goal_id), "version": plan["version"]}
+
+
 class Walkthrough:
     """`reminder_lead` is the suite's shortest reminder offset (the appointment is booked just beyond it, so
     the reminder falls due within seconds); `mailbox` reads the mail catcher the suite sends email to."""
@@ -111,8 +116,7 @@ class Walkthrough:
 
     def _goal(self, out: Outcome, token: str, goal_id: str) -> dict[str, Any]:
         current = self._call("GET", "casework", f"/v1/cases/{out.case['id']}/plan", token, 200).json()
-        found = next(g for g in current["goals"] if g["id"] == goal_id)
-        return {**found, "version": current["version"]}
+        return _goal_in(current, goal_id)
 
     def _change_plan(self, out: Outcome, token: str, change: dict[str, Any]) -> dict[str, Any]:
         """Apply one change to the case's support plan; the goal it added or changed, with the plan version."""
@@ -121,9 +125,8 @@ class Walkthrough:
         before = {g["id"] for g in current.json()["goals"]}
         changed = self._call("POST", "casework", f"{path}/changes", token, 200, json=change,
                              headers={"If-Match": current.headers["ETag"]}).json()
-        goal_id = change.get("goal_id") or next(g["id"] for g in changed["goals"] if g["id"] not in before)
-        found = next(g for g in changed["goals"] if g["id"] == goal_id)
-        return {**found, "version": changed["version"]}
+        return _goal_in(changed, change.get("goal_id") or next(g["id"] for g in changed["goals"]
+                                                                if g["id"] not in before))
 
     def run(self) -> Outcome:
         from standardwebhooks.webhooks import Webhook

@@ -76,7 +76,7 @@ def test_a_second_signal_while_stopping_exits_at_once(own_broker: Any, tmp_path:
         own_broker.stop()
         wait_for(lambda: "Error connecting to broker" in log.read_text(), 30, "intake to notice the broker is gone")
         process.send_signal(signal.SIGINT)
-        time.sleep(1)
+        wait_for(lambda: "stopping services: intake" in log.read_text(), 10, "intake to begin stopping")
         assert process.poll() is None, "the first signal waits for in-flight work"
         process.send_signal(signal.SIGINT)
         code = process.wait(15)
