@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml constraints.txt | sha1sum | cut -c1-12)
 
 .PHONY: install run test lint typecheck unit integration test-sqlite openapi asyncapi bench bench-db \
-        bench-messaging bench-intake bench-resources bench-notifications demo clean help
+        bench-messaging bench-intake bench-resources bench-notifications demo e2e clean help
 
 help:
 	@echo "make install   create .venv and install the pinned dependencies"
@@ -38,6 +38,9 @@ unit: install
 
 integration: install
 	$(BIN)/pytest tests/integration -q
+
+e2e: install
+	$(BIN)/pytest tests/e2e -q
 
 test: install lint typecheck
 	$(BIN)/pytest -q --durations=15

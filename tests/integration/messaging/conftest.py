@@ -15,6 +15,7 @@ import sys
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from urllib.parse import unquote, urlsplit
 
 import messaging_support as support
 import psycopg2
@@ -25,6 +26,7 @@ PG_ADMIN = os.environ.get("DIVERSION_TEST_PG_ADMIN", "postgresql://postgres@127.
 AMQP = os.environ.get("DIVERSION_TEST_AMQP_URI", "amqp://guest:guest@127.0.0.1:5672/")
 RUNNER = Path(__file__).with_name("runner.py")
 SESSION = f"m{uuid.uuid4().hex[:6]}"  # every name this run declares starts with diversion.<SESSION>
+VHOST = unquote(urlsplit(AMQP).path[1:]) or "/"  # the run's own vhost (root conftest.py creates it)
 
 
 wait_for = support.wait_for
@@ -68,7 +70,7 @@ def _rabbitmqctl(*args: str, node: str | None = None, env: dict[str, str] | None
 
 def declared_queues(prefix: str) -> list[tuple[str, str, str]]:
     """(name, type, arguments) of queues starting with `prefix`, read-only from the shared broker."""
-    out = _rabbitmqctl("list_queues", "name", "type", "arguments", "--no-table-headers")
+    out = _rabbitmqctl("list_queues", "-p", VHOST, "name", "type", "arguments", "--no-table-headers")
     rows = [line.split("\t") for line in out.splitlines() if line.startswith(prefix)]
     return [(row[0], row[1], row[2] if len(row) > 2 else "") for row in rows]
 
@@ -80,7 +82,7 @@ def delete_what_we_declared() -> Iterator[None]:
     queues = [row[0] for row in declared_queues(prefix)]
     exchanges = [
         line
-        for line in _rabbitmqctl("list_exchanges", "name", "--no-table-headers").splitlines()
+        for line in _rabbitmqctl("list_exchanges", "-p", VHOST, "name", "--no-table-headers").splitlines()
         if line.startswith(prefix)
     ]
     with Connection(AMQP) as connection:
@@ -119,9 +121,10 @@ def service_process(tmp_path: Path) -> Iterator[Callable[..., Process]]:
     started: list[Process] = []
 
     def make(
-        role: str, name: str, *, amqp: str, db: str, source: str | None = None, fault: str | None = None
+        role: str, name: str, *, amqp: str, db: str, source: str | None = None, fault: str | None = None,
+        pace: float = 0.0,
     ) -> Process:
-        args = [sys.executable, str(RUNNER), role, name, "--amqp", amqp, "--db", db]
+        args = [sys.executable, str(RUNNER), role, name, "--amqp", amqp, "--db", db, "--pace", str(pace)]
         if source:
             args += ["--source", source]
         if fault:
@@ -140,15 +143,18 @@ class OwnBroker:
 
     def __init__(self, base: Path) -> None:
         self.base = base
-        self.port = 5682
-        self.node = "difftest@localhost"
+        # Free ports and a node name of its own, so two test runs on one machine never share a node.
+        from tests.conftest import free_port
+
+        self.port = free_port()
+        self.node = f"difftest{uuid.uuid4().hex[:8]}@localhost"
         (base / "plugins").write_text("")
         self.env = {
             **os.environ,
             "HOME": str(base),  # its own Erlang cookie
             "RABBITMQ_NODENAME": self.node,
             "RABBITMQ_NODE_PORT": str(self.port),
-            "RABBITMQ_DIST_PORT": "25682",
+            "RABBITMQ_DIST_PORT": str(free_port()),
             "RABBITMQ_MNESIA_BASE": str(base / "mnesia"),
             "RABBITMQ_LOG_BASE": str(base / "log"),
             "RABBITMQ_ENABLED_PLUGINS_FILE": str(base / "plugins"),

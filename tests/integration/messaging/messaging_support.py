@@ -10,6 +10,7 @@ import signal
 from datetime import UTC, datetime
 from typing import Any
 
+import eventlet
 from nameko.extensions import DependencyProvider
 from sqlalchemy import Integer, MetaData, String, create_engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
@@ -115,7 +116,9 @@ def make_publisher(name: str, fault: str | None = None) -> type:
     return Publisher
 
 
-def make_consumer(name: str, source: str, retry_delay: float = 0.05) -> type:
+def make_consumer(name: str, source: str, retry_delay: float = 0.05, pace: float = 0.0) -> type:
+    """A reliable consumer of `source`'s case.opened; `pace` seconds of work per event slow it down on purpose."""
+
     class Consumer:
         db = Database()
         context = ContextReader()
@@ -124,6 +127,8 @@ def make_consumer(name: str, source: str, retry_delay: float = 0.05) -> type:
         def on_case_opened(self, event: Any) -> None:
             if event.data.program == POISON:
                 raise ValueError(f"cannot handle program {event.data.program!r}")
+            if pace:
+                eventlet.sleep(pace)
             self.db.add(
                 Effect(
                     consumer=name,

@@ -1,6 +1,6 @@
 """Runs one test service in its own OS process so a test can kill -9 it.
 
-python runner.py publisher|consumer NAME --amqp URI --db URL [--source NAME] [--fault WHEN] --ready FILE
+python runner.py publisher|consumer NAME --amqp URI --db URL [--source NAME] [--fault WHEN] [--pace S] --ready FILE
 """
 
 import eventlet
@@ -30,6 +30,7 @@ def main() -> None:
     parser.add_argument("--db", required=True)
     parser.add_argument("--source")
     parser.add_argument("--fault", choices=["after_commit", "after_confirm"])
+    parser.add_argument("--pace", type=float, default=0.0, help="seconds of work per event (consumer)")
     parser.add_argument("--ready", required=True)
     args = parser.parse_args()
 
@@ -44,7 +45,7 @@ def main() -> None:
     if args.role == "publisher":
         service = support.make_publisher(args.name, fault=args.fault)
     else:
-        service = support.make_consumer(args.name, source=args.source)
+        service = support.make_consumer(args.name, source=args.source, pace=args.pace)
     runner = ServiceRunner(support.config(args.amqp, args.db))
     runner.add_service(service)
     runner.start()

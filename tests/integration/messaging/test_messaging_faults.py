@@ -103,7 +103,11 @@ def test_consumer_killed_mid_run_applies_each_of_1000_events_exactly_once(
     names: Any, databases: dict[str, str], service_process: Any
 ) -> None:
     publisher, consumer = names("pub"), names("con")
-    process = service_process("consumer", consumer, amqp=AMQP, db=databases["con"], source=publisher).start()
+    # 10 ms of work per event: the 1,000 events take at least 10 s, so a kill after 150 lands mid-run by
+    # construction however fast the batched consumer gets. The restarted consumer runs at full speed.
+    process = service_process(
+        "consumer", consumer, amqp=AMQP, db=databases["con"], source=publisher, pace=0.01
+    ).start()
     for start in range(0, 1000, 100):
         commit_events(databases["pub"], publisher, range(start, start + 100))
     engine = create_engine(databases["pub"])
@@ -236,9 +240,15 @@ def test_rpc_carries_identity_raises_typed_errors_and_times_out_on_a_stopped_ser
 def test_every_queue_the_suite_declares_is_a_quorum_queue_with_a_dead_letter_exchange(
     names: Any, databases: dict[str, str], container_factory: Any
 ) -> None:
-    # Runs last: by now the other tests have declared handler, RPC, reply, unrouted and dead-letter queues.
-
-    start_consumer(container_factory, names("con"), names("pub"), databases["con"])
+    # Declares each kind itself (a handler with its dead-letter queue, an RPC service, a publisher's unrouted
+    # queue), so it depends on no other test and on nothing left on the broker.
+    publisher = names("pub")
+    start_consumer(container_factory, names("con"), publisher, databases["con"])
+    container_factory(support.make_consent_service(names("rpc")), support.config(AMQP, "sqlite://")).start()
+    commit_events(databases["pub"], publisher, range(1))
+    engine = create_engine(databases["pub"])
+    OutboxRelay(engine, AMQP, publisher).drain()
+    engine.dispose()
     queues = declared_queues(f"diversion.{SESSION}")
     kinds = {name.rsplit(".", 1)[-1] if name.endswith((".dlq", ".unrouted", ".rpc")) else "" for name, *_ in queues}
     assert {"dlq", "unrouted", "rpc"} <= kinds
