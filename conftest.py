@@ -9,10 +9,14 @@ Set `DIVERSION_TEST_AMQP_URI` yourself to use a broker or vhost of your choosing
 import os
 import subprocess
 import uuid
+import warnings
+
+# eventlet warns on import that it is in maintenance mode (shared/__init__.py says why we keep it).
+warnings.filterwarnings("ignore", message=r"\s*Eventlet is deprecated")
 
 import eventlet  # noqa: E402
 
-import shared  # noqa: F401 - installs the warning filter for eventlet's deprecation notice first
+import shared  # noqa: E402, F401 - installs the same filter for the processes that do not load this file
 
 eventlet.monkey_patch()
 

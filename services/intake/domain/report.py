@@ -80,12 +80,22 @@ class EquityReport(BaseModel):
     cells: list[ReportCell]
 
 
+MEASURES = ("referred", "screened_eligible", "accepted")
+
+
 def build_report(rows: Iterable[ReportRow], *, min_cell: int = MIN_CELL) -> EquityReport:
     """Counts and rates for every (program, dimension, group), with small cells suppressed.
 
-    Suppression rule: a group of fewer than `min_cell` people shows no figures at all. In a larger group a
+    Primary suppression: a group of fewer than `min_cell` people shows no figures at all. In a larger group a
     count is hidden (with its rate) when it, or its complement within the group, is between 1 and
     `min_cell - 1`: "12 referred, 11 accepted" would reveal the one person who was not.
+
+    Complementary suppression (see `_protect`): within one program and one dimension the groups add up to the
+    "all" row, for each measure. A hidden figure must not be the one unknown of that sum, and what the hidden
+    figures add up to must not be small either (a hidden sum of 0 or 3 says each hidden cell is 0, or at most
+    3). So more figures are hidden, smallest first, until in every sum either nothing is hidden or at least two
+    figures are hidden and together they hold `min_cell` people or more; where no figure is left to hide, the
+    total is hidden too.
     """
     groups: dict[tuple[str, str, str], list[int]] = defaultdict(lambda: [0, 0, 0])
     for row in rows:
@@ -101,14 +111,67 @@ def build_report(rows: Iterable[ReportRow], *, min_cell: int = MIN_CELL) -> Equi
             tally[0] += 1
             tally[1] += row.screened_eligible
             tally[2] += row.accepted
+    hidden = _protect(groups, min_cell)
     order = {d: i for i, d in enumerate(DIMENSIONS)}
     cells = [
-        _cell(program, dimension, group, *tally, min_cell=min_cell)
+        _cell(program, dimension, group, *tally, hidden=hidden.get((program, dimension, group), set()))
         for (program, dimension, group), tally in sorted(
             groups.items(), key=lambda kv: (kv[0][0], order[kv[0][1]], kv[0][2])
         )
     ]
     return EquityReport(min_cell=min_cell, cells=cells)
+
+
+Key = tuple[str, str, str]
+
+
+def _primary(tally: list[int], min_cell: int) -> set[int]:
+    """Which measures (indexes into MEASURES) one cell hides on its own."""
+    referred, eligible, accepted = tally
+    if referred < min_cell:
+        return {0, 1, 2}
+
+    def small(count: int) -> bool:
+        return 0 < count < min_cell or 0 < referred - count < min_cell
+
+    return {index for index, count in ((1, eligible), (2, accepted)) if small(count)}
+
+
+def _protect(groups: dict[Key, list[int]], min_cell: int) -> dict[Key, set[int]]:
+    """Primary, then complementary suppression: the hidden measures of every cell."""
+    hidden: dict[Key, set[int]] = {key: _primary(tally, min_cell) for key, tally in groups.items()}
+    sums: dict[tuple[str, str], list[Key]] = defaultdict(list)  # (program, dimension) -> its group cells
+    for key in groups:
+        if key[1] != "all":
+            sums[(key[0], key[1])].append(key)
+
+    def hide(key: Key, measure: int) -> None:
+        hidden[key] |= {0, 1, 2} if measure == 0 else {measure}
+
+    changed = True
+    while changed:  # each pass hides at least one more figure, so this ends
+        changed = False
+        for (program, _dimension), members in sorted(sums.items()):
+            total = (program, "all", "all")
+            for measure in range(len(MEASURES)):
+                masked = [key for key in members if measure in hidden[key]]
+                if not masked and measure not in hidden[total]:
+                    continue
+                if measure in hidden[total] and masked:
+                    continue  # two unknowns or more, the total among them: nothing is forced
+                if measure not in hidden[total] and len(masked) >= 2 and \
+                        sum(groups[key][measure] for key in masked) >= min_cell:
+                    continue
+                visible = sorted((key for key in members if measure not in hidden[key]),
+                                 key=lambda key: (groups[key][measure], key))
+                if visible:
+                    hide(visible[0], measure)
+                elif measure not in hidden[total]:
+                    hide(total, measure)
+                else:
+                    continue
+                changed = True
+    return hidden
 
 
 def _group(value: str | None) -> str:
@@ -117,9 +180,9 @@ def _group(value: str | None) -> str:
 
 
 def _cell(
-    program: str, dimension: str, group: str, referred: int, eligible: int, accepted: int, *, min_cell: int
+    program: str, dimension: str, group: str, referred: int, eligible: int, accepted: int, *, hidden: set[int]
 ) -> ReportCell:
-    if referred < min_cell:
+    if 0 in hidden:
         return ReportCell(
             program=program,
             dimension=dimension,
@@ -131,11 +194,7 @@ def _cell(
             accepted_rate=None,
             suppressed=True,
         )
-
-    def small(count: int) -> bool:
-        return 0 < count < min_cell or 0 < referred - count < min_cell
-
-    hide_eligible, hide_accepted = small(eligible), small(accepted)
+    hide_eligible, hide_accepted = 1 in hidden, 2 in hidden
     return ReportCell(
         program=program,
         dimension=dimension,
