@@ -156,8 +156,9 @@ class Walkthrough:
         self.on_step(Step("intake", "accepted into young-adult", "referral.accepted published through the outbox"))
 
         def opened() -> dict[str, Any] | None:
-            items = self._call("GET", "casework", "/v1/cases?limit=200", supervisor, 200).json()["items"]
-            found = [c for c in items if c["referral_id"] == out.referral_id and c["case_manager_id"]]
+            items = self._call("GET", "casework", "/v1/cases", supervisor, 200,
+                               params={"referral_id": out.referral_id}).json()["items"]
+            found = [c for c in items if c["case_manager_id"]]
             return found[0] if found else None
 
         out.case = _wait(opened, "case opened and assigned")

@@ -134,6 +134,8 @@ class CaseListQuery(PageQuery):
     status: CaseState | None = None
     case_manager_id: str | None = Field(default=None, max_length=64)
     program: str | None = Field(default=None, max_length=64)
+    referral_id: str | None = Field(default=None, min_length=1, max_length=64,
+                                    description="the case opened for this intake referral")
 
 
 class ExtendIn(Strict):

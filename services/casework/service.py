@@ -406,6 +406,8 @@ class CaseworkService(ServiceBase):
             statement = statement.where(CaseRecord.case_manager_id == query.case_manager_id)
         if query.program is not None:
             statement = statement.where(CaseRecord.program_id == query.program)
+        if query.referral_id is not None:
+            statement = statement.where(CaseRecord.referral_id == query.referral_id)
         cursor = decode_cursor(query.cursor)
         if cursor:
             statement = statement.where(CaseRecord.id > str(cursor.get("id", "")))

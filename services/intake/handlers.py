@@ -19,7 +19,9 @@ from pydantic import ValidationError
 from sqlalchemy import delete, func, insert, or_, select
 from sqlalchemy.orm import Session
 
+from services.intake import review as queue
 from services.intake.domain import decisions as rules
+from services.intake.domain import review as review_rules
 from services.intake.domain.decisions import Actor, Decision, DecisionKind, Disposition, ReferralStatus
 from services.intake.domain.duplicates import case_key, person_key
 from services.intake.domain.referral import Referral, age_on
@@ -52,7 +54,15 @@ from services.intake.schemas import (
 )
 from shared.http.problems import validation_errors
 from shared.messaging import CloudEvent, new_event
-from shared.messaging.catalog import Demographics, Participant, ReferralAccepted, ReferralDeclined
+from shared.messaging.catalog import (
+    ChargeRecord,
+    Demographics,
+    Participant,
+    ReferralAccepted,
+    ReferralDeclined,
+    ReferralDeferred,
+    ReferralDisposed,
+)
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +81,10 @@ class InvalidRuleset(Exception):
 
 class RulesetVersionTaken(Exception):
     """This version of the agency's pack is already installed with different content: bump `version`."""
+
+
+class RulesetVersionMissing(Exception):
+    """The pack version a screening (or a replay) names is not installed: nothing is decided under another."""
 
 
 class ExternalIdTaken(Exception):
@@ -139,7 +153,10 @@ def ruleset_for_screening(session: Session, agency: str, version: str, content_h
     bundled = bundled_ruleset(agency)
     if bundled is not None and bundled.content_hash == content_hash:
         return bundled
-    return current_ruleset(session, agency)[0]
+    raise RulesetVersionMissing(
+        f"the pack this screening used ({version}, {content_hash[:19]}…) is not installed for {agency}; "
+        "screen the referral again under the current pack (POST .../rescreen) before deciding"
+    )
 
 
 def install_ruleset(session: Session, agency: str, document: dict[str, Any], actor: str,
@@ -220,16 +237,31 @@ def create_referrals(
     histories: list[dict[str, Any]] = []
     screenings: list[dict[str, Any]] = []
     created: list[Created] = []
+    # Possible duplicates go to the review queue: an earlier referral, or another item of this batch, with the
+    # same person (name and date of birth) or case number.
+    keys = [(person_key(s.defendant.first_name, s.defendant.last_name, s.defendant.date_of_birth),
+             case_key(s.case_number)) for s, _ in items]
+    known_persons, known_cases = queue.possible_duplicate_keys(session, agency, [k[0] for k in keys],
+                                                               [k[1] for k in keys])
+    person_counts: dict[str, int] = {}
+    case_counts: dict[str, int] = {}
+    for person_of, case_of in keys:
+        person_counts[person_of] = person_counts.get(person_of, 0) + 1
+        case_counts[case_of] = case_counts.get(case_of, 0) + 1
     for n, (submission, key) in enumerate(items):
         if n and n % YIELD_EVERY == 0:
             time.sleep(0)  # let other greenlets (heartbeats, other requests) run during a long batch
         referral_id = str(uuid.uuid4())
         result = screen(submission, ruleset, today)
         person = submission.defendant
+        person_of, case_of = keys[n]
+        duplicate = (person_of in known_persons or case_of in known_cases or person_counts[person_of] > 1
+                     or case_counts[case_of] > 1)
         referrals.append({
+            **queue.review_columns(result, possible_duplicate=duplicate, now=now),
             "id": referral_id, "agency_id": agency, "source": submission.source,
-            "case_number": submission.case_number, "case_key": case_key(submission.case_number),
-            "person_key": person_key(person.first_name, person.last_name, person.date_of_birth),
+            "case_number": submission.case_number, "case_key": case_of,
+            "person_key": person_of,
             "external_id": submission.external_id, "import_key": key, "offense_date": submission.offense_date,
             "status": ReferralStatus.SCREENED.value, "version": 1, "recommendation": result.recommendation.value,
             "eligible_programs": _eligible_column(result), "program": None, "deferred_until": None,
@@ -258,7 +290,7 @@ def create_referrals(
             "prior_diversions": [d.model_dump(mode="json") for d in history.prior_diversions],
             "pending_cases": history.pending_cases,
         })
-        screenings.append(_screening_row(referral_id, agency, result, "submitted", actor, now))
+        screenings.append(screening_row_values(referral_id, agency, result, "submitted", actor, now))
         created.append(Created(referral_id, result))
     if referrals:
         session.execute(insert(ReferralRow), referrals)
@@ -269,7 +301,7 @@ def create_referrals(
     return created
 
 
-def _screening_row(referral_id: str, agency: str, result: Screening, trigger: str, actor: str,
+def screening_row_values(referral_id: str, agency: str, result: Screening, trigger: str, actor: str,
                    now: dt.datetime) -> dict[str, Any]:
     return {
         "referral_id": referral_id, "agency_id": agency, "ruleset_version": result.ruleset_version,
@@ -450,6 +482,18 @@ def referral_document(session: Session, row: ReferralRow) -> dict[str, Any]:
         "disposition": row.disposition, "disposition_reason": row.disposition_reason,
         "disposed_at": row.disposed_at, "case_id": row.case_id,
         "possible_duplicates": possible_duplicates(session, row),
+        **review_state(row),
+        "judgements": queue.judgements_of(session, row.id),
+    }
+
+
+def review_state(row: ReferralRow) -> dict[str, Any]:
+    """What the list and the read show of the queue: never an overall "eligible" hiding a pending program."""
+    return {
+        "pending_review": [p for p in row.pending_programs.split(",") if p],
+        "review_reasons": [r.value for r in review_rules.parse_reasons(row.review_reasons)],
+        "review_since": row.review_since,
+        "eligible_on": row.eligible_on,
     }
 
 
@@ -479,9 +523,10 @@ def rescreen(session: Session, row: ReferralRow, ruleset: Ruleset, actor: str, *
     if status not in (ReferralStatus.SCREENED, ReferralStatus.DEFERRED):
         raise rules.InvalidTransition(f"a {status} referral is decided; it cannot be screened again")
     result = screen(rebuild_referral(session, row), ruleset, today)
-    session.execute(insert(ScreeningRow), [_screening_row(row.id, row.agency_id, result, "rescreen", actor, now)])
+    session.execute(insert(ScreeningRow), [screening_row_values(row.id, row.agency_id, result, "rescreen", actor, now)])
     row.recommendation = result.recommendation.value
     row.eligible_programs = _eligible_column(result)
+    queue.after_screening(row, result, now)
     row.version += 1
     row.updated_at = now
     return result
@@ -513,8 +558,11 @@ def decide(
                                  note=body.note)
         row.deferred_until = None
     else:
-        decision = rules.defer(status=status, until=body.until, today=today, actor=actor, note=body.note)
+        ruleset = current_ruleset(session, row.agency_id)[0]
+        decision = rules.defer(status=status, ruleset=ruleset, until=body.until, reason_code=body.reason_code,
+                               today=today, actor=actor, note=body.note)
         row.deferred_until = decision.deferred_until
+    queue.after_decision(row, decision)
     row.status = decision.status.value
     row.version += 1
     row.updated_at = now
@@ -534,6 +582,12 @@ def decide(
         emit(new_event(ReferralDeclined(referral_id=row.id, case_number=row.case_number,
                                         reason=decision.reason_code or "", declined_at=now,
                                         decided_by=decision.decided_by),
+                       subject=row.id, tenantid=row.agency_id))
+    else:
+        assert decision.deferred_until is not None and decision.reason_code is not None
+        emit(new_event(ReferralDeferred(referral_id=row.id, case_number=row.case_number,
+                                        reason_code=decision.reason_code, deferred_until=decision.deferred_until,
+                                        deferred_at=now, decided_by=decision.decided_by),
                        subject=row.id, tenantid=row.agency_id))
     return decision
 
@@ -558,7 +612,8 @@ def accepted_event(session: Session, row: ReferralRow, program: str, min_months:
 
 
 def record_disposition(session: Session, agency: str, referral_id: str, disposition: Disposition | str,
-                       *, case_id: str, at: dt.datetime, reason: str | None = None) -> bool:
+                       *, case_id: str, at: dt.datetime, reason: str | None = None,
+                       emit: Emit | None = None) -> bool:
     """Close an accepted referral with its case's outcome. False (and a log line) when there is nothing to do.
 
     An unknown referral or one already closed cannot be fixed by retrying, so the event is not retried.
@@ -579,6 +634,57 @@ def record_disposition(session: Session, agency: str, referral_id: str, disposit
     row.case_id = case_id
     row.version += 1
     row.updated_at = dt.datetime.now(dt.UTC)
+    if emit is not None:
+        emit(disposed_event(session, row, checked.value))
+    return True
+
+
+def disposed_event(session: Session, row: ReferralRow, disposition: str) -> CloudEvent:
+    """`referral.disposed`: the prosecution record's fields, for the agency's own case management system."""
+    charges = session.scalars(select(ChargeRow).where(ChargeRow.referral_id == row.id)
+                              .order_by(ChargeRow.position)).all()
+    data = ReferralDisposed(
+        referral_id=row.id, case_number=row.case_number, case_id=row.case_id, program=row.program,
+        disposition=disposition,  # type: ignore[arg-type]  # checked by the domain before
+        reason=row.disposition_reason, disposed_at=row.disposed_at or row.updated_at,
+        charges=[ChargeRecord(statute=c.statute, description=c.description, offense_class=c.offense_class,
+                              offense_date=c.offense_date) for c in charges],
+    )
+    return new_event(data, subject=row.id, tenantid=row.agency_id)
+
+
+def record_case_opened(session: Session, agency: str, referral_id: str, case_id: str) -> bool:
+    """casework opened the referral's case: intake keeps its id (before the disposition, not only with it)."""
+    row = get_referral(session, agency, referral_id, for_update=True)
+    if row is None:
+        log.warning("case.opened for unknown referral %s of %s ignored", referral_id, agency)
+        return False
+    if row.case_id == case_id:
+        return False
+    row.case_id = case_id
+    row.version += 1
+    row.updated_at = dt.datetime.now(dt.UTC)
+    return True
+
+
+def record_withdrawal(session: Session, emit: Emit, agency: str, referral_id: str, *, case_id: str,
+                      at: dt.datetime, reason: str | None) -> bool:
+    """The referral's case was withdrawn: the referral shows withdrawn and the agency's system is told."""
+    row = get_referral(session, agency, referral_id, for_update=True)
+    if row is None:
+        log.warning("case.withdrawn for unknown referral %s of %s ignored", referral_id, agency)
+        return False
+    try:
+        row.status = rules.withdraw(ReferralStatus(row.status)).value
+    except rules.DecisionError as exc:
+        log.warning("withdrawal of referral %s ignored: %s", referral_id, exc)
+        return False
+    row.disposition_reason = (reason or "")[:40] or None
+    row.disposed_at = at
+    row.case_id = case_id
+    row.version += 1
+    row.updated_at = dt.datetime.now(dt.UTC)
+    emit(disposed_event(session, row, "withdrawn"))
     return True
 
 
@@ -610,6 +716,26 @@ def list_referrals(session: Session, agency: str, *, status: str | None, program
         statement = statement.where(or_(ReferralRow.received_at < at,
                                         (ReferralRow.received_at == at) & (ReferralRow.id < last_id)))
     statement = statement.order_by(ReferralRow.received_at.desc(), ReferralRow.id.desc()).limit(limit)
+    return [(r, d) for r, d in session.execute(statement).tuples()]
+
+
+def list_review_queue(session: Session, agency: str, *, program: str | None,
+                      after: tuple[dt.datetime, str] | None, limit: int) -> list[tuple[ReferralRow, DefendantRow]]:
+    """The screening desk's queue: referrals waiting for a person's judgement or decision, oldest first."""
+    statement = (
+        select(ReferralRow, DefendantRow)
+        .join(DefendantRow, DefendantRow.referral_id == ReferralRow.id)
+        .where(ReferralRow.agency_id == agency, ReferralRow.review_since.is_not(None),
+               ReferralRow.status == ReferralStatus.SCREENED.value)
+    )
+    if program:
+        statement = statement.where(or_(ReferralRow.pending_programs.contains(f",{program},"),
+                                        ReferralRow.eligible_programs.contains(f",{program},")))
+    if after is not None:
+        since, last_id = after
+        statement = statement.where(or_(ReferralRow.review_since > since,
+                                        (ReferralRow.review_since == since) & (ReferralRow.id > last_id)))
+    statement = statement.order_by(ReferralRow.review_since, ReferralRow.id).limit(limit)
     return [(r, d) for r, d in session.execute(statement).tuples()]
 
 

@@ -63,6 +63,9 @@ class ReferralRow(Base):
         Index("ix_referral_agency_received", "agency_id", "received_at", "id"),
         Index("ix_referral_agency_case_key", "agency_id", "case_key"),
         Index("ix_referral_agency_person_key", "agency_id", "person_key"),
+        Index("ix_referral_agency_review", "agency_id", "review_since", "id"),
+        Index("ix_referral_status_deferred_until", "status", "deferred_until"),
+        Index("ix_referral_eligible_on", "eligible_on"),
     )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
@@ -89,6 +92,12 @@ class ReferralRow(Base):
     received_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
     received_by: Mapped[str] = mapped_column(String(200))
     updated_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
+    # The review queue (domain/review.py): ",needs_judgement,possible_duplicate," and since when it waits
+    # (NULL: not in the queue); the programs awaiting a judgement; the first day time makes a program eligible.
+    review_reasons: Mapped[str] = mapped_column(String(200), default="", server_default="")
+    review_since: Mapped[dt.datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    pending_programs: Mapped[str] = mapped_column(String(2000), default=",", server_default=",")
+    eligible_on: Mapped[dt.date | None] = mapped_column(Date, nullable=True)
 
 
 class DefendantRow(Base):
@@ -172,3 +181,20 @@ class DecisionRow(Base):
     ruleset_version: Mapped[str | None] = mapped_column(String(64), nullable=True)
     decided_by: Mapped[str] = mapped_column(String(200))
     decided_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
+
+
+class JudgementRow(Base):
+    """A screener's judgement (append-only): on a program awaiting one, or on a possible duplicate."""
+
+    __tablename__ = "judgement"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    referral_id: Mapped[str] = mapped_column(String(36), ForeignKey("referral.id", ondelete="CASCADE"), index=True)
+    agency_id: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(20))  # program | duplicate
+    program: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    outcome: Mapped[str] = mapped_column(String(20))  # eligible | ineligible | not_duplicate | duplicate
+    reason: Mapped[str] = mapped_column(Text)
+    screening_id: Mapped[int | None] = mapped_column(Integer, nullable=True)  # the screening it produced
+    judged_by: Mapped[str] = mapped_column(String(200))
+    judged_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())

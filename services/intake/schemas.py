@@ -46,7 +46,7 @@ class ScreeningOut(BaseModel):
     """One screening: the pack version (and hash) it used and a verdict per program with its reasons."""
 
     id: int
-    trigger: Literal["submitted", "rescreen"]
+    trigger: Literal["submitted", "rescreen", "judgement", "eligible_on"]
     ruleset_version: str
     ruleset_hash: str
     screened_on: dt.date
@@ -68,17 +68,42 @@ class DecisionOut(BaseModel):
     decided_at: dt.datetime
 
 
+ReviewReasonName = Literal["needs_judgement", "possible_duplicate", "deferral_ended", "eligible_on_reached"]
+
+
+class ReviewState(BaseModel):
+    """Where the referral stands at the screening desk (shown on every list item and read)."""
+
+    pending_review: list[str] = Field(
+        default_factory=list, description="programs whose verdict awaits a screener's judgement")
+    review_reasons: list[ReviewReasonName] = Field(
+        default_factory=list, description="why it is in the review queue (empty: it is not)")
+    review_since: dt.datetime | None = Field(default=None, description="in the review queue since")
+    eligible_on: dt.date | None = Field(
+        default=None, description="the first day time alone makes a program eligible; it comes back then")
+
+
+class JudgementOut(BaseModel):
+    kind: Literal["program", "duplicate"]
+    program: str | None = None
+    outcome: Literal["eligible", "ineligible", "not_duplicate", "duplicate"]
+    reason: str
+    screening_id: int | None = Field(default=None, description="the screening the judgement produced")
+    judged_by: str
+    judged_at: dt.datetime
+
+
 class PossibleDuplicate(BaseModel):
     referral_id: str
     status: str
     reasons: list[Literal["same_person", "same_case_number"]]
 
 
-class ReferralOut(BaseModel):
+class ReferralOut(ReviewState):
     """A referral with its current screening, every earlier screening, its decisions and its disposition."""
 
     id: str
-    status: Literal["screened", "accepted", "declined", "deferred", "disposed"]
+    status: Literal["screened", "accepted", "declined", "deferred", "disposed", "withdrawn"]
     version: int
     source: str
     case_number: str
@@ -100,6 +125,7 @@ class ReferralOut(BaseModel):
     possible_duplicates: list[PossibleDuplicate] = Field(
         description="other referrals of this agency for the same person (name and date of birth) or case"
     )
+    judgements: list[JudgementOut] = Field(default_factory=list, description="screeners' judgements, in order")
 
 
 class PersonName(BaseModel):
@@ -108,7 +134,7 @@ class PersonName(BaseModel):
     date_of_birth: dt.date
 
 
-class ReferralSummary(BaseModel):
+class ReferralSummary(ReviewState):
     id: str
     status: str
     source: str
@@ -126,10 +152,13 @@ class ReferralSummary(BaseModel):
 class ReferralQuery(PageQuery):
     model_config = ConfigDict(extra="forbid")
 
-    status: Literal["screened", "accepted", "declined", "deferred", "disposed"] | None = None
+    status: Literal["screened", "accepted", "declined", "deferred", "disposed", "withdrawn"] | None = None
     program: Slug | None = Field(default=None, description="accepted into, or (undecided) screened eligible for")
     received_from: dt.date | None = Field(default=None, description="received on or after this day (UTC)")
     received_to: dt.date | None = Field(default=None, description="received on or before this day (UTC)")
+    needs: Literal["review"] | None = Field(
+        default=None, description="`review`: the review queue (a program awaits a judgement, a possible duplicate, "
+                                  "a deferral or eligibility date that came), oldest first")
 
 
 class _Body(BaseModel):
@@ -154,7 +183,24 @@ class DeclineIn(_Body):
 class DeferIn(_Body):
     action: Literal["defer"]
     until: dt.date
+    reason_code: Annotated[str, Field(min_length=1, max_length=64, description="one of the pack's deferral_reasons")]
     note: Annotated[str, Field(max_length=2000)] | None = None
+
+
+class ProgramJudgementIn(_Body):
+    kind: Literal["program"]
+    program: Slug
+    outcome: Literal["eligible", "ineligible"]
+    reason: Annotated[str, Field(min_length=1, max_length=470)]
+
+
+class DuplicateJudgementIn(_Body):
+    kind: Literal["duplicate"]
+    outcome: Literal["not_duplicate", "duplicate"]
+    reason: Annotated[str, Field(min_length=1, max_length=470)]
+
+
+JudgementIn = Annotated[ProgramJudgementIn | DuplicateJudgementIn, Field(discriminator="kind")]
 
 
 DecisionIn = Annotated[AcceptIn | DeclineIn | DeferIn, Field(discriminator="action")]
@@ -201,6 +247,7 @@ class RulesetOut(BaseModel):
     programs: list[str]
     decline_reasons: dict[str, str]
     override_reasons: dict[str, str]
+    deferral_reasons: dict[str, str]
 
 
 RulesetIn = Annotated[dict[str, Any], Field(description="a ruleset pack (the YAML pack's content as JSON)")]

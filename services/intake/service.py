@@ -6,12 +6,16 @@ import datetime as dt
 from typing import Any
 
 from nameko.extensions import DependencyProvider
-from pydantic import ValidationError
+from nameko.timer import Timer
+from pydantic import Field, ValidationError
+from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from services.intake import handlers as h
+from services.intake import review as queue
 from services.intake.domain import decisions as rules
+from services.intake.domain import review as review_rules
 from services.intake.domain.report import build_report, render_csv
 from services.intake.domain.ruleset import Ruleset
 from services.intake.models import Program
@@ -19,6 +23,7 @@ from services.intake.schemas import (
     BatchIn,
     BatchOut,
     DecisionIn,
+    JudgementIn,
     PersonName,
     ProgramOut,
     ReferralOut,
@@ -32,6 +37,7 @@ from services.intake.schemas import (
 )
 from shared.audit import write_audit, write_audit_now
 from shared.auth import Identity
+from shared.config import SETTINGS_KEY, Settings
 from shared.db import Database
 from shared.http import Call, api
 from shared.http.api import ApiResponse
@@ -46,7 +52,7 @@ from shared.http.problems import (
 )
 from shared.idempotency import remember, replay
 from shared.messaging import CloudEvent, Outbox, reliable_handler
-from shared.messaging.catalog import CaseCompleted, CaseTerminated
+from shared.messaging.catalog import CaseCompleted, CaseOpened, CaseTerminated, CaseWithdrawn
 from shared.messaging.metrics import register_service_metrics
 from shared.messaging.service import amqp_uri_of
 from shared.service import ServiceBase
@@ -61,12 +67,61 @@ register_problem(h.NoRulesetConfigured, 409, "no-ruleset-configured", "No rulese
 register_problem(h.InvalidRuleset, 422, "invalid-ruleset", "The ruleset pack is invalid")
 register_problem(h.RulesetVersionTaken, 409, "ruleset-version-taken", "Ruleset version already installed")
 register_problem(h.ExternalIdTaken, 409, "external-id-taken", "A referral with this external_id exists")
+register_problem(h.RulesetVersionMissing, 409, "ruleset-version-missing", "The ruleset pack version is not installed")
+register_problem(review_rules.NothingToJudge, 409, "nothing-to-judge", "Nothing awaits this judgement")
 register_problem(rules.InvalidTransition, 409, "invalid-transition", "Not allowed in the referral's status")
 register_problem(rules.OverrideRequired, 409, "override-required", "The program needs a supervisor override")
 register_problem(rules.OverrideNotPermitted, 403, "override-not-permitted", "Only a supervisor may override")
 register_problem(rules.DecisionNotPermitted, 403, "decision-not-permitted", "Not allowed to decide")
 register_problem(rules.UnknownReasonCode, 422, "unknown-reason-code", "Unknown reason code")
 register_problem(rules.InvalidDecision, 422, "invalid-decision", "The decision is invalid")
+
+
+class IntakeSettings(BaseSettings):
+    """intake's own settings (`DIVERSION_INTAKE_*`)."""
+
+    model_config = SettingsConfigDict(env_prefix="DIVERSION_INTAKE_", extra="ignore")
+
+    review_interval_seconds: float = Field(
+        default=60.0, gt=0, le=86_400,
+        description="how often deferrals and eligibility dates that have come are put back in the review queue")
+    review_batch: int = Field(default=200, ge=1, le=5_000, description="referrals returned per pass at most")
+
+
+SETTINGS_CLASS = IntakeSettings
+
+
+def _intake_settings(container: Any) -> IntakeSettings:
+    settings: Settings | None = container.config.get(SETTINGS_KEY)
+    extra = settings.extra if settings is not None else None
+    return extra if isinstance(extra, IntakeSettings) else IntakeSettings()
+
+
+class Clock(DependencyProvider):
+    """Today and now for the review timer; a test sets `fixed` to move the day (nothing else reads it)."""
+
+    def setup(self) -> None:
+        self.fixed: dt.datetime | None = None
+
+    def now(self) -> dt.datetime:
+        return self.fixed or dt.datetime.now(dt.UTC)
+
+    def get_dependency(self, worker_ctx: Any) -> Clock:
+        return self
+
+
+class ReviewTimer(Timer):
+    """nameko's timer with its interval read from settings at setup (tests run it every fraction of a second)."""
+
+    def __init__(self, interval: float = 60.0, **kwargs: Any) -> None:
+        super().__init__(interval, **kwargs)
+
+    def setup(self) -> None:
+        self.interval = _intake_settings(self.container).review_interval_seconds
+        super().setup()
+
+
+review_timer = ReviewTimer.decorator
 
 
 class EventContext(DependencyProvider):
@@ -93,6 +148,7 @@ class IntakeService(ServiceBase):
     db = Database()
     outbox = Outbox()
     event_context = EventContext()
+    clock = Clock()
 
     # ------------------------------------------------------------ plumbing
 
@@ -218,6 +274,8 @@ class IntakeService(ServiceBase):
          tags=["referrals"], summary="Referrals of the agency, newest first (filter by status, program, dates)")
     def list_referrals(self, call: Call) -> Page[ReferralSummary]:
         query: ReferralQuery = call.query
+        if query.needs == "review":
+            return self._review_queue(call, query)
         cursor = decode_cursor(query.cursor)
         after = None
         if cursor:
@@ -236,6 +294,7 @@ class IntakeService(ServiceBase):
                 defendant=PersonName(first_name=d.first_name, last_name=d.last_name, date_of_birth=d.date_of_birth),
                 recommendation=r.recommendation, eligible_programs=[p for p in r.eligible_programs.split(",") if p],
                 program=r.program, deferred_until=r.deferred_until, disposition=r.disposition,
+                **h.review_state(r),
             )
             for r, d in page
         ]
@@ -245,6 +304,40 @@ class IntakeService(ServiceBase):
             next_cursor = encode_cursor({"at": last.received_at.isoformat(), "id": last.id})
         if items:
             self._audit_now(call, "referral.listed", None, {"ids": [i.id for i in items]})
+        return Page[ReferralSummary](items=items, next_cursor=next_cursor)
+
+    def _review_queue(self, call: Call, query: ReferralQuery) -> Page[ReferralSummary]:
+        if query.status not in (None, "screened") or query.received_from or query.received_to:
+            raise UnprocessableContent("needs=review lists screened referrals in queue order; it takes only "
+                                       "program, limit and cursor", slug="invalid-query",
+                                       errors=[{"field": "needs", "message": "combined with a filter it ignores",
+                                                "type": "value_error"}])
+        cursor = decode_cursor(query.cursor)
+        after = None
+        if cursor:
+            try:
+                after = (dt.datetime.fromisoformat(str(cursor["since"])), str(cursor["id"]))
+            except (KeyError, ValueError):
+                raise UnprocessableContent("the cursor is not one this API issued", slug="invalid-cursor") from None
+        rows = h.list_review_queue(self.db, call.agency, program=query.program, after=after, limit=query.limit + 1)
+        page = rows[: query.limit]
+        items = [
+            ReferralSummary(
+                id=r.id, status=r.status, source=r.source, case_number=r.case_number, external_id=r.external_id,
+                received_at=r.received_at,
+                defendant=PersonName(first_name=d.first_name, last_name=d.last_name, date_of_birth=d.date_of_birth),
+                recommendation=r.recommendation, eligible_programs=[p for p in r.eligible_programs.split(",") if p],
+                program=r.program, deferred_until=r.deferred_until, disposition=r.disposition, **h.review_state(r),
+            )
+            for r, d in page
+        ]
+        next_cursor = None
+        if len(rows) > query.limit and page:
+            last = page[-1][0]
+            assert last.review_since is not None
+            next_cursor = encode_cursor({"since": last.review_since.isoformat(), "id": last.id})
+        if items:
+            self._audit_now(call, "referral.listed", None, {"ids": [i.id for i in items], "needs": "review"})
         return Page[ReferralSummary](items=items, next_cursor=next_cursor)
 
     @api("GET", "/v1/referrals/<referral_id>", roles=REFERRAL_READERS, response=ReferralOut, tags=["referrals"],
@@ -291,6 +384,40 @@ class IntakeService(ServiceBase):
             raise PreconditionFailed("someone changed this referral at the same moment; read it again") from None
         return self._detail(row)
 
+    @api("POST", "/v1/referrals/<referral_id>/judgements", roles=DECIDERS, body=JudgementIn, response=ReferralOut,
+         status=201, headers=["If-Match"], errors=[409, 412], tags=["referrals"],
+         summary="A screener's judgement on a program awaiting one (a new screening; the earlier one is kept) "
+                 "or on a possible duplicate; the referral leaves the review queue when nothing else waits")
+    def judge_referral(self, call: Call, referral_id: str) -> ApiResponse:
+        row = self._referral(call, referral_id, for_update=True)
+        if call.if_match:
+            require_if_match(call, etag(row.id, row.version))
+        judgement = queue.record_judgement(self.db, row, call.body, self._actor(call), today=dt.date.today(),
+                                           now=_now())
+        self._audit(call, f"referral.judged.{judgement.kind}", row.id,
+                    {"program": judgement.program, "outcome": judgement.outcome,
+                     "screening_id": judgement.screening_id})
+        try:
+            self.db.commit()
+        except IntegrityError:
+            self.db.rollback()
+            raise PreconditionFailed("someone changed this referral at the same moment; read it again") from None
+        return self._detail(row, status=201)
+
+    @review_timer()
+    def return_due_referrals(self) -> None:
+        """Deferrals and eligibility dates that have come: back to the review queue, once across instances."""
+        settings = _intake_settings(self.container)  # type: ignore[attr-defined]
+        now = self.clock.now()
+        returned = queue.return_due(self.db, self._emit, lambda agency: h.current_ruleset(self.db, agency)[0],
+                                    today=now.date(), now=now, limit=settings.review_batch)
+        for row in returned:
+            write_audit(self.db, service=self.name, action="referral.returned_for_review", outcome="success",
+                        identity=Identity(sub="service:intake", agency=row.agency_id, roles=frozenset({"screener"})),
+                        resource_type="referral", resource_id=row.id, source_ip=None, request_id=None,
+                        detail={"review_reasons": h.review_state(row)["review_reasons"]})
+        self.db.commit()
+
     # ------------------------------------------------------------ reports
 
     @api("GET", "/v1/reports/screening", roles=REPORT_READERS, query=ReportQuery, response=ScreeningReportOut,
@@ -329,10 +456,35 @@ class IntakeService(ServiceBase):
         self._dispose(event, data.referral_id, rules.Disposition.RETURNED_TO_PROSECUTION, data.case_id,
                       data.terminated_at, data.reason)
 
+    @reliable_handler(CaseOpened)
+    def on_case_opened(self, event: CloudEvent) -> None:
+        """casework opened the referral's case: the referral knows its case from now on."""
+        data = event.data
+        assert isinstance(data, CaseOpened)
+        if h.record_case_opened(self.db, event.tenantid, data.referral_id, data.case_id):
+            self._event_audit(event, "referral.case_opened", data.referral_id, {"case_id": data.case_id})
+        self.db.commit()
+
+    @reliable_handler(CaseWithdrawn)
+    def on_case_withdrawn(self, event: CloudEvent) -> None:
+        """The case was withdrawn: the referral shows withdrawn and the agency's own system is told."""
+        data = event.data
+        assert isinstance(data, CaseWithdrawn)
+        if h.record_withdrawal(self.db, self._emit, event.tenantid, data.referral_id, case_id=data.case_id,
+                               at=data.withdrawn_at, reason=data.reason):
+            self._event_audit(event, "referral.withdrawn", data.referral_id, {"case_id": data.case_id})
+        self.db.commit()
+
+    def _event_audit(self, event: CloudEvent, action: str, referral_id: str, detail: dict[str, Any]) -> None:
+        write_audit(self.db, service=self.name, action=action, outcome="success",
+                    identity=_event_identity(self.event_context, event.tenantid), resource_type="referral",
+                    resource_id=referral_id, source_ip=None, request_id=self.event_context.get("request_id"),
+                    detail={**detail, "event_id": event.id})
+
     def _dispose(self, event: CloudEvent, referral_id: str, disposition: str, case_id: str, at: dt.datetime,
                  reason: str | None) -> None:
         changed = h.record_disposition(self.db, event.tenantid, referral_id, disposition, case_id=case_id, at=at,
-                                       reason=reason)
+                                       reason=reason, emit=self._emit)
         if changed:
             write_audit(self.db, service=self.name, action="referral.disposed", outcome="success",
                         identity=_event_identity(self.event_context, event.tenantid), resource_type="referral",
@@ -350,7 +502,8 @@ def _ruleset_out(ruleset: Ruleset, source: str) -> RulesetOut:
     return RulesetOut(agency=ruleset.agency, name=ruleset.name, version=ruleset.version,
                       content_hash=ruleset.content_hash, source=source,  # type: ignore[arg-type]
                       programs=[p.id for p in ruleset.programs], decline_reasons=dict(ruleset.decline_reasons),
-                      override_reasons=dict(ruleset.override_reasons))
+                      override_reasons=dict(ruleset.override_reasons),
+                      deferral_reasons=dict(ruleset.deferral_reasons))
 
 
 def _event_identity(context: dict[str, Any], agency: str) -> Identity:

@@ -135,6 +135,51 @@ class ReferralDeclined(EventData):
     decided_by: str
 
 
+@event_type("intake", "referral.deferred", classification="confidential")
+class ReferralDeferred(EventData):
+    """The prosecutor put the decision on a referral off until a date, for one of the pack's reasons."""
+
+    referral_id: str
+    case_number: str
+    reason_code: str = Field(max_length=64, description="one of the pack's deferral_reasons")
+    deferred_until: date
+    deferred_at: datetime
+    decided_by: str
+
+
+@event_type("intake", "referral.review_due", classification="internal")
+class ReferralReviewDue(EventData):
+    """A deferred referral's date, or a program's eligibility date, has come: it waits in the review queue."""
+
+    referral_id: str
+    reasons: list[Literal["deferral_ended", "eligible_on_reached"]] = Field(min_length=1)
+    due_on: date = Field(description="the date that came (deferred_until or eligible_on)")
+    queued_at: datetime
+
+
+class ChargeRecord(EventData):
+    """A charge as the prosecution record holds it (for the agency's own case management system only)."""
+
+    statute: str = Field(max_length=40)
+    description: str = Field(max_length=200)
+    offense_class: str = Field(max_length=20)
+    offense_date: date
+
+
+@event_type("intake", "referral.disposed", classification="cjis")
+class ReferralDisposed(EventData):
+    """The prosecution record's final word on a diverted referral: the case's outcome, or its withdrawal."""
+
+    referral_id: str
+    case_number: str
+    case_id: str | None = None
+    program: str | None = None
+    disposition: Literal["dismissal", "one_day_probation", "returned_to_prosecution", "withdrawn"]
+    reason: str | None = Field(default=None, max_length=2000)
+    charges: list[ChargeRecord] = Field(default_factory=list)
+    disposed_at: datetime
+
+
 # ---------------------------------------------------------------- casework
 
 

@@ -23,6 +23,7 @@ class ReferralStatus(StrEnum):
     DECLINED = "declined"
     DEFERRED = "deferred"
     DISPOSED = "disposed"  # accepted, then closed by the case's outcome
+    WITHDRAWN = "withdrawn"  # accepted, then the case was withdrawn before it could run (back to the prosecutor)
 
 
 class Disposition(StrEnum):
@@ -39,10 +40,13 @@ class DecisionKind(StrEnum):
 
 TRANSITIONS: dict[ReferralStatus, frozenset[ReferralStatus]] = {
     ReferralStatus.SCREENED: frozenset({ReferralStatus.ACCEPTED, ReferralStatus.DECLINED, ReferralStatus.DEFERRED}),
-    ReferralStatus.DEFERRED: frozenset({ReferralStatus.ACCEPTED, ReferralStatus.DECLINED, ReferralStatus.DEFERRED}),
-    ReferralStatus.ACCEPTED: frozenset({ReferralStatus.DISPOSED}),
+    # A deferred referral whose date has come goes back to the screening desk (SCREENED, in the review queue).
+    ReferralStatus.DEFERRED: frozenset({ReferralStatus.ACCEPTED, ReferralStatus.DECLINED, ReferralStatus.DEFERRED,
+                                        ReferralStatus.SCREENED}),
+    ReferralStatus.ACCEPTED: frozenset({ReferralStatus.DISPOSED, ReferralStatus.WITHDRAWN}),
     ReferralStatus.DECLINED: frozenset(),
     ReferralStatus.DISPOSED: frozenset(),
+    ReferralStatus.WITHDRAWN: frozenset(),
 }
 
 DECIDING_ROLES = frozenset({"screener", "supervisor"})
@@ -191,19 +195,42 @@ def decline(
     )
 
 
-def defer(*, status: ReferralStatus, until: date, today: date, actor: Actor, note: str | None = None) -> Decision:
-    """Put the decision off until a future date (e.g. the screening's eligible_on)."""
+def defer(*, status: ReferralStatus, ruleset: Ruleset, until: date, reason_code: str, today: date, actor: Actor,
+          note: str | None = None) -> Decision:
+    """Put the decision off until a future date (e.g. the screening's eligible_on), for one of the pack's
+    deferral reasons; the referral comes back to the review queue on that date."""
     check_transition(status, ReferralStatus.DEFERRED)
     _check_decider(actor)
     if until <= today:
         raise InvalidDecision(f"a deferral date must be after today ({today}); got {until}")
+    if reason_code not in ruleset.deferral_reasons:
+        raise UnknownReasonCode(
+            f"deferral reason {reason_code!r} is not one of: {', '.join(ruleset.deferral_reasons)}"
+        )
     return Decision(
         kind=DecisionKind.DEFER,
         status=ReferralStatus.DEFERRED,
         decided_by=actor.subject,
+        reason_code=reason_code,
         deferred_until=until,
         note=_clean_note(note),
+        ruleset_version=ruleset.version,
     )
+
+
+def return_for_review(status: ReferralStatus) -> ReferralStatus:
+    """A deferral's date has come: the referral is screened again and waits for a decision."""
+    if status is ReferralStatus.DEFERRED:
+        check_transition(status, ReferralStatus.SCREENED)
+    elif status is not ReferralStatus.SCREENED:
+        raise InvalidTransition(f"a {status} referral is decided; it does not come back for review")
+    return ReferralStatus.SCREENED
+
+
+def withdraw(status: ReferralStatus) -> ReferralStatus:
+    """The case opened for an accepted referral was withdrawn: the referral goes back to the prosecutor."""
+    check_transition(status, ReferralStatus.WITHDRAWN)
+    return ReferralStatus.WITHDRAWN
 
 
 def dispose(status: ReferralStatus, disposition: Disposition | str) -> Disposition:

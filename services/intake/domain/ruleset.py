@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib.resources import files
 from pathlib import Path
 from typing import Annotated, Any
@@ -95,6 +95,18 @@ class PackSpec(_Spec):
     offenses: OffenseListsSpec = OffenseListsSpec()
     decline_reasons: Annotated[list[ReasonSpec], Field(min_length=1, max_length=200)]
     override_reasons: Annotated[list[ReasonSpec], Field(min_length=1, max_length=200)]
+    # Why a decision is put off. A pack that names none gets DEFAULT_DEFERRAL_REASONS (packs written before
+    # deferrals took a reason keep their content hash, so their screenings still find them).
+    deferral_reasons: Annotated[list[ReasonSpec], Field(min_length=1, max_length=200)] | None = None
+
+
+DEFAULT_DEFERRAL_REASONS: dict[str, str] = {
+    "awaiting_information": "Waiting for information needed to decide (records, reports, statements)",
+    "eligibility_date": "A program's criteria are met on a later date",
+    "pending_case": "Another case of the defendant is pending",
+    "victim_consultation": "The victim has not been consulted yet",
+    "defendant_unavailable": "The defendant cannot be reached or is unavailable",
+}
 
 
 # --- the loaded ruleset --------------------------------------------------------------------------------
@@ -133,6 +145,7 @@ class Ruleset:
     offenses: OffenseLists
     decline_reasons: Mapping[str, str]  # code -> label
     override_reasons: Mapping[str, str]
+    deferral_reasons: Mapping[str, str] = field(default_factory=lambda: dict(DEFAULT_DEFERRAL_REASONS))
 
     def program(self, program_id: str) -> Program | None:
         return next((p for p in self.programs if p.id == program_id), None)
@@ -193,8 +206,8 @@ def ruleset_from_mapping(
         if program.id in seen:
             raise RulesetError(f"{source}: program {program.id!r} appears twice")
         seen.add(program.id)
-    for field_name in ("decline_reasons", "override_reasons"):
-        codes = [r.code for r in getattr(spec, field_name)]
+    for field_name in ("decline_reasons", "override_reasons", "deferral_reasons"):
+        codes = [r.code for r in getattr(spec, field_name) or []]
         dupes = sorted({c for c in codes if codes.count(c) > 1})
         if dupes:
             raise RulesetError(f"{source}: {field_name}: code {', '.join(dupes)} appears twice")
@@ -234,6 +247,8 @@ def ruleset_from_mapping(
         offenses=OffenseLists(violent=violent, non_violent=non_violent),
         decline_reasons={r.code: r.label for r in spec.decline_reasons},
         override_reasons={r.code: r.label for r in spec.override_reasons},
+        deferral_reasons=({r.code: r.label for r in spec.deferral_reasons} if spec.deferral_reasons
+                          else dict(DEFAULT_DEFERRAL_REASONS)),
     )
 
 

@@ -61,16 +61,10 @@ def screen(referral: Referral, ruleset: Ruleset, today: date | None = None) -> S
     # Shared requirements are the same for every program: evaluate them once.
     shared = [_evaluate(req, referral, context) for req in ruleset.shared_requires]
     programs = [
-        _program_result(program.id, shared + [_evaluate(req, referral, context) for req in program.requires])
+        program_result(program.id, shared + [_evaluate(req, referral, context) for req in program.requires])
         for program in ruleset.programs
     ]
-    statuses = {p.status for p in programs}
-    if ScreeningStatus.ELIGIBLE in statuses:
-        recommendation = ScreeningStatus.ELIGIBLE
-    elif ScreeningStatus.NEEDS_REVIEW in statuses:
-        recommendation = ScreeningStatus.NEEDS_REVIEW
-    else:
-        recommendation = ScreeningStatus.INELIGIBLE
+    recommendation = recommend(programs)
     # trusted(): every part was built above from validated inputs; validating again doubled the cost.
     return trusted(
         Screening,
@@ -86,7 +80,18 @@ def screen(referral: Referral, ruleset: Ruleset, today: date | None = None) -> S
     )
 
 
-def _program_result(program_id: str, results: list[CriterionResult]) -> ProgramScreening:
+def recommend(programs: list[ProgramScreening]) -> ScreeningStatus:
+    """Eligible if any program is; else needs review if any program does; else ineligible."""
+    statuses = {p.status for p in programs}
+    if ScreeningStatus.ELIGIBLE in statuses:
+        return ScreeningStatus.ELIGIBLE
+    if ScreeningStatus.NEEDS_REVIEW in statuses:
+        return ScreeningStatus.NEEDS_REVIEW
+    return ScreeningStatus.INELIGIBLE
+
+
+def program_result(program_id: str, results: list[CriterionResult]) -> ProgramScreening:
+    """One program's status from its criteria: any unmet is ineligible, else any awaiting review needs review."""
     not_met = [r for r in results if r.status is CriterionStatus.NOT_MET]
     review = any(r.status is CriterionStatus.NEEDS_REVIEW for r in results)
     eligible_on = None

@@ -138,13 +138,20 @@ def test_declining_publishes_referral_declined_and_the_referral_is_final(api, ag
 
 def test_deferring_keeps_the_referral_open_until_a_date(api, agency):
     created = submit(api, agency)
-    past = decide(api, agency, created["id"], {"action": "defer", "until": "2020-01-01"})
+    past = decide(api, agency, created["id"], {"action": "defer", "until": "2020-01-01",
+                                               "reason_code": "awaiting_information"})
     assert past.status_code == 422
     until = (dt.date.today() + dt.timedelta(days=60)).isoformat()
-    response = decide(api, agency, created["id"], {"action": "defer", "until": until, "note": "awaiting lab"})
+    no_reason = decide(api, agency, created["id"], {"action": "defer", "until": until, "note": "awaiting lab"})
+    assert no_reason.status_code == 422 and no_reason.json()["errors"][0]["field"] == "defer.reason_code"
+    unknown = decide(api, agency, created["id"], {"action": "defer", "until": until, "reason_code": "because"})
+    assert unknown.status_code == 422 and unknown.json()["type"].endswith("/unknown-reason-code")
+    response = decide(api, agency, created["id"], {"action": "defer", "until": until, "note": "awaiting lab",
+                                                   "reason_code": "awaiting_information"})
     assert response.status_code == 200, response.text
     assert response.json()["status"] == "deferred"
     assert response.json()["deferred_until"] == until
+    assert response.json()["decisions"][-1]["reason_code"] == "awaiting_information"
     later = decide(api, agency, created["id"], {"action": "accept", "program": "first-diversion"})
     assert later.status_code == 200
     assert later.json()["status"] == "accepted"

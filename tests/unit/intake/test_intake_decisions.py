@@ -129,16 +129,26 @@ def test_decline_needs_a_pack_reason_code(stl: Ruleset) -> None:
 
 
 def test_defer_until_a_future_date_and_decide_later(stl: Ruleset, eligible: Screening) -> None:
-    decision = defer(status=ReferralStatus.SCREENED, until=date(2027, 3, 16), today=TODAY, actor=SCREENER)
+    decision = defer(status=ReferralStatus.SCREENED, ruleset=stl, until=date(2027, 3, 16),
+                     reason_code="awaiting_information", today=TODAY, actor=SCREENER)
     assert decision.status is ReferralStatus.DEFERRED and decision.deferred_until == date(2027, 3, 16)
-    again = defer(status=ReferralStatus.DEFERRED, until=date(2027, 4, 1), today=TODAY, actor=SCREENER)
+    assert decision.reason_code == "awaiting_information"
+    again = defer(status=ReferralStatus.DEFERRED, ruleset=stl, until=date(2027, 4, 1), reason_code="pending_case",
+                  today=TODAY, actor=SCREENER)
     assert again.status is ReferralStatus.DEFERRED
     accepted = accept(
         status=ReferralStatus.DEFERRED, screening=eligible, ruleset=stl, program="young-adult", actor=SCREENER
     )
     assert accepted.status is ReferralStatus.ACCEPTED
     with pytest.raises(InvalidDecision, match="must be after today"):
-        defer(status=ReferralStatus.SCREENED, until=TODAY, today=TODAY, actor=SCREENER)
+        defer(status=ReferralStatus.SCREENED, ruleset=stl, until=TODAY, reason_code="pending_case", today=TODAY,
+              actor=SCREENER)
+
+
+def test_a_deferral_needs_one_of_the_packs_deferral_reasons(stl: Ruleset) -> None:
+    with pytest.raises(UnknownReasonCode, match="deferral reason 'because' is not one of: awaiting_information"):
+        defer(status=ReferralStatus.SCREENED, ruleset=stl, until=date(2027, 3, 16), reason_code="because",
+              today=TODAY, actor=SCREENER)
 
 
 def test_decided_referrals_cannot_be_decided_again(stl: Ruleset, eligible: Screening) -> None:
