@@ -98,10 +98,12 @@ def _intake_settings(container: Any) -> IntakeSettings:
 
 
 class Clock(DependencyProvider):
-    """Today and now for the review timer; a test sets `fixed` to move the day (nothing else reads it)."""
+    """Today and now for the review timer (and its batch size); a test sets `fixed` to move the day."""
 
     def setup(self) -> None:
         self.fixed: dt.datetime | None = None
+        self.review_batch = _intake_settings(self.container).review_batch
+        self.passes = 0  # review passes this instance has finished (tests wait on it instead of sleeping)
 
     def now(self) -> dt.datetime:
         return self.fixed or dt.datetime.now(dt.UTC)
@@ -407,16 +409,16 @@ class IntakeService(ServiceBase):
     @review_timer()
     def return_due_referrals(self) -> None:
         """Deferrals and eligibility dates that have come: back to the review queue, once across instances."""
-        settings = _intake_settings(self.container)  # type: ignore[attr-defined]
         now = self.clock.now()
         returned = queue.return_due(self.db, self._emit, lambda agency: h.current_ruleset(self.db, agency)[0],
-                                    today=now.date(), now=now, limit=settings.review_batch)
+                                    today=now.date(), now=now, limit=self.clock.review_batch)
         for row in returned:
             write_audit(self.db, service=self.name, action="referral.returned_for_review", outcome="success",
                         identity=Identity(sub="service:intake", agency=row.agency_id, roles=frozenset({"screener"})),
                         resource_type="referral", resource_id=row.id, source_ip=None, request_id=None,
                         detail={"review_reasons": h.review_state(row)["review_reasons"]})
         self.db.commit()
+        self.clock.passes += 1
 
     # ------------------------------------------------------------ reports
 

@@ -225,3 +225,16 @@ def test_the_default_strategy_comes_from_the_environment(start_service, agency):
     api = start_service("casework", DIVERSION_CASEWORK_ASSIGNMENT_STRATEGY="round_robin")
     settings = api.get("/v1/settings", token=make_token(agency, ("supervisor",)))
     assert settings.json()["assignment_strategy"] == "round_robin"
+
+
+def test_a_case_is_found_by_its_referral_among_more_than_a_page_of_cases(tenant):
+    # diversion demo looks its case up this way: it must work however many cases the agency holds.
+    ids = [tenant.open_case(referral_id=f"ref-many-{n:03d}") for n in range(60)]
+    first_page = tenant.api.get("/v1/cases", token=tenant.supervisor).json()
+    assert len(first_page["items"]) == 50 and first_page["next_cursor"]
+    found = tenant.api.get("/v1/cases", token=tenant.supervisor, params={"referral_id": "ref-many-059"})
+    assert found.status_code == 200, found.text
+    assert [c["id"] for c in found.json()["items"]] == [ids[59]]
+    assert tenant.api.get("/v1/cases", token=tenant.supervisor,
+                          params={"referral_id": "ref-of-nobody"}).json()["items"] == []
+    assert tenant.api.get("/v1/cases", token=tenant.supervisor, params={"referral_id": ""}).status_code == 422
