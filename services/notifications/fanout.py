@@ -118,6 +118,41 @@ def partner_deliveries(session: Session, event: CloudEvent, org_id: str, now: da
     return made
 
 
+def agency_deliveries(session: Session, event: CloudEvent, now: datetime) -> list[Delivery]:
+    """One delivery per enabled subscription of the agency's own systems that wants this event type.
+
+    The agency's own prosecution record (case number, charges, decision, disposition) goes out whole: it is
+    the agency's data, for the agency's system. Partner subscriptions are never looked at here.
+    """
+    name = event.spec.name
+    subscriptions = session.scalars(select(Subscription).where(
+        Subscription.agency_id == event.tenantid, Subscription.audience == "agency",
+        Subscription.status == "enabled",
+    ).execution_options(autoflush=False)).all()
+    body = json.dumps(event.to_json_dict(), separators=(",", ":"))
+    made = []
+    for subscription in subscriptions:
+        if not subscription_wants(subscription.event_types or [], name) or not subscription.url:
+            continue
+        delivery = new_delivery(
+            agency=event.tenantid, channel=subscription.channel, purpose="agency_event", recipient=subscription.url,
+            target_key=f"sub:{subscription.id}", trigger_id=event.id, trigger_type=event.type, body=body,
+            now=now, subscription_id=subscription.id, org_id=None,
+        )
+        session.add(delivery)
+        made.append(delivery)
+    return made
+
+
+def staff_context_for_review(data: Any, ctx: FanoutContext) -> dict[str, Any]:
+    return {
+        "referral_ref": data.referral_id,
+        "reasons": list(data.reasons),
+        "due_on": data.due_on,
+        "link": link(ctx, f"referrals/{data.referral_id}") if ctx.staff_app_url else None,
+    }
+
+
 # ------------------------------------------------------------------ staff
 
 
@@ -306,6 +341,7 @@ def staff_context_for_escalation(data: Any, ctx: FanoutContext) -> dict[str, Any
 
 __all__ = [
     "FanoutContext",
+    "agency_deliveries",
     "case_manager_of",
     "is_rejection",
     "new_delivery",

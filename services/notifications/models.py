@@ -36,14 +36,19 @@ IdempotencyKey = idempotency_table(Base.metadata)
 BigId = BigInteger().with_variant(Integer, "sqlite")  # SQLite autoincrements only INTEGER keys
 
 
+AGENCY_ORG = "agency"  # org_id of the agency's own subscriptions (no partner organization)
+
+
 class Subscription(Base):
-    """A partner's webhook endpoint (or AMQP feed) for the event types it asked for."""
+    """A partner's webhook endpoint (or AMQP feed) for the event types it asked for, or the agency's own."""
 
     __tablename__ = "subscription"
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
     agency_id: Mapped[str] = mapped_column(String(64), index=True)
     org_id: Mapped[str] = mapped_column(String(64), index=True)
+    # partner: a partner organization's endpoint; agency: the agency's own system (AGENCY_ORG as org_id).
+    audience: Mapped[str] = mapped_column(String(16), default="partner", server_default="partner")
     channel: Mapped[str] = mapped_column(String(32), default="webhook")
     url: Mapped[str | None] = mapped_column(String(2000))
     event_types: Mapped[list[str]] = mapped_column(JSON, default=list)

@@ -10,16 +10,22 @@ from pydantic import BaseModel, ConfigDict, EmailStr, Field
 from shared.http.pagination import PageQuery
 
 PARTNER_EVENT_NAMES = "service_referral.requested, service_referral.status_changed, service_referral.escalated"
+AGENCY_EVENT_NAMES = "referral.accepted, referral.declined, referral.deferred, referral.disposed"
 
 
 class SubscriptionCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     channel: Literal["webhook", "amqp_feed"] = "webhook"
+    audience: Literal["partner", "agency"] = Field(
+        default="partner",
+        description="partner: a partner organization's endpoint; agency: the agency's own case management system "
+                    "(admins only, webhook only), which receives the prosecution record's events")
     url: str | None = Field(default=None, max_length=2000, description="https URL (webhook channel only)")
     event_types: list[str] = Field(
         default_factory=list, max_length=10,
-        description=f"short or full event types; empty means all of: {PARTNER_EVENT_NAMES}",
+        description=f"short or full event types; empty means all of the audience's: partner {PARTNER_EVENT_NAMES}; "
+                    f"agency {AGENCY_EVENT_NAMES}",
     )
     organization_id: str | None = Field(
         default=None, max_length=64, description="admins only; a partner always subscribes its own organization"
@@ -32,6 +38,7 @@ class SubscriptionOut(BaseModel):
 
     id: str
     org_id: str
+    audience: str = "partner"
     channel: str
     url: str | None
     event_types: list[str]
@@ -95,7 +102,8 @@ class AttemptOut(BaseModel):
     error: str | None
 
 
-StaffTopic = Literal["assignment", "service_referral_rejected", "escalation", "checkin_overdue"]
+StaffTopic = Literal["assignment", "service_referral_rejected", "escalation", "checkin_overdue",
+                     "screening_review"]
 
 
 class StaffContactIn(BaseModel):
@@ -105,7 +113,7 @@ class StaffContactIn(BaseModel):
     name: str | None = Field(default=None, max_length=200)
     language: str | None = Field(default=None, max_length=20)
     topics: list[StaffTopic] = Field(
-        default_factory=list, max_length=4,
+        default_factory=list, max_length=5,
         description="agency-wide notices this person also receives (a case manager always gets their own)",
     )
     active: bool = True

@@ -27,6 +27,7 @@ from services.notifications.domain.routing import (
     normalize_event_filters,
 )
 from services.notifications.fanout import (
+    agency_deliveries,
     case_manager_of,
     link,
     local,
@@ -37,10 +38,12 @@ from services.notifications.fanout import (
     record_assignment,
     staff_context_for_escalation,
     staff_context_for_rejection,
+    staff_context_for_review,
     staff_deliveries,
 )
 from services.notifications.inbound import InboundNotVerified, verify_inbound
 from services.notifications.models import (
+    AGENCY_ORG,
     ContactPreference,
     Delivery,
     DeliveryAttempt,
@@ -98,6 +101,11 @@ from shared.messaging.catalog import (
     AppointmentScheduled,
     CaseAssigned,
     CheckinOverdue,
+    ReferralAccepted,
+    ReferralDeclined,
+    ReferralDeferred,
+    ReferralDisposed,
+    ReferralReviewDue,
     ServiceReferralEscalated,
     ServiceReferralRequested,
     ServiceReferralStatusChanged,
@@ -212,7 +220,7 @@ class NotificationsService(ServiceBase):
         )
         org = self._org_scope(call)
         if org is not None:
-            statement = statement.where(Subscription.org_id == org)
+            statement = statement.where(Subscription.org_id == org, Subscription.audience == "partner")
         if lock:
             statement = statement.with_for_update()
         row = self.db.scalars(statement).first()
@@ -243,14 +251,26 @@ class NotificationsService(ServiceBase):
             return previous
         body: SubscriptionCreate = call.body
         org = self._org_scope(call)
-        if org is None:
+        if body.audience == "agency":
+            # The agency's own system: its prosecution record, never a partner's to ask for.
+            if org is not None:
+                raise Forbidden("only an admin of the agency subscribes the agency's own system")
+            if body.channel != "webhook" or body.organization_id:
+                raise UnprocessableContent("an agency subscription is a webhook of the agency itself", errors=[
+                    {"field": "channel" if body.channel != "webhook" else "organization_id",
+                     "message": "agency subscriptions are webhooks with no organization", "type": "value_error"}])
+            org = AGENCY_ORG
+        elif org is None:
             org = body.organization_id or (call.identity.org if call.identity else None)
             if not org:
                 raise UnprocessableContent("an admin names the organization", errors=[
                     {"field": "organization_id", "message": "required for admins", "type": "missing"}])
+            if org == AGENCY_ORG:
+                raise UnprocessableContent(f"{AGENCY_ORG!r} names the agency itself; use audience=agency", errors=[
+                    {"field": "organization_id", "message": "reserved", "type": "value_error"}])
         elif body.organization_id not in (None, org):
             raise Forbidden("a partner can subscribe only its own organization")
-        event_types = normalize_event_filters(body.event_types)
+        event_types = normalize_event_filters(body.event_types, body.audience)
         secret: str | None = None
         if body.channel == "webhook":
             if not body.url:
@@ -271,7 +291,8 @@ class NotificationsService(ServiceBase):
                 raise UnprocessableContent(str(exc)) from None
         now = self.runtime.now()
         row = Subscription(
-            id=new_id("sub"), agency_id=call.agency, org_id=org, channel=body.channel, url=body.url,
+            id=new_id("sub"), agency_id=call.agency, org_id=org, audience=body.audience, channel=body.channel,
+            url=body.url,
             event_types=event_types, status="enabled", created_at=now, updated_at=now,
             description=body.description, secret=secret, version=1,
         )
@@ -279,7 +300,7 @@ class NotificationsService(ServiceBase):
         self.db.flush()
         out = SubscriptionWithSecret(**_subscription_out(row).model_dump(), secret=secret)
         self._audit(call, "subscription.created", "subscription", row.id,
-                    {"org_id": org, "channel": body.channel, "event_types": event_types})
+                    {"org_id": org, "audience": body.audience, "channel": body.channel, "event_types": event_types})
         remember(self.db, call, "subscription.create", 201, out)
         self.db.commit()
         return _tagged(out, row, 201)
@@ -290,7 +311,7 @@ class NotificationsService(ServiceBase):
         statement = select(Subscription).where(Subscription.agency_id == call.agency)
         org = self._org_scope(call)
         if org is not None:
-            statement = statement.where(Subscription.org_id == org)
+            statement = statement.where(Subscription.org_id == org, Subscription.audience == "partner")
         rows = self.db.scalars(statement.order_by(Subscription.created_at, Subscription.id).limit(500)).all()
         return [_subscription_out(row) for row in rows]
 
@@ -659,6 +680,37 @@ class NotificationsService(ServiceBase):
                    "days_overdue": max((ctx.now - due).days, 0), "link": link(ctx, f"cases/{data.case_id}")}
         manager = case_manager_of(self.db, event.tenantid, data.case_id)
         if staff_deliveries(self.db, event, "checkin_overdue", context, ctx, direct=[manager] if manager else []):
+            self._wake_after_commit()
+
+    def _agency(self, event: CloudEvent) -> None:
+        if agency_deliveries(self.db, event, self.runtime.now()):
+            self._wake_after_commit()
+
+    @reliable_handler(ReferralAccepted)
+    def on_referral_accepted(self, event: CloudEvent) -> None:
+        """To the agency's own system (agency subscriptions only)."""
+        self._agency(event)
+
+    @reliable_handler(ReferralDeclined)
+    def on_referral_declined(self, event: CloudEvent) -> None:
+        """To the agency's own system (agency subscriptions only)."""
+        self._agency(event)
+
+    @reliable_handler(ReferralDeferred)
+    def on_referral_deferred(self, event: CloudEvent) -> None:
+        """To the agency's own system (agency subscriptions only)."""
+        self._agency(event)
+
+    @reliable_handler(ReferralDisposed)
+    def on_referral_disposed(self, event: CloudEvent) -> None:
+        """The disposition (or a withdrawal) to the agency's own system (agency subscriptions only)."""
+        self._agency(event)
+
+    @reliable_handler(ReferralReviewDue)
+    def on_referral_review_due(self, event: CloudEvent) -> None:
+        """The screening team (staff contacts with the `screening_review` topic) is told a referral is back."""
+        ctx = self.runtime.fanout_context()
+        if staff_deliveries(self.db, event, "screening_review", staff_context_for_review(event.data, ctx), ctx):
             self._wake_after_commit()
 
     @reliable_handler(AppointmentScheduled)

@@ -12,12 +12,24 @@ PARTNER_EVENTS = (
 )
 _TYPE_PREFIX = "org.diversion.resources."
 
+# Events the agency's own systems (its case management system) may subscribe to: the prosecution record's
+# referral, decision and disposition events. This is the agency's own data; a partner never receives them.
+AGENCY_EVENTS = (
+    "referral.accepted",
+    "referral.declined",
+    "referral.deferred",
+    "referral.disposed",
+)
+_AGENCY_PREFIX = "org.diversion.intake."
+AUDIENCES = ("partner", "agency")
+
 # Staff notices: topic -> template name. A staff contact's `topics` opts into the agency-wide ones.
 STAFF_TOPICS = {
     "assignment": "staff_new_assignment",
     "service_referral_rejected": "staff_service_referral_rejected",
     "escalation": "staff_escalation",
     "checkin_overdue": "staff_checkin_overdue",
+    "screening_review": "staff_screening_review",
 }
 
 
@@ -25,20 +37,25 @@ class UnknownEventType(ValueError):
     """A subscription asked for an event type partners cannot subscribe to."""
 
 
-def normalize_event_filter(value: str) -> str:
+def _events_of(audience: str) -> tuple[tuple[str, ...], str]:
+    return (AGENCY_EVENTS, _AGENCY_PREFIX) if audience == "agency" else (PARTNER_EVENTS, _TYPE_PREFIX)
+
+
+def normalize_event_filter(value: str, audience: str = "partner") -> str:
     """'org.diversion.resources.service_referral.requested' or 'service_referral.requested' -> short name."""
+    events, prefix = _events_of(audience)
     name = value.strip()
-    if name.startswith(_TYPE_PREFIX):
-        name = name[len(_TYPE_PREFIX):]
-    if name not in PARTNER_EVENTS:
-        raise UnknownEventType(f"{value!r} is not one of {', '.join(PARTNER_EVENTS)}")
+    if name.startswith(prefix):
+        name = name[len(prefix):]
+    if name not in events:
+        raise UnknownEventType(f"{value!r} is not one of {', '.join(events)}")
     return name
 
 
-def normalize_event_filters(values: Iterable[str]) -> list[str]:
-    """Deduplicated short names in catalog order; an empty list means every partner event."""
-    wanted = {normalize_event_filter(value) for value in values}
-    return [name for name in PARTNER_EVENTS if name in wanted]
+def normalize_event_filters(values: Iterable[str], audience: str = "partner") -> list[str]:
+    """Deduplicated short names in catalog order; an empty list means every event of the audience."""
+    wanted = {normalize_event_filter(value, audience) for value in values}
+    return [name for name in _events_of(audience)[0] if name in wanted]
 
 
 def subscription_wants(filters: Iterable[str], event_name: str) -> bool:
