@@ -227,6 +227,7 @@ def _mount_optional_groups() -> None:
     for module_name, attr in (
         ("shared.messaging.cli", "dlq"),
         ("services.intake.cli", "referrals"),
+        ("services.intake.cli", "rulesets"),
         ("services.resources.cli", "directory"),
         ("shared.demo", "demo"),
     ):

@@ -182,3 +182,76 @@ def _count(path: Path) -> int:
     with path.open(encoding="utf-8-sig") as handle:
         lines = sum(1 for line in handle if line.strip())
     return max(lines - 1, 0) if path.suffix.lower() == ".csv" else lines
+
+
+def _intake_engine(database_url: str | None) -> Any:
+    from shared.config import ConfigError
+    from shared.db import make_engine
+    from shared.runner import load
+
+    if database_url:
+        return make_engine(database_url)
+    try:
+        settings = load("intake")
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
+    return make_engine(settings.database_url)
+
+
+_database_url = click.option("--database-url", default=None,
+                             help="intake's database (default: from settings, DIVERSION_INTAKE_DATABASE_URL)")
+
+
+@click.group()
+def rulesets() -> None:
+    """Ruleset packs: what-if replay of a pack version over past referrals."""
+
+
+@rulesets.command("replay")
+@click.argument("version")
+@click.option("--agency", required=True, help="Tenant slug, e.g. stl-cao.")
+@click.option("--from", "date_from", required=True, type=click.DateTime(formats=["%Y-%m-%d"]),
+              help="first day referrals were received (UTC)")
+@click.option("--to", "date_to", required=True, type=click.DateTime(formats=["%Y-%m-%d"]),
+              help="last day referrals were received (UTC)")
+@click.option("--format", "output", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@_database_url
+def replay_ruleset(version: str, agency: str, date_from: dt.datetime, date_to: dt.datetime, output: str,
+                   database_url: str | None) -> None:
+    """Screen the referrals received FROM..TO under pack VERSION and report what would change (reads only)."""
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.table import Table
+    from sqlalchemy.orm import Session
+
+    from services.intake import replay as what_if
+
+    if date_from > date_to:
+        raise click.BadParameter("--from is after --to", param_hint="--from")
+    console = Console(stderr=True)
+    engine = _intake_engine(database_url)
+    try:
+        with Session(engine) as session, Progress(
+            TextColumn("[bold]replaying"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console
+        ) as progress:
+            task = progress.add_task("replay", total=None)
+            try:
+                report = what_if.replay(session, agency, version, date_from.date(), date_to.date(),
+                                        progress=lambda done, total: progress.update(task, completed=done,
+                                                                                     total=total))
+            except what_if.RulesetVersionNotFound as exc:
+                raise click.ClickException(str(exc)) from None
+            finally:
+                session.rollback()
+    finally:
+        engine.dispose()
+    if output == "json":
+        click.echo(report.model_dump_json(indent=2))
+        return
+    table = Table(title=f"pack {version} over {report.referrals} referrals: {report.changed_referrals} change")
+    for column in ("program", "referrals", "changed", "directions"):
+        table.add_column(column)
+    for program in report.programs:
+        directions = ", ".join(f"{k}: {v}" for k, v in program.directions.items()) or "-"
+        table.add_row(program.program, str(program.referrals), str(program.changed), directions)
+    Console().print(table)

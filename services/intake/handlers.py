@@ -766,7 +766,7 @@ def report_rows(session: Session, agency: str, date_from: dt.date | None,
         statement = statement.where(ReferralRow.received_at < _day_start(date_to + dt.timedelta(days=1)))
     rows: list[ReportRow] = []
     referrals = 0
-    accepted_states = {ReferralStatus.ACCEPTED.value, ReferralStatus.DISPOSED.value}
+    accepted_states = {ReferralStatus.ACCEPTED.value, ReferralStatus.DISPOSED.value, ReferralStatus.WITHDRAWN.value}
     for r in session.execute(statement):
         referrals += 1
         band = age_band(age_on(r.date_of_birth, r.offense_date))

@@ -251,3 +251,12 @@ class RulesetOut(BaseModel):
 
 
 RulesetIn = Annotated[dict[str, Any], Field(description="a ruleset pack (the YAML pack's content as JSON)")]
+
+
+class ReplayIn(_Body):
+    """Which referrals to replay: received between these days (UTC, both included)."""
+
+    from_: dt.date = Field(alias="from")
+    to: dt.date
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)

@@ -13,9 +13,11 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from services.intake import handlers as h
+from services.intake import replay as what_if
 from services.intake import review as queue
 from services.intake.domain import decisions as rules
 from services.intake.domain import review as review_rules
+from services.intake.domain.replay import ReplayReport
 from services.intake.domain.report import build_report, render_csv
 from services.intake.domain.ruleset import Ruleset
 from services.intake.models import Program
@@ -30,6 +32,7 @@ from services.intake.schemas import (
     ReferralQuery,
     ReferralSubmission,
     ReferralSummary,
+    ReplayIn,
     ReportQuery,
     RulesetIn,
     RulesetOut,
@@ -69,6 +72,7 @@ register_problem(h.RulesetVersionTaken, 409, "ruleset-version-taken", "Ruleset v
 register_problem(h.ExternalIdTaken, 409, "external-id-taken", "A referral with this external_id exists")
 register_problem(h.RulesetVersionMissing, 409, "ruleset-version-missing", "The ruleset pack version is not installed")
 register_problem(review_rules.NothingToJudge, 409, "nothing-to-judge", "Nothing awaits this judgement")
+register_problem(what_if.RulesetVersionNotFound, 404, "ruleset-version-not-found", "No such ruleset pack version")
 register_problem(rules.InvalidTransition, 409, "invalid-transition", "Not allowed in the referral's status")
 register_problem(rules.OverrideRequired, 409, "override-required", "The program needs a supervisor override")
 register_problem(rules.OverrideNotPermitted, 403, "override-not-permitted", "Only a supervisor may override")
@@ -221,6 +225,27 @@ class IntakeService(ServiceBase):
             self.db.rollback()
             raise Conflict("this version was installed at the same moment; read GET /v1/ruleset") from None
         return ApiResponse(_ruleset_out(ruleset, "installed"), status=201 if fresh else 200)
+
+    @api("POST", "/v1/rulesets/<version>/replay", roles=REPORT_READERS | {"admin"}, body=ReplayIn,
+         response=ReplayReport, errors=[404], tags=["rulesets"],
+         summary="What-if: screen the referrals received in a date range under this pack version and report, per "
+                 "program and by race, ethnicity, sex and age band (small cells and their complements suppressed), "
+                 "how many would change status and in which direction; nothing is changed")
+    def replay_ruleset(self, call: Call, version: str) -> ReplayReport:
+        body: ReplayIn = call.body
+        if len(version) > 64:
+            raise NotFound("no such ruleset pack version")
+        if body.from_ > body.to:
+            raise UnprocessableContent("`from` is after `to`", slug="invalid-query",
+                                       errors=[{"field": "from", "message": "after `to`", "type": "value_error"}])
+        try:
+            report = what_if.replay(self.db, call.agency, version, body.from_, body.to)
+        finally:
+            self.db.rollback()  # read only, whatever happened
+        self._audit_now(call, "ruleset.replayed", version,
+                        {"from": body.from_.isoformat(), "to": body.to.isoformat(), "referrals": report.referrals,
+                         "changed_referrals": report.changed_referrals}, resource_type="ruleset")
+        return report
 
     # ------------------------------------------------------------ referrals
 
