@@ -19,6 +19,7 @@ import csv
 import datetime as dt
 import getpass
 import json
+import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -255,3 +256,75 @@ def replay_ruleset(version: str, agency: str, date_from: dt.datetime, date_to: d
         directions = ", ".join(f"{k}: {v}" for k, v in program.directions.items()) or "-"
         table.add_row(program.program, str(program.referrals), str(program.changed), directions)
     Console().print(table)
+
+
+@referrals.command("export")
+@click.option("--agency", required=True, help="Tenant slug, e.g. stl-cao.")
+@click.option("--format", "output_format", type=click.Choice(["ndjson", "csv"]), default="ndjson", show_default=True)
+@click.option("--deidentified", is_flag=True, help="the research variant: no names, age bands, keyed hashes")
+@click.option("--from", "date_from", type=click.DateTime(formats=["%Y-%m-%d"]), default=None,
+              help="received on or after this day (UTC)")
+@click.option("--to", "date_to", type=click.DateTime(formats=["%Y-%m-%d"]), default=None,
+              help="received on or before this day (UTC)")
+@click.option("--program", default=None, help="accepted into, or screened eligible for, this program")
+@click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="file to write (default: standard output)")
+@_database_url
+def export_referrals(agency: str, output_format: str, deidentified: bool, date_from: dt.datetime | None,
+                     date_to: dt.datetime | None, program: str | None, output: Path | None,
+                     database_url: str | None) -> None:
+    """Export referrals, screenings, decisions and outcomes, streamed (memory stays flat), with progress."""
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from services.intake import export
+    from shared.audit import write_audit_now
+    from shared.auth import Identity, load_or_create_secret
+    from shared.config import CommonSettings
+
+    if date_from and date_to and date_from > date_to:
+        raise click.BadParameter("--from is after --to", param_hint="--from")
+    variant: export.Variant = "deidentified" if deidentified else "identified"
+    common = CommonSettings()
+    try:
+        key = export.export_key(common.jwt_secret or load_or_create_secret(common.secret_file),
+                                os.environ.get("DIVERSION_INTAKE_EXPORT_KEY"))
+        identity = Identity(sub=f"cli:{getpass.getuser()}", agency=agency, roles=frozenset({"admin"}))
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+    engine = _intake_engine(database_url)
+    first, last = (date_from.date() if date_from else None), (date_to.date() if date_to else None)
+    console = Console(stderr=True)
+    target = output.open("wb") if output else sys.stdout.buffer
+    written = 0
+    try:
+        with engine.connect() as connection:
+            total = export.count(connection, agency, first, last, program)
+            rows = export.records(connection, agency, variant=variant, key=key, date_from=first, date_to=last,
+                                  program=program)
+            with Progress(TextColumn("[bold]exporting"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                          console=console) as progress:
+                task = progress.add_task("export", total=total)
+
+                def counted() -> Iterator[dict[str, Any]]:
+                    nonlocal written
+                    for row in rows:
+                        written += 1
+                        if written % 500 == 0:
+                            progress.update(task, completed=written)
+                        yield row
+
+                render = export.as_csv if output_format == "csv" else export.as_ndjson
+                for piece in render(counted(), variant):
+                    target.write(piece)
+                progress.update(task, completed=written)
+        write_audit_now(engine, service="intake", action="referral.exported", outcome="success", identity=identity,
+                        resource_type="referral", resource_id=None, source_ip=None, request_id=None,
+                        detail={"variant": variant, "format": output_format, "rows": written, "program": program,
+                                "from": first.isoformat() if first else None,
+                                "to": last.isoformat() if last else None, "via": "cli"})
+    finally:
+        if output:
+            target.close()
+        engine.dispose()
+    console.print(f"{written} referrals exported ({variant}, {output_format})", highlight=False)

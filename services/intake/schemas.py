@@ -260,3 +260,15 @@ class ReplayIn(_Body):
     to: dt.date
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+class ExportQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    format: Literal["ndjson", "csv"] = "ndjson"
+    variant: Literal["identified", "deidentified"] = Field(
+        default="identified", description="deidentified (research): no names or case numbers, age bands instead of "
+                                          "dates of birth, keyed hashes instead of ids")
+    from_: dt.date | None = Field(default=None, alias="from", description="received on or after (UTC day)")
+    to: dt.date | None = Field(default=None, description="received on or before (UTC day)")
+    program: Slug | None = Field(default=None, description="accepted into, or screened eligible for")

@@ -11,7 +11,9 @@ from pydantic import Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
+from werkzeug.wrappers import Response
 
+from services.intake import export
 from services.intake import handlers as h
 from services.intake import replay as what_if
 from services.intake import review as queue
@@ -25,6 +27,7 @@ from services.intake.schemas import (
     BatchIn,
     BatchOut,
     DecisionIn,
+    ExportQuery,
     JudgementIn,
     PersonName,
     ProgramOut,
@@ -39,7 +42,7 @@ from services.intake.schemas import (
     ScreeningReportOut,
 )
 from shared.audit import write_audit, write_audit_now
-from shared.auth import Identity
+from shared.auth import Identity, load_or_create_secret
 from shared.config import SETTINGS_KEY, Settings
 from shared.db import Database
 from shared.http import Call, api
@@ -48,6 +51,7 @@ from shared.http.concurrency import etag, require_if_match
 from shared.http.pagination import Page, decode_cursor, encode_cursor
 from shared.http.problems import (
     Conflict,
+    Forbidden,
     NotFound,
     PreconditionFailed,
     UnprocessableContent,
@@ -90,6 +94,9 @@ class IntakeSettings(BaseSettings):
         default=60.0, gt=0, le=86_400,
         description="how often deferrals and eligibility dates that have come are put back in the review queue")
     review_batch: int = Field(default=200, ge=1, le=5_000, description="referrals returned per pass at most")
+    export_key: str | None = Field(
+        default=None, min_length=32, repr=False,
+        description="key of the research export's keyed hashes (default: derived from the suite's JWT secret)")
 
 
 SETTINGS_CLASS = IntakeSettings
@@ -99,6 +106,17 @@ def _intake_settings(container: Any) -> IntakeSettings:
     settings: Settings | None = container.config.get(SETTINGS_KEY)
     extra = settings.extra if settings is not None else None
     return extra if isinstance(extra, IntakeSettings) else IntakeSettings()
+
+
+class IntakeConfig(DependencyProvider):
+    """Injects the service's settings: intake's own and the suite's common ones."""
+
+    def setup(self) -> None:
+        self.own = _intake_settings(self.container)
+        self.common = self.container.config[SETTINGS_KEY].common
+
+    def get_dependency(self, worker_ctx: Any) -> IntakeConfig:
+        return self
 
 
 class Clock(DependencyProvider):
@@ -155,6 +173,7 @@ class IntakeService(ServiceBase):
     outbox = Outbox()
     event_context = EventContext()
     clock = Clock()
+    config = IntakeConfig()
 
     # ------------------------------------------------------------ plumbing
 
@@ -465,6 +484,43 @@ class IntakeService(ServiceBase):
             return ApiResponse(render_csv(report), media_type="text/csv")
         return ScreeningReportOut(date_from=query.from_, date_to=query.to, referrals=referrals,
                                   min_cell=report.min_cell, cells=report.cells)
+
+    # ------------------------------------------------------------ exports
+
+    @api("GET", "/v1/exports/referrals", roles={"admin", "supervisor", "auditor"}, query=ExportQuery,
+         media_type="application/x-ndjson", alternatives=["text/csv"], tags=["exports"],
+         summary="Every referral with its screening, last decision and outcome, streamed as NDJSON (or "
+                 "?format=csv); ?variant=deidentified for research (auditors get only that one)")
+    def export_referrals(self, call: Call) -> Response:
+        query: ExportQuery = call.query
+        if query.from_ and query.to and query.from_ > query.to:
+            raise UnprocessableContent("`from` is after `to`", slug="invalid-query",
+                                       errors=[{"field": "from", "message": "after `to`", "type": "value_error"}])
+        roles = call.identity.roles if call.identity else frozenset()
+        if query.variant == "identified" and not roles & {"admin", "supervisor"}:
+            raise Forbidden("the identified export needs the role admin or supervisor; ask for variant=deidentified")
+        common = self.config.common
+        key = export.export_key(common.jwt_secret or load_or_create_secret(common.secret_file),
+                                self.config.own.export_key)
+        self._audit_now(call, "referral.exported", None, {
+            "variant": query.variant, "format": query.format, "program": query.program,
+            "from": query.from_.isoformat() if query.from_ else None, "to": query.to.isoformat() if query.to else None,
+        })
+        engine = self.db.get_bind()
+        agency = call.agency
+
+        def stream() -> Any:
+            # Its own connection: the worker's session is closed by the time the body is sent.
+            with engine.connect() as connection:
+                rows = export.records(connection, agency, variant=query.variant, key=key, date_from=query.from_,
+                                      date_to=query.to, program=query.program)
+                render = export.as_csv if query.format == "csv" else export.as_ndjson
+                yield from render(rows, query.variant)
+
+        media = "text/csv; charset=utf-8" if query.format == "csv" else "application/x-ndjson"
+        name = f"referrals-{query.variant}.{'csv' if query.format == 'csv' else 'ndjson'}"
+        return Response(stream(), status=200, content_type=media,
+                        headers={"Content-Disposition": f'attachment; filename="{name}"'})
 
     # ------------------------------------------------------------ events in
 
