@@ -228,6 +228,7 @@ def _mount_optional_groups() -> None:
         ("shared.messaging.cli", "dlq"),
         ("services.intake.cli", "referrals"),
         ("services.intake.cli", "rulesets"),
+        ("shared.reports_cli", "reports"),
         ("services.resources.cli", "directory"),
         ("shared.demo", "demo"),
     ):
