@@ -293,11 +293,15 @@ def create_referrals(
         screenings.append(screening_row_values(referral_id, agency, result, "submitted", actor, now))
         created.append(Created(referral_id, result))
     if referrals:
-        session.execute(insert(ReferralRow), referrals)
-        session.execute(insert(DefendantRow), defendants)
-        session.execute(insert(ChargeRow), charges)
-        session.execute(insert(HistoryRow), histories)
-        session.execute(insert(ScreeningRow), screenings)
+        # render_nulls: None is sent as NULL instead of leaving the key out, so every row of a table has the same
+        # keys and goes in one multi-row statement (left out, rows with and without an email, a phone or an
+        # external_id split the batch into one INSERT per distinct key set: ~200 round trips per 500 referrals).
+        bulk = {"render_nulls": True}
+        session.execute(insert(ReferralRow), referrals, execution_options=bulk)
+        session.execute(insert(DefendantRow), defendants, execution_options=bulk)
+        session.execute(insert(ChargeRow), charges, execution_options=bulk)
+        session.execute(insert(HistoryRow), histories, execution_options=bulk)
+        session.execute(insert(ScreeningRow), screenings, execution_options=bulk)
     return created
 
 
