@@ -5,7 +5,9 @@
 2. POST /v1/referrals:batch (500 per call) against the intake service running in-process on a fresh
    PostgreSQL database (`diversion_test_in_bench_<pid>`, dropped afterwards), beside a raw executemany
    INSERT of the same referral documents (one JSON row each) into a scratch table of that database.
-Run: make bench-intake   (or .venv/bin/python bench/intake.py [--count N] [--batches N])
+3. Export: `diversion referrals export` of 10,000 and of 100,000 referrals (inserted raw) as separate
+   processes, peak RSS of each: memory must stay flat in the number of rows.
+Run: make bench-intake   (or .venv/bin/python bench/intake.py [--count N] [--batches N] [--export-rows N])
 """
 
 from __future__ import annotations
@@ -141,19 +143,88 @@ def batch_api(batches: int) -> tuple[float, float]:
         _admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+def _insert_raw(url: str, agency: str, n: int) -> None:
+    import datetime as dt
+
+    from sqlalchemy import insert
+
+    from services.intake.models import DefendantRow, ReferralRow
+    from shared.db import make_engine
+
+    engine = make_engine(url)
+    now = dt.datetime.now(dt.UTC)
+    for start in range(0, n, 10_000):
+        ids = [str(uuid.uuid4()) for _ in range(min(10_000, n - start))]
+        with engine.begin() as connection:
+            connection.execute(insert(ReferralRow), [{
+                "id": i, "agency_id": agency, "source": "police", "case_number": f"C-{start + k}",
+                "case_key": f"c{start + k}", "person_key": f"p{start + k}", "offense_date": dt.date(2026, 3, 1),
+                "status": "screened", "version": 1, "recommendation": "eligible",
+                "eligible_programs": ",young-adult,", "received_at": now, "received_by": "bench", "updated_at": now,
+                "review_reasons": "", "pending_programs": ",",
+            } for k, i in enumerate(ids)])
+            connection.execute(insert(DefendantRow), [{
+                "referral_id": i, "agency_id": agency, "first_name": "Ana", "last_name": "Diaz",
+                "date_of_birth": dt.date(2000, 1, 1), "preferred_language": "en", "race": "Black",
+            } for i in ids])
+    engine.dispose()
+
+
+def export_memory(rows: int) -> float:
+    """Peak RSS of `diversion referrals export` for rows/10 and for rows referrals; returns the ratio."""
+    from shared import migrations
+
+    name = f"diversion_test_in_export_{os.getpid()}"
+    _admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    _admin(f'CREATE DATABASE "{name}"')
+    url = PG_ADMIN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg2://") + f"/{name}"
+    peaks = {}
+    try:
+        migrations.upgrade("intake", url)
+        print("\n[3] export: peak RSS of `diversion referrals export` (separate processes)")
+        for count in (rows // 10, rows):
+            agency = f"bench-{count}"
+            _insert_raw(url, agency, count)
+            script = (
+                "import resource, sys, time\n"
+                "from click.testing import CliRunner\n"
+                "from services.intake.cli import referrals\n"
+                "started = time.perf_counter()\n"
+                f"result = CliRunner().invoke(referrals, ['export', '--agency', '{agency}', '--database-url', "
+                f"'{url}', '-o', '/dev/null'])\n"
+                "assert result.exit_code == 0, result.output\n"
+                "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, time.perf_counter() - started)\n"
+            )
+            env = {**os.environ, "DIVERSION_JWT_SECRET": "x" * 64}
+            out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True,
+                                 env=env, cwd=str(Path(__file__).resolve().parents[1]))
+            kib, seconds = out.stdout.split()[-2:]
+            peaks[count] = int(kib) / 1024
+            print(f"{f'export of {count:,} referrals':<62} {peaks[count]:>8.1f} MiB peak RSS, "
+                  f"{count / float(seconds):>9,.0f} referrals/s")
+    finally:
+        _admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    ratio = peaks[rows] / peaks[rows // 10]
+    print(f"ratio peak RSS {rows:,} / {rows // 10:,} rows: {ratio:.2f}x (flat: close to 1)")
+    return ratio
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--count", type=int, default=20_000, help="referrals for the in-process screening")
     parser.add_argument("--batches", type=int, default=10, help=f"timed batch calls of {BATCH}")
+    parser.add_argument("--export-rows", type=int, default=100_000, help="referrals for the export memory run")
     parser.add_argument("--api-only", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.api_only:
-        batch_api(args.batches)
+        api_rate, raw_rate = batch_api(args.batches)
+        print(f"target batch/raw >= 0.5x: {'met' if api_rate / raw_rate >= 0.5 else 'NOT met'}")
         return 0
     screening, _ = in_process(args.count)
     sys.stdout.flush()
     child = subprocess.run([sys.executable, __file__, "--api-only", "--batches", str(args.batches)], check=False)
-    return 0 if screening >= TARGET and child.returncode == 0 else 1
+    flat = export_memory(args.export_rows) < 1.5
+    return 0 if screening >= TARGET and child.returncode == 0 and flat else 1
 
 
 if __name__ == "__main__":
