@@ -52,6 +52,7 @@ from services.intake.schemas import (
     DeferIn,
     ReferralSubmission,
 )
+from shared.bulk import RawJson, write_rows
 from shared.http.problems import validation_errors
 from shared.messaging import CloudEvent, new_event
 from shared.messaging.catalog import (
@@ -290,27 +291,25 @@ def create_referrals(
             "prior_diversions": [d.model_dump(mode="json") for d in history.prior_diversions],
             "pending_cases": history.pending_cases,
         })
-        screenings.append(screening_row_values(referral_id, agency, result, "submitted", actor, now))
+        screenings.append(screening_row_values(referral_id, agency, result, "submitted", actor, now, raw=True))
         created.append(Created(referral_id, result))
     if referrals:
-        # render_nulls: None is sent as NULL instead of leaving the key out, so every row of a table has the same
-        # keys and goes in one multi-row statement (left out, rows with and without an email, a phone or an
-        # external_id split the batch into one INSERT per distinct key set: ~200 round trips per 500 referrals).
-        bulk = {"render_nulls": True}
-        session.execute(insert(ReferralRow), referrals, execution_options=bulk)
-        session.execute(insert(DefendantRow), defendants, execution_options=bulk)
-        session.execute(insert(ChargeRow), charges, execution_options=bulk)
-        session.execute(insert(HistoryRow), histories, execution_options=bulk)
-        session.execute(insert(ScreeningRow), screenings, execution_options=bulk)
+        # One multi-row INSERT per table (shared.bulk), every row with the same keys: through the ORM's bulk path,
+        # rows with and without an optional value (an email, an external_id) split into one INSERT per key set.
+        for model, rows in ((ReferralRow, referrals), (DefendantRow, defendants), (ChargeRow, charges),
+                            (HistoryRow, histories), (ScreeningRow, screenings)):
+            write_rows(session, model.__table__, rows)  # type: ignore[arg-type]
     return created
 
 
 def screening_row_values(referral_id: str, agency: str, result: Screening, trigger: str, actor: str,
-                   now: dt.datetime) -> dict[str, Any]:
+                         now: dt.datetime, *, raw: bool = False) -> dict[str, Any]:
     return {
         "referral_id": referral_id, "agency_id": agency, "ruleset_version": result.ruleset_version,
         "ruleset_hash": result.ruleset_hash, "screened_on": result.screened_on,
-        "recommendation": result.recommendation.value, "result": result.model_dump(mode="json"),
+        "recommendation": result.recommendation.value,
+        # Already serialized for the bulk path (shared.bulk stores it as it is); a dict for ORM inserts.
+        "result": RawJson(result.model_dump_json()) if raw else result.model_dump(mode="json"),
         "trigger": trigger, "screened_at": now, "screened_by": actor,
     }
 

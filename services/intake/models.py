@@ -9,6 +9,7 @@ from sqlalchemy import JSON, Boolean, Date, ForeignKey, Index, Integer, String, 
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from shared.audit import audit_table
+from shared.bulk import JsonDocument
 from shared.idempotency import idempotency_table
 from shared.messaging.tables import add_messaging_tables
 from shared.timestamps import UtcDateTime
@@ -157,7 +158,7 @@ class ScreeningRow(Base):
     ruleset_hash: Mapped[str] = mapped_column(String(80))
     screened_on: Mapped[dt.date] = mapped_column(Date)
     recommendation: Mapped[str] = mapped_column(String(20))
-    result: Mapped[dict[str, Any]] = mapped_column(JSON)
+    result: Mapped[dict[str, Any]] = mapped_column(JsonDocument())  # takes RawJson on the bulk path
     trigger: Mapped[str] = mapped_column(String(20))  # submitted | rescreen
     screened_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
     screened_by: Mapped[str] = mapped_column(String(200))
