@@ -430,6 +430,21 @@ def test_each_service_gets_every_setting_compose_gives_it(rendering: Rendering) 
         assert expected <= given, (service, sorted(expected - given))
 
 
+def test_the_jwt_secret_is_a_mounted_file(rendering: Rendering) -> None:
+    config = {k: v for cm in rendering.of_kind("ConfigMap") for k, v in cm["data"].items()}
+    assert config["DIVERSION_JWT_SECRET_FILE"] == "/etc/diversion/jwt/secret"
+    rs256 = config["DIVERSION_JWT_ALGORITHM"] == "RS256"
+    assert rs256 == (rendering.overlay == "production") and (not rs256 or config["DIVERSION_JWKS_URL"])
+    for deployment in rendering.of_kind("Deployment"):
+        volumes = {v["name"]: v for v in deployment["spec"]["template"]["spec"]["volumes"]}
+        secret = volumes["jwt"]["secret"]
+        assert secret["secretName"] == "diversion-jwt" and secret["defaultMode"] == 0o440
+        # HS256 cannot start without the shared secret; RS256 does not use it.
+        assert secret.get("optional", False) is rs256
+        [container] = containers(deployment)
+        assert {"name": "jwt", "mountPath": "/etc/diversion/jwt", "readOnly": True} in container["volumeMounts"]
+
+
 # ------------------------------------------------------------------------------------------ KEDA
 
 
@@ -574,3 +589,11 @@ def test_the_network_check_notices_a_wider_policy(rendered: dict[str, Rendering]
     policy["spec"]["podSelector"] = {"matchLabels": {"app.kubernetes.io/part-of": "diversion"}}
     with pytest.raises(AssertionError):
         test_services_reach_only_the_broker_and_their_own_database(r)
+
+
+def test_the_queue_check_notices_a_regex_that_counts_dead_letters(rendered: dict[str, Rendering]) -> None:
+    r = copy.deepcopy(rendered["production"])
+    [trigger] = [t for t in r.one("ScaledObject", "diversion-casework")["spec"]["triggers"] if t["type"] == "rabbitmq"]
+    trigger["metadata"]["queueName"] = r"^diversion\.casework\..+$"
+    with pytest.raises(AssertionError):
+        test_each_scaled_object_counts_exactly_its_service_queues(r)
