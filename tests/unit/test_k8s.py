@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import cel
 import jsonschema
 import kubernetes_validate
 import pytest
@@ -172,10 +173,30 @@ def keda_errors(obj: dict[str, Any]) -> list[str]:
         errors.append(f"apiVersion {obj['apiVersion']} is not the CRD's {api_version}")
     if not DNS_LABEL.match(obj["metadata"]["name"]):
         errors.append(f"metadata.name {obj['metadata']['name']!r} is not a DNS label")
-    # The CRD's one CEL rule (x-kubernetes-validations), which JSON Schema cannot express.
-    spec = obj.get("spec", {})
-    if obj["kind"] == "ScaledObject" and spec.get("minReplicaCount", 0) > spec.get("maxReplicaCount", 100):
-        errors.append("minReplicaCount must be less than or equal to maxReplicaCount")
+    errors += cel_errors(crd_schema(obj["kind"]), obj, "")
+    return errors
+
+
+def crd_schema(kind: str) -> dict[str, Any]:
+    crd = yaml.safe_load(KEDA_CRDS[kind].read_text())
+    [version] = [v for v in crd["spec"]["versions"] if v["served"] and v["storage"]]
+    return dict(version["schema"]["openAPIV3Schema"])
+
+
+def cel_errors(schema: dict[str, Any], value: Any, path: str) -> list[str]:
+    """The CRD's `x-kubernetes-validations` rules, which JSON Schema cannot express, evaluated by a
+    CEL implementation with `self` bound to the value at the rule's place, as the API server does."""
+    errors = [f"{path or '.'}: {rule['message']}" for rule in schema.get("x-kubernetes-validations", [])
+              if cel.evaluate(rule["rule"], {"self": value}) is not True]
+    if isinstance(value, dict):
+        extra = schema.get("additionalProperties")
+        for key, item in value.items():
+            sub = schema.get("properties", {}).get(key, extra if isinstance(extra, dict) else None)
+            if sub is not None:
+                errors += cel_errors(sub, item, f"{path}.{key}")
+    elif isinstance(value, list) and isinstance(schema.get("items"), dict):
+        for index, item in enumerate(value):
+            errors += cel_errors(schema["items"], item, f"{path}[{index}]")
     return errors
 
 
@@ -219,7 +240,7 @@ def test_the_schema_checks_notice_broken_objects(rendered: dict[str, Rendering])
     assert keda_errors(scaled)
     scaled = copy.deepcopy(r.one("ScaledObject", "diversion-casework"))
     scaled["spec"]["minReplicaCount"] = 50
-    assert keda_errors(scaled) == ["minReplicaCount must be less than or equal to maxReplicaCount"]
+    assert keda_errors(scaled) == [".spec: minReplicaCount must be less than or equal to maxReplicaCount"]
     auth = copy.deepcopy(r.one("TriggerAuthentication", "diversion-rabbitmq-monitor"))
     auth["spec"]["secretTargetRef"][0]["secret"] = auth["spec"]["secretTargetRef"][0].pop("name")
     assert keda_errors(auth)
