@@ -3,6 +3,9 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml constraints.txt | sha1sum | cut -c1-12)
+# The standards' own checkers (AsyncAPI parser, Spectral), from tools/standards/package-lock.json.
+NODE_DIR   := tools/standards
+NODE_STAMP := $(NODE_DIR)/node_modules/.installed-$(shell cat $(NODE_DIR)/package.json $(NODE_DIR)/package-lock.json | sha1sum | cut -c1-12)
 
 .PHONY: install run test lint typecheck unit integration test-sqlite openapi asyncapi bench bench-db \
         bench-messaging bench-intake bench-resources bench-notifications demo e2e clean help
@@ -19,7 +22,11 @@ $(STAMP): pyproject.toml constraints.txt
 	@rm -f $(VENV)/.installed-*
 	@touch $@
 
-install: $(STAMP)
+$(NODE_STAMP): $(NODE_DIR)/package.json $(NODE_DIR)/package-lock.json
+	cd $(NODE_DIR) && npm ci --ignore-scripts --no-audit --no-fund
+	@touch $@
+
+install: $(STAMP) $(NODE_STAMP)
 
 run: install
 	$(BIN)/diversion run
