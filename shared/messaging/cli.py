@@ -6,7 +6,7 @@ import json
 
 import click
 
-from shared.config import CommonSettings
+from shared.config import SERVICES, CommonSettings
 from shared.messaging import dlq as ops
 
 
@@ -14,7 +14,8 @@ def _amqp_uri(given: str | None) -> str:
     return given or CommonSettings().amqp_uri
 
 
-_service = click.option("--service", "service", required=True, help="service whose dead letters to use")
+_service = click.option("--service", "service", required=True, type=click.Choice(SERVICES),
+                        help="service whose dead letters to use")
 _amqp = click.option("--amqp-uri", default=None, help="broker URL (default: DIVERSION_AMQP_URI)")
 
 
@@ -26,7 +27,7 @@ def dlq() -> None:
 @dlq.command(name="list")
 @_service
 @_amqp
-@click.option("--limit", default=100, show_default=True)
+@click.option("--limit", default=100, show_default=True, type=click.IntRange(1, 10_000))
 def list_(service: str, amqp_uri: str | None, limit: int) -> None:
     """List dead letters (they stay in the queue)."""
     letters = ops.list_dead_letters(_amqp_uri(amqp_uri), service, limit)
