@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import click
 
@@ -11,7 +12,25 @@ from shared.messaging import dlq as ops
 
 
 def _amqp_uri(given: str | None) -> str:
-    return given or CommonSettings().amqp_uri
+    uri = given or CommonSettings().amqp_uri
+    click.get_current_context().meta["diversion.amqp_uri"] = uri
+    return uri
+
+
+class _DeadLetterGroup(click.Group):
+    """An unreachable broker is exit code 3 with a hint, as for `serve` and `run`, not a traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        from kombu.exceptions import OperationalError
+
+        try:
+            return super().invoke(ctx)
+        except (OSError, OperationalError) as exc:
+            from shared.runner import broker_hint
+
+            uri = ctx.meta.get("diversion.amqp_uri") or CommonSettings().amqp_uri
+            click.echo(f"diversion: {broker_hint(uri)}\n  ({type(exc).__name__}: {exc})", err=True)
+            ctx.exit(3)
 
 
 _service = click.option("--service", "service", required=True, type=click.Choice(SERVICES),
@@ -19,7 +38,7 @@ _service = click.option("--service", "service", required=True, type=click.Choice
 _amqp = click.option("--amqp-uri", default=None, help="broker URL (default: DIVERSION_AMQP_URI)")
 
 
-@click.group(name="dlq")
+@click.group(name="dlq", cls=_DeadLetterGroup)
 def dlq() -> None:
     """Dead-letter queues: events a handler gave up on, with the error that stopped them."""
 

@@ -126,3 +126,11 @@ def test_dlq_service_choices_are_the_four_services(suite_cli):
         (service,) = [param for param in command.params if param.name == "service"]
         assert isinstance(service.type, click.Choice)
         assert list(service.type.choices) == ["intake", "casework", "resources", "notifications"]
+
+
+def test_dlq_without_a_broker_is_exit_code_3_with_a_hint_not_a_traceback(suite_cli, tmp_path):
+    result = CliRunner().invoke(suite_cli, ["dlq", "list", "--service", "intake", "--amqp-uri",
+                                            "amqp://guest:guest@127.0.0.1:1/"], env=_env(tmp_path))
+    assert result.exit_code == 3, result.output
+    assert "RabbitMQ is not reachable at 127.0.0.1:1/" in result.stderr
+    assert "Traceback" not in result.output
