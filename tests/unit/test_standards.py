@@ -191,3 +191,15 @@ def test_every_openapi_operation_has_a_description_and_a_declared_tag(path):
         for operation in operations.values():
             assert operation["description"].strip()
             assert set(operation["tags"]) <= set(declared)
+
+
+@pytest.mark.parametrize("path", OPENAPI_DOCUMENTS, ids=lambda path: path.stem)
+def test_every_non_2xx_response_in_the_openapi_documents_is_problem_json(path):
+    document = json.loads(path.read_text())
+    others = [(route, method, status, sorted(response.get("content", {})))
+              for route, operations in document["paths"].items()
+              for method, operation in operations.items()
+              for status, response in operation["responses"].items()
+              if not status.startswith("2") and set(response.get("content", {})) != {"application/problem+json"}]
+    assert others == []
+    assert "503" in document["paths"]["/readyz"]["get"]["responses"]
