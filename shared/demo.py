@@ -22,6 +22,8 @@ from typing import Any
 import click
 import requests
 
+from shared.cli import CONTEXT_SETTINGS
+
 TokenFactory = Callable[..., str]
 Mailbox = Callable[[], list[EmailMessage]]
 PARTICIPANT_EMAIL = "jordan@example.org"
@@ -305,7 +307,7 @@ class Walkthrough:
         self.on_step(Step("notifications", "appointment reminder emailed", detail))
 
 
-@click.command()
+@click.command(context_settings=CONTEXT_SETTINGS)
 @click.option("--agency", default="stl-cao", show_default=True)
 def demo(agency: str) -> None:
     """Walk one referral through the running suite (start it first with `make run`)."""

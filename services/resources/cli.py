@@ -14,6 +14,7 @@ from sqlalchemy.engine import Engine
 
 from services.resources.directory import available_importers, export_hsds, import_cli
 from services.resources.directory.importers import UnknownImporter, UnreadableSource
+from shared.cli import CONTEXT_SETTINGS
 
 
 def _engine(database_url: str | None = None) -> Engine:
@@ -43,7 +44,7 @@ def _database_url(ctx: click.Context, param: click.Parameter, value: str | None)
         raise click.BadParameter(exc.errors()[0]["msg"].removeprefix("Value error, ")) from None
 
 
-@click.group()
+@click.group(context_settings=CONTEXT_SETTINGS)
 def directory() -> None:
     """The resource directory (HSDS 3.0): import, export, reindex."""
 

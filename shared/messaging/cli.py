@@ -7,6 +7,7 @@ from typing import Any
 
 import click
 
+from shared.cli import CONTEXT_SETTINGS
 from shared.config import SERVICES, CommonSettings
 from shared.messaging import dlq as ops
 
@@ -38,7 +39,7 @@ _service = click.option("--service", "service", required=True, type=click.Choice
 _amqp = click.option("--amqp-uri", default=None, help="broker URL (default: DIVERSION_AMQP_URI)")
 
 
-@click.group(name="dlq", cls=_DeadLetterGroup)
+@click.group(name="dlq", cls=_DeadLetterGroup, context_settings=CONTEXT_SETTINGS)
 def dlq() -> None:
     """Dead-letter queues: events a handler gave up on, with the error that stopped them."""
 
