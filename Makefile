@@ -7,6 +7,9 @@ STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml constraints.txt | sha1su
 TOOLS_VENV  := .venv-tools
 TOOLS_REQS  := deploy/k8s/checkov-requirements.txt
 TOOLS_STAMP := $(TOOLS_VENV)/.installed-$(shell cat $(TOOLS_REQS) | sha1sum | cut -c1-12)
+# The standards' own checkers (AsyncAPI parser, Spectral), from tools/standards/package-lock.json.
+NODE_DIR   := tools/standards
+NODE_STAMP := $(NODE_DIR)/node_modules/.installed-$(shell cat $(NODE_DIR)/package.json $(NODE_DIR)/package-lock.json | sha1sum | cut -c1-12)
 
 .PHONY: install run test lint typecheck unit integration test-sqlite openapi asyncapi bench bench-db \
         bench-messaging bench-intake bench-resources bench-notifications demo e2e clean help
@@ -29,7 +32,11 @@ $(TOOLS_STAMP): $(TOOLS_REQS)
 	@rm -f $(TOOLS_VENV)/.installed-*
 	@touch $@
 
-install: $(STAMP) $(TOOLS_STAMP)
+$(NODE_STAMP): $(NODE_DIR)/package.json $(NODE_DIR)/package-lock.json
+	cd $(NODE_DIR) && npm ci --ignore-scripts --no-audit --no-fund
+	@touch $@
+
+install: $(STAMP) $(TOOLS_STAMP) $(NODE_STAMP)
 
 run: install
 	$(BIN)/diversion run
