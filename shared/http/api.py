@@ -134,6 +134,22 @@ class ApiWebServer(WebServer):
         return super().get_wsgi_server(sock, wsgi_app, protocol=ProblemHttpProtocol, debug=debug)
 
 
+def _read_chunked(request: Request, limit: int) -> bytes:
+    """A body without Content-Length (chunked): read up to one byte past the limit, so "too large" shows."""
+    if not request.environ.get("wsgi.input_terminated"):
+        return b""
+    stream = request.environ["wsgi.input"]
+    parts: list[bytes] = []
+    size = 0
+    while size <= limit:
+        part = stream.read(min(65536, limit + 1 - size))
+        if not part:
+            break
+        parts.append(part)
+        size += len(part)
+    return b"".join(parts)
+
+
 def internal_error() -> Problem:
     problem = Problem("an internal error occurred; quote the request id when reporting it", slug="internal-error")
     problem.status, problem.title = 500, "Internal server error"
@@ -305,11 +321,12 @@ class ApiEntrypoint(HttpRequestHandler):
                 raise PayloadTooLarge(f"the body is {declared} bytes; the limit is {limit}")
             request.max_content_length = limit
             try:
-                raw = request.get_data(cache=True)
+                raw = _read_chunked(request, limit) if declared is None else request.get_data(cache=True)
             except RequestEntityTooLarge:
                 raise PayloadTooLarge(f"the body exceeds the limit of {limit} bytes") from None
             if len(raw) > limit:
-                raise PayloadTooLarge(f"the body exceeds the limit of {limit} bytes")
+                raise PayloadTooLarge(f"the body exceeds the limit of {limit} bytes",
+                                      headers={"Connection": "close"})  # the rest is never read
             mimetype = request.mimetype or "application/json"
             if self.media_type == "application/json" and mimetype not in ("application/json",) and \
                     not mimetype.endswith("+json"):
