@@ -17,6 +17,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
+from urllib.parse import parse_qsl
 
 from eventlet.event import Event
 from nameko.containers import ServiceContainer
@@ -342,6 +343,8 @@ class ApiEntrypoint(HttpRequestHandler):
                     ) from None
             else:
                 body = raw
+                if self.media_type == "application/x-www-form-urlencoded":
+                    refuse_bad_text(dict(parse_qsl(raw.decode("utf-8", "replace"), keep_blank_values=True)), "body")
         query = None
         if self.query_model is not None:
             values: dict[str, Any] = {}
