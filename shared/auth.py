@@ -113,8 +113,10 @@ def cursor_secret(settings: CommonSettings) -> str:
     """What list cursors are signed with: the setting, else the HS256 secret, else one generated once."""
     if settings.cursor_secret:
         return settings.cursor_secret
+    if settings.jwt_secret:  # set on every replica (compose requires it), so cursors cross replicas
+        return settings.jwt_secret
     if settings.jwt_algorithm == "HS256":
-        return settings.jwt_secret or load_or_create_secret(settings.secret_file)
+        return load_or_create_secret(settings.secret_file)
     return load_or_create_secret(settings.data_dir / "cursor-secret")
 
 
