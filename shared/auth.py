@@ -24,6 +24,10 @@ from shared.config import CommonSettings
 ROLES = frozenset({"screener", "case_manager", "supervisor", "partner", "admin", "auditor"})
 AGENCY_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]{1,62}$")
 LEEWAY_SECONDS = 30
+CONTROL = re.compile(r"[\x00-\x1f\x7f\ud800-\udfff]")
+MAX_TOKEN_LENGTH = 8192  # far above any real token; the header line limit is 8192 bytes too
+# The type every claim the suite reads must have; a signed token with another type is refused (401).
+CLAIM_TYPES: dict[str, tuple[type, ...]] = {"sub": (str,), "agency": (str,), "roles": (list, str), "org": (str,)}
 
 
 class AuthenticationFailed(Exception):
@@ -83,6 +87,37 @@ class Identity(BaseModel):
             return cls(sub=data["sub"], agency=data["agency"], roles=data["roles"], org=data.get("org"))
         except (KeyError, ValidationError, TypeError):
             return None
+
+
+def identity_from_claims(claims: Any) -> Identity:
+    """The identity a verified token's claims name, every claim type-checked (a 401, never a 500)."""
+    if not isinstance(claims, dict):
+        raise AuthenticationFailed("token claims invalid: not an object")
+    wrong = sorted(name for name, types in CLAIM_TYPES.items()
+                   if claims.get(name) is not None and not isinstance(claims[name], types))
+    roles = claims.get("roles")
+    if isinstance(roles, list) and not all(isinstance(role, str) for role in roles):
+        wrong.append("roles")
+    if wrong:
+        raise AuthenticationFailed(f"token claims of the wrong type: {', '.join(sorted(set(wrong)))}")
+    if any(isinstance(claims.get(name), str) and CONTROL.search(claims[name]) for name in ("sub", "org")):
+        raise AuthenticationFailed("token claims invalid: control characters")
+    try:
+        return Identity(sub=claims.get("sub"), agency=claims.get("agency", ""), roles=roles, org=claims.get("org"))
+    except ValidationError as exc:
+        fields = ", ".join(sorted({str(err["loc"][0]) for err in exc.errors() if err.get("loc")}))
+        raise AuthenticationFailed(f"token claims invalid: {fields}") from None
+
+
+def cursor_secret(settings: CommonSettings) -> str:
+    """What list cursors are signed with: the setting, else the HS256 secret, else one generated once."""
+    if settings.cursor_secret:
+        return settings.cursor_secret
+    if settings.jwt_secret:  # set on every replica (compose requires it), so cursors cross replicas
+        return settings.jwt_secret
+    if settings.jwt_algorithm == "HS256":
+        return load_or_create_secret(settings.secret_file)
+    return load_or_create_secret(settings.data_dir / "cursor-secret")
 
 
 def load_or_create_secret(path: Path) -> str:
@@ -161,6 +196,8 @@ class TokenVerifier:
             raise AuthenticationFailed(f"signing key not available: {exc}") from None
 
     def verify(self, token: str) -> Identity:
+        if len(token) > MAX_TOKEN_LENGTH:
+            raise AuthenticationFailed(f"token longer than {MAX_TOKEN_LENGTH} characters")
         try:
             claims = jwt.decode(
                 token,
@@ -175,14 +212,9 @@ class TokenVerifier:
             raise AuthenticationFailed("token expired") from None
         except jwt.InvalidTokenError as exc:
             raise AuthenticationFailed(f"invalid token: {exc}") from None
-        try:
-            return Identity(
-                sub=str(claims["sub"]), agency=claims.get("agency", ""), roles=claims.get("roles"),
-                org=claims.get("org"),
-            )
-        except ValidationError as exc:
-            fields = ", ".join(str(err["loc"][0]) for err in exc.errors())
-            raise AuthenticationFailed(f"token claims invalid: {fields}") from None
+        except (ValueError, TypeError, KeyError, OverflowError) as exc:  # malformed beyond what PyJWT names
+            raise AuthenticationFailed(f"invalid token: {type(exc).__name__}") from None
+        return identity_from_claims(claims)
 
     def verify_header(self, header: str | None) -> Identity:
         if not header:

@@ -37,6 +37,9 @@ class CommonSettings(BaseSettings):
     jwt_algorithm: Literal["HS256", "RS256"] = "HS256"
     jwt_secret: str | None = Field(default=None, repr=False)
     jwt_secret_file: Path | None = None
+    # Signs list cursors (shared/http/pagination.py); derived from the JWT secret (HS256) or generated into
+    # the data folder when unset. Set it to one value on every replica when cursors cross replicas under RS256.
+    cursor_secret: str | None = Field(default=None, repr=False, min_length=16)
     jwks_url: str | None = None
     jwt_issuer: str | None = None
     jwt_audience: str | None = None

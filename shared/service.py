@@ -21,7 +21,7 @@ from shared.config import SETTINGS_KEY, Settings
 from shared.db import Database, database_reachable
 from shared.http.api import ApiResponse, Call, api, bind_worker_context
 from shared.http.openapi import openapi_document
-from shared.http.pagination import Page, PageQuery, decode_cursor, encode_cursor
+from shared.http.pagination import Page, PageQuery, Pager
 from shared.http.problems import ProblemDocument, ServiceUnavailable, problem_response
 from shared.logs import clear_request_context
 from shared.metrics import CONTENT_TYPE, metrics_for
@@ -209,10 +209,8 @@ class ServiceBase:
             value = getattr(query, column)
             if value is not None:
                 statement = statement.where(audit_rows.c[column] == value)
-        cursor = decode_cursor(query.cursor)
-        if cursor:
-            statement = statement.where(audit_rows.c.id < int(cursor.get("id", 0)))
-        rows = self.db.execute(statement.order_by(audit_rows.c.id.desc()).limit(query.limit + 1)).mappings().all()
-        items = [AuditEventOut.model_validate(dict(row)) for row in rows[: query.limit]]
-        next_cursor = encode_cursor({"id": items[-1].id}) if len(rows) > query.limit else None
+        pager = Pager(call, audit_rows.c.id.desc())
+        rows, next_cursor = pager.page(self.db.execute(pager.apply(statement)).mappings().all(),
+                                       key=lambda row: (row["id"],))
+        items = [AuditEventOut.model_validate(dict(row)) for row in rows]
         return Page[AuditEventOut](items=items, next_cursor=next_cursor)

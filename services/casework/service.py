@@ -89,7 +89,7 @@ from shared.http import (
     api,
 )
 from shared.http.concurrency import etag, require_if_match
-from shared.http.pagination import Page, decode_cursor, encode_cursor
+from shared.http.pagination import Page, Pager
 from shared.idempotency import remember, replay
 from shared.messaging import Outbox, reliable_handler, rpc
 from shared.messaging.catalog import AppointmentScheduled, ReferralAccepted, ServiceReferralStatusChanged
@@ -414,12 +414,9 @@ class CaseworkService(ServiceBase):
             statement = statement.where(CaseRecord.case_manager_id == query.case_manager_id)
         if query.program is not None:
             statement = statement.where(CaseRecord.program_id == query.program)
-        cursor = decode_cursor(query.cursor)
-        if cursor:
-            statement = statement.where(CaseRecord.id > str(cursor.get("id", "")))
-        rows = self.db.scalars(statement.order_by(CaseRecord.id).limit(query.limit + 1)).all()
-        items = [self._summary(row) for row in rows[: query.limit]]
-        next_cursor = encode_cursor({"id": items[-1].id}) if len(rows) > query.limit else None
+        pager = Pager(call, CaseRecord.id)
+        rows, next_cursor = pager.page(self.db.scalars(pager.apply(statement)).all(), key=lambda row: (row.id,))
+        items = [self._summary(row) for row in rows]
         return Page[CaseSummary](items=items, next_cursor=next_cursor)
 
     @staticmethod

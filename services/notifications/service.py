@@ -9,8 +9,8 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 from urllib.parse import parse_qsl
 
-from sqlalchemy import and_, or_, select
 from sqlalchemy import event as sa_event
+from sqlalchemy import select
 from werkzeug.wrappers import Request
 
 from services.notifications.channels.amqp_feed import InvalidFeedName, feed_routing_key
@@ -91,7 +91,7 @@ from shared.http import (
 )
 from shared.http.api import ApiEntrypoint
 from shared.http.concurrency import etag, require_if_match
-from shared.http.pagination import Page, decode_cursor, encode_cursor
+from shared.http.pagination import Page, Pager
 from shared.idempotency import remember, replay
 from shared.messaging import CloudEvent, Outbox, reliable_handler
 from shared.messaging.catalog import (
@@ -399,23 +399,10 @@ class NotificationsService(ServiceBase):
             value = getattr(query, column)
             if value is not None:
                 statement = statement.where(getattr(Delivery, column) == value)
-        cursor = decode_cursor(query.cursor)
-        if cursor:
-            try:
-                created = dt.datetime.fromisoformat(str(cursor["c"]))
-                last_id = str(cursor["i"])
-            except (KeyError, ValueError):
-                raise UnprocessableContent("the cursor is not one this API issued", slug="invalid-cursor") from None
-            statement = statement.where(or_(Delivery.created_at < created,
-                                            and_(Delivery.created_at == created, Delivery.id < last_id)))
-        rows = self.db.scalars(
-            statement.order_by(Delivery.created_at.desc(), Delivery.id.desc()).limit(query.limit + 1)
-        ).all()
-        items = [_delivery_out(row) for row in rows[: query.limit]]
-        next_cursor = None
-        if len(rows) > query.limit:
-            last = rows[query.limit - 1]
-            next_cursor = encode_cursor({"c": aware(last.created_at).isoformat(), "i": last.id})  # type: ignore[union-attr]
+        pager = Pager(call, Delivery.created_at.desc(), Delivery.id.desc())
+        rows, next_cursor = pager.page(self.db.scalars(pager.apply(statement)).all(),
+                                       key=lambda row: (aware(row.created_at), row.id))
+        items = [_delivery_out(row) for row in rows]
         return Page[DeliveryOut](items=items, next_cursor=next_cursor)
 
     @api("GET", "/v1/deliveries/<delivery_id>", roles={"partner", "admin"}, response=DeliveryOut,

@@ -13,7 +13,7 @@ from nameko.extensions import DependencyProvider
 from nameko.timer import Timer
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
-from sqlalchemy import Table, or_, select, update
+from sqlalchemy import Table, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from services.resources.directory import export_hsds
@@ -68,7 +68,7 @@ from shared.db import Database
 from shared.http import Call, api
 from shared.http.api import ApiResponse
 from shared.http.concurrency import etag, require_if_match
-from shared.http.pagination import Page, decode_cursor, encode_cursor
+from shared.http.pagination import Page, Pager
 from shared.http.problems import (
     Conflict,
     Forbidden,
@@ -160,14 +160,6 @@ def _aware(value: dt.datetime) -> dt.datetime:
     return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
 
 
-def _offset(cursor: str | None) -> int:
-    values = decode_cursor(cursor) or {}
-    offset = values.get("o", 0)
-    if not isinstance(offset, int) or offset < 0:
-        raise UnprocessableContent("the cursor is not one this API issued", slug="invalid-cursor")
-    return offset
-
-
 class ResourcesService(ServiceBase):
     """The community resource directory (HSDS 3.0) and closed-loop service referrals to partners."""
 
@@ -191,18 +183,11 @@ class ResourcesService(ServiceBase):
         statement = select(o.c.id, o.c.name, o.c.alternate_name, o.c.description, o.c.email, o.c.website)
         if query.search:
             statement = statement.where(o.c.name.ilike(f"%{query.search}%"))
-        cursor = decode_cursor(query.cursor)
-        if cursor:
-            statement = statement.where(
-                (o.c.name > str(cursor.get("name")))
-                | ((o.c.name == str(cursor.get("name"))) & (o.c.id > str(cursor.get("id"))))
-            )
-        rows = self.db.execute(statement.order_by(o.c.name, o.c.id).limit(query.limit + 1)).mappings().all()
-        items = [OrganizationOut.model_validate(dict(row)) for row in rows[: query.limit]]
-        more = len(rows) > query.limit
-        return Page[OrganizationOut](
-            items=items, next_cursor=encode_cursor({"name": items[-1].name, "id": items[-1].id}) if more else None
-        )
+        pager = Pager(call, o.c.name, o.c.id)
+        rows, next_cursor = pager.page(self.db.execute(pager.apply(statement)).mappings().all(),
+                                       key=lambda row: (row["name"], row["id"]))
+        items = [OrganizationOut.model_validate(dict(row)) for row in rows]
+        return Page[OrganizationOut](items=items, next_cursor=next_cursor)
 
     @api("GET", "/v1/organizations/<organization_id>", roles=ANY_ROLE, response=dict[str, Any],
          tags=["directory"], summary="One organization as an HSDS 3.0 document (services, locations nested)")
@@ -219,7 +204,8 @@ class ResourcesService(ServiceBase):
          summary="Search services: need category, free text, organization, open now, distance; ranked, paged")
     def search_services(self, call: Call) -> Page[ServiceHit]:
         query: ServiceSearchQuery = call.query
-        offset = _offset(query.cursor)
+        pager = Pager(call, offset=True)  # ranked by relevance and distance: a signed offset
+        offset = pager.offset
         open_at = None
         if query.open_now:
             open_at = local_moment(query.at or _now(), self.config.timezone)
@@ -240,8 +226,7 @@ class ResourcesService(ServiceBase):
             )
             for h in hits
         ]
-        return Page[ServiceHit](items=items,
-                                next_cursor=encode_cursor({"o": offset + len(items)}) if more else None)
+        return Page[ServiceHit](items=items, next_cursor=pager.next_offset(len(items), more))
 
     def _service_row(self, service_id: str) -> Any:
         row = self.db.execute(select(SERVICE).where(SERVICE.c.id == service_id)).mappings().first()
@@ -318,13 +303,11 @@ class ResourcesService(ServiceBase):
             statement = statement.where(sal.c.service_id == query.service_id)
         if query.organization_id:
             statement = statement.where(s.c.organization_id == query.organization_id)
-        offset = _offset(query.cursor)
-        rows = self.db.execute(statement.order_by(o.c.name, s.c.name, sal.c.id).limit(query.limit + 1)
-                               .offset(offset)).mappings().all()
-        items = [ServiceAtLocationOut.model_validate(dict(r)) for r in rows[: query.limit]]
-        more = len(rows) > query.limit
-        return Page[ServiceAtLocationOut](items=items,
-                                          next_cursor=encode_cursor({"o": offset + len(items)}) if more else None)
+        pager = Pager(call, o.c.name, s.c.name, sal.c.id)
+        rows, next_cursor = pager.page(self.db.execute(pager.apply(statement)).mappings().all(),
+                                       key=lambda r: (r["organization_name"], r["service_name"], r["id"]))
+        items = [ServiceAtLocationOut.model_validate(dict(r)) for r in rows]
+        return Page[ServiceAtLocationOut](items=items, next_cursor=next_cursor)
 
     @api("GET", "/v1/taxonomy_terms", roles=ANY_ROLE, query=TaxonomyTermQuery, response=Page[TaxonomyTermOut],
          tags=["directory"], summary="Taxonomy terms (the need categories are taxonomy diversion-needs)")
@@ -334,13 +317,11 @@ class ResourcesService(ServiceBase):
         statement = select(t.c.id, t.c.code, t.c.name, t.c.description, t.c.taxonomy, t.c.taxonomy_id, t.c.parent_id)
         if query.taxonomy:
             statement = statement.where(t.c.taxonomy == query.taxonomy)
-        offset = _offset(query.cursor)
-        rows = self.db.execute(statement.order_by(t.c.taxonomy, t.c.name, t.c.id).limit(query.limit + 1)
-                               .offset(offset)).mappings().all()
-        items = [TaxonomyTermOut.model_validate(dict(r)) for r in rows[: query.limit]]
-        more = len(rows) > query.limit
-        return Page[TaxonomyTermOut](items=items,
-                                     next_cursor=encode_cursor({"o": offset + len(items)}) if more else None)
+        pager = Pager(call, t.c.taxonomy, t.c.name, t.c.id)
+        rows, next_cursor = pager.page(self.db.execute(pager.apply(statement)).mappings().all(),
+                                       key=lambda r: (r["taxonomy"], r["name"], r["id"]))
+        items = [TaxonomyTermOut.model_validate(dict(r)) for r in rows]
+        return Page[TaxonomyTermOut](items=items, next_cursor=next_cursor)
 
     @api("GET", "/v1/reports/stale-listings", roles={"supervisor", "admin", "partner"}, query=StaleListingsQuery,
          response=Page[StaleListingOut], tags=["directory"],
@@ -351,28 +332,26 @@ class ResourcesService(ServiceBase):
         s, o = SERVICE, ORGANIZATION
         today = dt.date.today()
         cutoff = today - dt.timedelta(days=query.days)
+        assured = func.coalesce(s.c.assured_date, dt.date(1, 1, 1))  # never-verified first
         statement = (
             select(s.c.id.label("service_id"), s.c.name.label("service_name"), s.c.organization_id,
-                   o.c.name.label("organization_name"), s.c.assured_date)
+                   o.c.name.label("organization_name"), s.c.assured_date, assured.label("assured_key"))
             .join(o, o.c.id == s.c.organization_id)
             .where(or_(s.c.assured_date.is_(None), s.c.assured_date < cutoff))
         )
         if not call.identity.has_any({"supervisor", "admin"}):
             statement = statement.where(s.c.organization_id == (call.identity.org or ""))
-        offset = _offset(query.cursor)
         # Never-verified first, then the oldest verification.
-        rows = self.db.execute(
-            statement.order_by(s.c.assured_date.is_not(None), s.c.assured_date, o.c.name, s.c.name, s.c.id)
-            .limit(query.limit + 1).offset(offset)
-        ).mappings().all()
+        pager = Pager(call, assured, o.c.name, s.c.name, s.c.id)
+        rows, next_cursor = pager.page(
+            self.db.execute(pager.apply(statement)).mappings().all(),
+            key=lambda r: (r["assured_key"], r["organization_name"], r["service_name"], r["service_id"]))
         items = [
-            StaleListingOut(**dict(r), days_since_assured=(today - r["assured_date"]).days if r["assured_date"]
-                            else None)
-            for r in rows[: query.limit]
+            StaleListingOut(**{k: v for k, v in r.items() if k != "assured_key"},
+                            days_since_assured=(today - r["assured_date"]).days if r["assured_date"] else None)
+            for r in rows
         ]
-        more = len(rows) > query.limit
-        return Page[StaleListingOut](items=items,
-                                     next_cursor=encode_cursor({"o": offset + len(items)}) if more else None)
+        return Page[StaleListingOut](items=items, next_cursor=next_cursor)
 
     # -- service referrals --------------------------------------------------------------------------
 
@@ -525,22 +504,13 @@ class ResourcesService(ServiceBase):
             value = getattr(query, name)
             if value is not None:
                 statement = statement.where(getattr(ServiceReferral, name) == value)
-        cursor = decode_cursor(query.cursor)
-        if cursor:
-            statement = statement.where(or_(
-                ServiceReferral.requested_at < dt.datetime.fromisoformat(str(cursor.get("at"))),
-                (ServiceReferral.requested_at == dt.datetime.fromisoformat(str(cursor.get("at"))))
-                & (ServiceReferral.id < str(cursor.get("id"))),
-            ))
-        rows = self.db.scalars(statement.order_by(ServiceReferral.requested_at.desc(), ServiceReferral.id.desc())
-                               .limit(query.limit + 1)).all()
-        page = rows[: query.limit]
+        pager = Pager(call, ServiceReferral.requested_at.desc(), ServiceReferral.id.desc())
+        page, next_cursor = pager.page(self.db.scalars(pager.apply(statement)).all(),
+                                       key=lambda row: (row.requested_at, row.id))
         items = [self._referral_view(r, actor) for r in page]
         self._audit_read(call, None, {"listed": len(items), "ids": [r.id for r in page][:50]})
-        more = len(rows) > query.limit
         return Page[ServiceReferralOut | PartnerServiceReferralOut](  # type: ignore[misc]
-            items=items,
-            next_cursor=encode_cursor({"at": page[-1].requested_at.isoformat(), "id": page[-1].id}) if more else None,
+            items=items, next_cursor=next_cursor,
         )
 
     @api("GET", "/v1/service-referrals/<referral_id>", roles=REFERRAL_READERS,
