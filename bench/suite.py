@@ -52,6 +52,7 @@ KILL_EVERY = float(os.environ.get("BENCH_SUITE_KILL_EVERY", "10"))
 KILL_SECONDS = float(os.environ.get("BENCH_SUITE_KILL_SECONDS", "40"))
 STAFF = int(os.environ.get("BENCH_SUITE_STAFF", "40"))  # 500 cases each at most
 CLIENT_THREADS = int(os.environ.get("BENCH_SUITE_CLIENT_THREADS", "48"))
+LATE_SECONDS = 5.0  # referrals not yet posted this long after the phase's end are not posted at all
 JWT_SECRET = "bench-secret-not-for-production-0123456789"
 AGENCY = "stl-cao"  # intake's demo rulesets
 PROGRAMS = ["young-adult", "limited-history", "aged-history", "first-diversion", "second-chance"]
@@ -228,6 +229,7 @@ class Phase:
     errors: list[str] = field(default_factory=list)
     started: float = 0.0
     posted_for: float = 0.0
+    skipped: int = 0  # not posted: more than LATE_SECONDS behind the schedule
     load: tuple[float, float] = (0.0, 0.0)
 
 
@@ -252,6 +254,10 @@ def post_at_rate(suite: Suite, phase: Phase, seconds: float, during: Any = None)
     lock = threading.Lock()
 
     def one() -> None:
+        if time.monotonic() > phase.started + seconds + LATE_SECONDS:
+            with lock:
+                phase.skipped += 1  # the client fell this far behind the schedule: the rate is not sustained
+            return
         session = getattr(local, "session", None)
         if session is None:
             session = local.session = requests.Session()
@@ -285,7 +291,7 @@ def post_at_rate(suite: Suite, phase: Phase, seconds: float, during: Any = None)
             pool.submit(one)
             if during is not None:
                 during(time.monotonic() - phase.started)
-    phase.posted_for = time.monotonic() - phase.started
+    phase.posted_for = min(time.monotonic() - phase.started, seconds + LATE_SECONDS)
     phase.load = (load_before, os.getloadavg()[0])
 
 
@@ -428,7 +434,8 @@ def report(phase: Phase, figures: dict[str, Any], raw_p50: float, raw_p99: float
     lat = figures["latencies"]
     posted = len(phase.sent) / max(phase.posted_for, 1e-3)
     print(f"  {phase.label}: offered {phase.rate:g} referrals/s for {int(phase.rate * SECONDS_OF[phase.label])} "
-          f"referrals; posted and accepted {len(phase.sent)} at {posted:.1f}/s ({len(phase.errors)} HTTP errors); "
+          f"referrals; posted and accepted {len(phase.sent)} at {posted:.1f}/s ({len(phase.errors)} HTTP errors, "
+          f"{phase.skipped} not posted: over {LATE_SECONDS:g} s behind the schedule); "
           f"load average {phase.load[0]:.2f} -> {phase.load[1]:.2f}")
     print(f"      accept -> email: p50 {pct(lat, 50) * 1000:7.1f} ms, p99 {pct(lat, 99) * 1000:7.1f} ms, "
           f"max {(lat[-1] if lat else float('nan')) * 1000:7.1f} ms; through the whole flow "
