@@ -85,5 +85,9 @@ bench-resources: install
 bench-notifications: install
 	$(BIN)/python bench/notifications.py
 
+.PHONY: bench-suite
+bench-suite: install
+	$(BIN)/python bench/suite.py
+
 clean:
 	rm -rf $(VENV) $(TOOLS_VENV) var .pytest_cache .mypy_cache .ruff_cache

@@ -331,6 +331,7 @@ class NotificationsService(ServiceBase):
         delivery.status, delivery.attempts, delivery.round_attempts = "sending", 1, 1
         delivery.next_attempt_at = None
         delivery.lease_until = now + dt.timedelta(seconds=self.runtime.own.lease_seconds)
+        delivery.claimed_by = self.runtime.instance_id
         self.db.add(delivery)
         self._audit(call, "subscription.pinged", "subscription", row.id, {"delivery_id": delivery_id})
         self.db.commit()
