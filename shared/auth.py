@@ -85,6 +85,32 @@ class Identity(BaseModel):
             return None
 
 
+def unverified_claims(header: str | None) -> tuple[str | None, str | None]:
+    """The `agency` and `sub` a token that failed verification claims, for the audit row only.
+
+    Never an identity: the claims are unverified (anyone can write them), so they only decide whose auditor
+    sees the failure. An agency claim that is not a slug counts as no agency (the platform audit).
+    """
+    scheme, _, token = (header or "").partition(" ")
+    if scheme.lower() != "bearer" or not token.strip() or len(token) > 16_384:
+        return None, None
+    try:
+        claims = jwt.decode(token.strip(), options={"verify_signature": False})
+    except Exception:  # noqa: BLE001 - any garbage is simply a token that names no agency
+        return None, None
+    if not isinstance(claims, dict):
+        return None, None
+    agency = claims.get("agency")
+    sub = claims.get("sub")
+    return (agency if isinstance(agency, str) and AGENCY_PATTERN.match(agency) else None,
+            sub[:150] if isinstance(sub, str) and sub else None)
+
+
+def is_deployment_admin(identity: Identity | None, platform_agency: str) -> bool:
+    """The deployment's admin: the `admin` role in the operator's own tenant (`DIVERSION_PLATFORM_AGENCY`)."""
+    return identity is not None and identity.agency == platform_agency and "admin" in identity.roles
+
+
 def load_or_create_secret(path: Path) -> str:
     """The embedded default's HS256 secret: created once (mode 0600), then reused by every process."""
     try:

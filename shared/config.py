@@ -54,6 +54,9 @@ class CommonSettings(BaseSettings):
     stop_timeout_seconds: float = Field(default=20.0, gt=0, le=300)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["json", "text"] = "json"
+    # The operator's own tenant: a token with this `agency` and the `admin` role is the deployment's
+    # admin, who reads the platform audit (failed logins naming no agency). See ADR 0003.
+    platform_agency: str = Field(default="platform", pattern=r"^[a-z0-9][a-z0-9-]{1,62}$")
 
     @field_validator("amqp_uri")
     @classmethod

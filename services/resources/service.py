@@ -510,7 +510,7 @@ class ResourcesService(ServiceBase):
             changed_by_role=self._actor(call).value if call is not None else "system", changed_at=at,
         ))
 
-    @api("GET", "/v1/service-referrals", roles=REFERRAL_READERS, query=ServiceReferralQuery,
+    @api("GET", "/v1/service-referrals", person_data=True, roles=REFERRAL_READERS, query=ServiceReferralQuery,
          response=Page[ServiceReferralOut | PartnerServiceReferralOut], tags=["service referrals"],
          summary="The agency's service referrals; a partner sees only those addressed to its organization")
     def list_service_referrals(self, call: Call) -> Any:
@@ -532,14 +532,14 @@ class ResourcesService(ServiceBase):
                                .limit(query.limit + 1)).all()
         page = rows[: query.limit]
         items = [self._referral_view(r, actor) for r in page]
-        self._audit_read(call, None, {"listed": len(items), "ids": [r.id for r in page][:50]})
+        self._audit_read(call, None, {"listed": len(items), "ids": [r.id for r in page]})
         more = len(rows) > query.limit
         return Page[ServiceReferralOut | PartnerServiceReferralOut](  # type: ignore[misc]
             items=items,
             next_cursor=encode_cursor({"at": page[-1].requested_at.isoformat(), "id": page[-1].id}) if more else None,
         )
 
-    @api("GET", "/v1/service-referrals/<referral_id>", roles=REFERRAL_READERS,
+    @api("GET", "/v1/service-referrals/<referral_id>", person_data=True, roles=REFERRAL_READERS,
          response=ServiceReferralOut | PartnerServiceReferralOut, tags=["service referrals"],
          summary="One service referral (a partner's view holds only what sharing allows), with its ETag")
     def get_service_referral(self, call: Call, referral_id: str) -> ApiResponse:
@@ -576,7 +576,7 @@ class ResourcesService(ServiceBase):
         self.db.commit()
         return ApiResponse(self._referral_view(ref, actor), headers={"ETag": etag(ref.id, ref.version)})
 
-    @api("GET", "/v1/service-referrals/<referral_id>/history", roles=STAFF,
+    @api("GET", "/v1/service-referrals/<referral_id>/history", person_data=True, roles=STAFF,
          response=list[ServiceReferralHistoryOut], tags=["service referrals"],
          summary="Every status of a referral, who set it and why (the referring agency only)")
     def service_referral_history(self, call: Call, referral_id: str) -> list[ServiceReferralHistoryOut]:

@@ -77,6 +77,8 @@ def openapi_document(service_cls: type, *, title: str, version: str, description
             "parameters": list(params),
             "responses": {},
         }
+        if route.person_data:
+            operation["x-person-data"] = True  # every call is audited (CJIS AU-2); tests walk this flag
         if route.public:
             operation["security"] = []
         else:
