@@ -21,7 +21,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from shared.config import CommonSettings
 
-ROLES = frozenset({"screener", "case_manager", "supervisor", "partner", "admin", "auditor"})
+# `directory_admin` edits the deployment's shared directory and counts only in the operator's tenant
+# (DIVERSION_PLATFORM_AGENCY, ADR 0031).
+ROLES = frozenset({"screener", "case_manager", "supervisor", "partner", "admin", "auditor", "directory_admin"})
 AGENCY_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]{1,62}$")
 LEEWAY_SECONDS = 30
 
