@@ -68,6 +68,10 @@ openapi: install
 asyncapi: install
 	$(BIN)/python -m shared.messaging.asyncapi docs/asyncapi.json
 
+.PHONY: broker-definitions
+broker-definitions: install
+	$(BIN)/python -m shared.main broker definitions --out deploy/rabbitmq/definitions.json
+
 bench: bench-db bench-messaging bench-intake bench-resources bench-notifications
 
 bench-db: install

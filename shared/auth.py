@@ -21,7 +21,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from shared.config import CommonSettings
 
-ROLES = frozenset({"screener", "case_manager", "supervisor", "partner", "admin", "auditor"})
+# `directory_admin` edits the deployment's shared directory and counts only in the operator's tenant
+# (DIVERSION_PLATFORM_AGENCY, ADR 0031).
+ROLES = frozenset({"screener", "case_manager", "supervisor", "partner", "admin", "auditor", "directory_admin"})
 AGENCY_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]{1,62}$")
 LEEWAY_SECONDS = 30
 CONTROL = re.compile(r"[\x00-\x1f\x7f\ud800-\udfff]")
@@ -118,6 +120,32 @@ def cursor_secret(settings: CommonSettings) -> str:
     if settings.jwt_algorithm == "HS256":
         return load_or_create_secret(settings.secret_file)
     return load_or_create_secret(settings.data_dir / "cursor-secret")
+
+
+def unverified_claims(header: str | None) -> tuple[str | None, str | None]:
+    """The `agency` and `sub` a token that failed verification claims, for the audit row only.
+
+    Never an identity: the claims are unverified (anyone can write them), so they only decide whose auditor
+    sees the failure. An agency claim that is not a slug counts as no agency (the platform audit).
+    """
+    scheme, _, token = (header or "").partition(" ")
+    if scheme.lower() != "bearer" or not token.strip() or len(token) > 16_384:
+        return None, None
+    try:
+        claims = jwt.decode(token.strip(), options={"verify_signature": False})
+    except Exception:  # noqa: BLE001 - any garbage is simply a token that names no agency
+        return None, None
+    if not isinstance(claims, dict):
+        return None, None
+    agency = claims.get("agency")
+    sub = claims.get("sub")
+    return (agency if isinstance(agency, str) and AGENCY_PATTERN.match(agency) else None,
+            CONTROL.sub("", sub)[:150] or None if isinstance(sub, str) and sub else None)
+
+
+def is_deployment_admin(identity: Identity | None, platform_agency: str) -> bool:
+    """The deployment's admin: the `admin` role in the operator's own tenant (`DIVERSION_PLATFORM_AGENCY`)."""
+    return identity is not None and identity.agency == platform_agency and "admin" in identity.roles
 
 
 def load_or_create_secret(path: Path) -> str:

@@ -241,6 +241,7 @@ def _mount_optional_groups() -> None:
     """Groups that live with the code they operate (messaging, intake, resources, demo)."""
     for module_name, attr in (
         ("shared.messaging.cli", "dlq"),
+        ("shared.messaging.broker_cli", "broker_group"),
         ("services.intake.cli", "referrals"),
         ("services.resources.cli", "directory"),
         ("shared.demo", "demo"),

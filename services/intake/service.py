@@ -220,7 +220,8 @@ class IntakeService(ServiceBase):
                     raise
         raise AssertionError("unreachable")
 
-    @api("GET", "/v1/referrals", roles=REFERRAL_READERS, query=ReferralQuery, response=Page[ReferralSummary],
+    @api("GET", "/v1/referrals", person_data=True,
+         roles=REFERRAL_READERS, query=ReferralQuery, response=Page[ReferralSummary],
          tags=["referrals"], summary="Referrals of the agency, newest first (filter by status, program, dates)")
     def list_referrals(self, call: Call) -> Page[ReferralSummary]:
         query: ReferralQuery = call.query
@@ -239,11 +240,11 @@ class IntakeService(ServiceBase):
             )
             for r, d in page
         ]
-        if items:
-            self._audit_now(call, "referral.listed", None, {"ids": [i.id for i in items]})
+        self._audit_now(call, "referral.listed", None, {"ids": [i.id for i in items]})
         return Page[ReferralSummary](items=items, next_cursor=next_cursor)
 
-    @api("GET", "/v1/referrals/<referral_id>", roles=REFERRAL_READERS, response=ReferralOut, tags=["referrals"],
+    @api("GET", "/v1/referrals/<referral_id>", person_data=True,
+         roles=REFERRAL_READERS, response=ReferralOut, tags=["referrals"],
          summary="A referral with its screenings, decisions, disposition and possible duplicates")
     def get_referral(self, call: Call, referral_id: str) -> ApiResponse:
         row = self._referral(call, referral_id)

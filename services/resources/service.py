@@ -13,10 +13,11 @@ from nameko.extensions import DependencyProvider
 from nameko.timer import Timer
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
-from sqlalchemy import Table, func, or_, select, update
+from sqlalchemy import Table, delete, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from services.resources.directory import export_hsds
+from services.resources.domain.ownership import is_directory_admin, may_edit_listing
 from services.resources.domain.referrals import (
     Actor,
     InvalidTransition,
@@ -30,6 +31,7 @@ from services.resources.domain.referrals import (
 from services.resources.domain.search import Circle, local_moment
 from services.resources.models import (
     ADDRESS,
+    DIRECTORY_STEWARD,
     LOCATION,
     ORGANIZATION,
     SERVICE,
@@ -57,6 +59,8 @@ from services.resources.schemas import (
     ServiceSearchQuery,
     StaleListingOut,
     StaleListingsQuery,
+    StewardIn,
+    StewardOut,
     TaxonomyTermOut,
     TaxonomyTermQuery,
 )
@@ -90,7 +94,7 @@ from shared.service import ServiceBase
 
 log = logging.getLogger(__name__)
 
-ANY_ROLE = {"screener", "case_manager", "supervisor", "partner", "admin", "auditor"}
+ANY_ROLE = {"screener", "case_manager", "supervisor", "partner", "admin", "auditor", "directory_admin"}
 STAFF = {"case_manager", "supervisor", "admin"}
 REFERRAL_READERS = STAFF | {"partner"}
 CREATE_SCOPE = "service_referral.create"
@@ -249,19 +253,49 @@ class ResourcesService(ServiceBase):
     def get_service(self, call: Call, service_id: str) -> ApiResponse:
         return self._service_document(service_id)
 
-    @api("PATCH", "/v1/services/<service_id>", roles={"partner", "admin"}, body=ServicePatch,
+    def _platform_agency(self) -> str:
+        return self.ops.settings.common.platform_agency
+
+    @api("PUT", "/v1/organizations/<organization_id>/steward", roles={"directory_admin"}, body=StewardIn,
+         response=StewardOut, tags=["directory"],
+         summary="Name the agency whose partner logins may edit this organization's listings (directory_admin "
+                 "of the deployment)")
+    def set_steward(self, call: Call, organization_id: str) -> StewardOut:
+        assert call.identity is not None
+        body: StewardIn = call.body
+        if not is_directory_admin(call.identity, self._platform_agency()):
+            raise Forbidden("directory_admin counts only in the deployment's operator tenant",
+                            slug="not-directory-admin")
+        if self.db.execute(select(ORGANIZATION.c.id).where(ORGANIZATION.c.id == organization_id)).first() is None:
+            raise NotFound("no such organization")
+        now = _now()
+        self.db.execute(delete(DIRECTORY_STEWARD).where(DIRECTORY_STEWARD.c.organization_id == organization_id))
+        self.db.execute(insert(DIRECTORY_STEWARD).values(organization_id=organization_id, agency_id=body.agency_id,
+                                                         assigned_by=call.actor, assigned_at=now))
+        write_audit(self.db, service=self.name, action="organization.steward_set", outcome="success",
+                    identity=call.identity, resource_type="organization", resource_id=organization_id,
+                    source_ip=call.remote_addr, request_id=call.request_id, detail={"agency_id": body.agency_id})
+        self.db.commit()
+        return StewardOut(organization_id=organization_id, agency_id=body.agency_id, assigned_by=call.actor,
+                          assigned_at=now)
+
+    @api("PATCH", "/v1/services/<service_id>", roles={"partner", "directory_admin"}, body=ServicePatch,
          response=dict[str, Any], headers=["If-Match"], errors=[412, 428], tags=["directory"],
-         summary="Update a listing (a partner only its own organization's), set capacity, confirm it (assured)")
+         summary="Update a listing (the deployment's directory_admin; a partner only its own organization's, "
+                 "from its steward agency), set capacity, confirm it (assured)")
     def update_service(self, call: Call, service_id: str) -> ApiResponse:
         assert call.identity is not None
         patch: ServicePatch = call.body
         row = self._service_row(service_id)
-        if "admin" not in call.identity.roles and call.identity.org != row["organization_id"]:
+        steward = self.db.execute(select(DIRECTORY_STEWARD.c.agency_id).where(
+            DIRECTORY_STEWARD.c.organization_id == row["organization_id"])).scalar()
+        verdict = may_edit_listing(call.identity, row["organization_id"], steward, self._platform_agency())
+        if not verdict.allowed:
             write_audit_now(self.db.get_bind(), service=self.name, action="service.update", outcome="denied",
                             identity=call.identity, resource_type="service", resource_id=service_id,
                             source_ip=call.remote_addr, request_id=call.request_id,
-                            detail={"reason": "not the partner's organization"})
-            raise Forbidden("a partner may change only its own organization's listings", slug="not-your-listing")
+                            detail={"reason": verdict.reason})
+            raise Forbidden(verdict.reason, slug="not-your-listing")
         require_if_match(call, etag(service_id, row["version"]))
         values: dict[str, Any] = patch.model_dump(exclude_unset=True, exclude={"assured", "assurer_email"})
         if patch.assured:
@@ -493,7 +527,7 @@ class ResourcesService(ServiceBase):
             changed_by_role=self._actor(call).value if call is not None else "system", changed_at=at,
         ))
 
-    @api("GET", "/v1/service-referrals", roles=REFERRAL_READERS, query=ServiceReferralQuery,
+    @api("GET", "/v1/service-referrals", person_data=True, roles=REFERRAL_READERS, query=ServiceReferralQuery,
          response=Page[ServiceReferralOut | PartnerServiceReferralOut], tags=["service referrals"],
          summary="The agency's service referrals; a partner sees only those addressed to its organization")
     def list_service_referrals(self, call: Call) -> Any:
@@ -508,12 +542,12 @@ class ResourcesService(ServiceBase):
         page, next_cursor = pager.page(self.db.scalars(pager.apply(statement)).all(),
                                        key=lambda row: (row.requested_at, row.id))
         items = [self._referral_view(r, actor) for r in page]
-        self._audit_read(call, None, {"listed": len(items), "ids": [r.id for r in page][:50]})
+        self._audit_read(call, None, {"listed": len(items), "ids": [r.id for r in page]})
         return Page[ServiceReferralOut | PartnerServiceReferralOut](  # type: ignore[misc]
             items=items, next_cursor=next_cursor,
         )
 
-    @api("GET", "/v1/service-referrals/<referral_id>", roles=REFERRAL_READERS,
+    @api("GET", "/v1/service-referrals/<referral_id>", person_data=True, roles=REFERRAL_READERS,
          response=ServiceReferralOut | PartnerServiceReferralOut, tags=["service referrals"],
          summary="One service referral (a partner's view holds only what sharing allows), with its ETag")
     def get_service_referral(self, call: Call, referral_id: str) -> ApiResponse:
@@ -550,7 +584,7 @@ class ResourcesService(ServiceBase):
         self.db.commit()
         return ApiResponse(self._referral_view(ref, actor), headers={"ETag": etag(ref.id, ref.version)})
 
-    @api("GET", "/v1/service-referrals/<referral_id>/history", roles=STAFF,
+    @api("GET", "/v1/service-referrals/<referral_id>/history", person_data=True, roles=STAFF,
          response=list[ServiceReferralHistoryOut], tags=["service referrals"],
          summary="Every status of a referral, who set it and why (the referring agency only)")
     def service_referral_history(self, call: Call, referral_id: str) -> list[ServiceReferralHistoryOut]:

@@ -30,7 +30,7 @@ from werkzeug.routing import Rule
 from werkzeug.wrappers import Request, Response
 
 from shared.audit import write_audit_now
-from shared.auth import AuthenticationFailed, Identity, TokenVerifier
+from shared.auth import AuthenticationFailed, Identity, TokenVerifier, unverified_claims
 from shared.config import SETTINGS_KEY, Settings
 from shared.http.limits import parse_json, refuse_bad_text
 from shared.http.problems import (
@@ -205,6 +205,7 @@ class ApiEntrypoint(HttpRequestHandler):
         max_body_bytes: int | None = None,
         responses: dict[int, Any] | None = None,
         alternatives: Iterable[str] = (),
+        person_data: bool = False,
         **kwargs: Any,
     ):
         if not public and not roles:
@@ -225,6 +226,9 @@ class ApiEntrypoint(HttpRequestHandler):
         self.extra_responses = dict(responses or {})
         # Other media types the success response may take (e.g. text/csv for ?format=csv).
         self.alternatives = tuple(alternatives)
+        # Returns person-level data: the method audits every read (OpenAPI `x-person-data`, walked by a test),
+        # and a read that fails after authentication is audited here.
+        self.person_data = person_data
         super().__init__(method, url, **kwargs)
 
     def get_url_rule(self) -> Rule:
@@ -258,6 +262,9 @@ class ApiEntrypoint(HttpRequestHandler):
             response = self._response_from_exception(exc, request_id, request.path)
             if response.status_code >= 500 and as_problem(exc) is None:
                 self._audit_failure(identity, request, request_id, exc)
+            if self.person_data and identity is not None:
+                self._audit(identity, "person_data.read", "failure", request, request_id,
+                            {"status": response.status_code, "path": request.path[:300]})
         response.headers["X-Request-ID"] = request_id
         response.headers.setdefault("traceparent", traceparent)
         metrics_for(self.container).observe_http(
@@ -271,7 +278,12 @@ class ApiEntrypoint(HttpRequestHandler):
         try:
             identity = verifier_for(self.container).verify_header(request.headers.get("Authorization"))
         except AuthenticationFailed as exc:
-            self._audit(None, "authentication.failed", "failure", request, request_id, {"reason": exc.reason})
+            # Under the agency the token claims (unverified), so that agency's auditor sees the attempt; a
+            # token naming none goes to the platform audit (agency_id NULL) the deployment's admin reads.
+            agency, sub = unverified_claims(request.headers.get("Authorization"))
+            self._audit(None, "authentication.failed", "failure", request, request_id,
+                        {"reason": exc.reason, "claims_verified": False, "claimed_agency": agency},
+                        agency_id=agency, actor=f"unverified:{sub}" if sub else None)
             metrics_for(self.container).auth_failures.inc()
             raise Unauthorized(exc.reason, headers={"WWW-Authenticate": 'Bearer realm="diversion"'}) from None
         if not identity.has_any(self.roles):
@@ -282,7 +294,7 @@ class ApiEntrypoint(HttpRequestHandler):
 
     def _audit(
         self, identity: Identity | None, action: str, outcome: str, request: Request, request_id: str,
-        detail: dict[str, Any],
+        detail: dict[str, Any], agency_id: str | None = None, actor: str | None = None,
     ) -> None:
         from shared.db import Database
 
@@ -299,6 +311,8 @@ class ApiEntrypoint(HttpRequestHandler):
                     source_ip=request.remote_addr,
                     request_id=request_id,
                     detail=detail,
+                    agency_id=agency_id,
+                    actor=actor,
                 )
                 return
 

@@ -121,6 +121,8 @@ def openapi_document(service_cls: type, *, title: str, version: str, description
             "responses": {},
         }
         operation["description"] = _description(service_cls, name, route)
+        if route.person_data:
+            operation["x-person-data"] = True  # every call is audited (CJIS AU-2); tests walk this flag
         if route.public:
             operation["security"] = []
         if route.query_model is not None:

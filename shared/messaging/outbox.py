@@ -28,6 +28,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from shared.messaging.envelope import CloudEvent
+from shared.messaging.signing import sign_event
 from shared.messaging.tables import TABLES
 from shared.messaging.topology import declare_publisher_topology, events_exchange_name
 
@@ -156,7 +157,13 @@ class OutboxRelay:
         *,
         batch_size: int = 500,
         confirm_timeout: float = 10.0,
+        signing_key: bytes | None = None,
     ) -> None:
+        from shared.config import CommonSettings
+        from shared.messaging.signing import signing_key as deployment_key
+
+        # Identity headers are signed as they leave (ADR 0011); default: the key of the process environment.
+        self.signing_key = signing_key or deployment_key(CommonSettings())
         self.engine = engine
         self.amqp_uri = amqp_uri
         self.service = service
@@ -272,7 +279,8 @@ class OutboxRelay:
                     content_encoding="utf-8",
                     delivery_mode=2,
                     message_id=row.event_id,
-                    application_headers=json.loads(row.headers),
+                    application_headers=sign_event(json.loads(row.headers), signer=self.service,
+                                                   message_id=row.event_id, body=row.body, key=self.signing_key),
                 )
                 channel._basic_publish(message, exchange=row.exchange, routing_key=row.routing_key, mandatory=True)
             self._wait_for_confirms()
