@@ -1,4 +1,9 @@
-"""`diversion`: the suite's command line (serve, run, migrate, seed, token, and the operations groups)."""
+"""`diversion`: the suite's command line (serve, run, migrate, seed, token, and the operations groups).
+
+Exit codes (the README's "Command line" section): 0 done; 1 the command failed (a `ClickException`, an
+import with rejected rows); 2 usage or settings error (unknown option or choice, bad setting, no JWT
+secret); 3 RabbitMQ unreachable; 4 a service stopped without finishing its in-flight work.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +17,7 @@ from collections.abc import Iterable
 
 import click
 
+from shared.auth import ROLES, ensure_secret
 from shared.config import SERVICES, ConfigError
 from shared.mailcatcher import DEFAULT_PORT as DEFAULT_MAIL_PORT
 from shared.mailcatcher import MailCatcher
@@ -30,7 +36,12 @@ def _names(names: Iterable[str], everything: bool) -> list[str]:
     return chosen
 
 
-@click.group()
+# Inherited by every subcommand and group mounted below: `-h` works wherever `--help` does.
+CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"]}
+
+
+@click.group(context_settings=CONTEXT_SETTINGS)
+@click.version_option(package_name="diversion", prog_name="diversion")
 def cli() -> None:
     """Run and operate the pretrial diversion suite."""
 
@@ -45,7 +56,7 @@ def serve(name: str) -> None:
 
 
 @cli.command()
-@click.argument("names", nargs=-1)
+@click.argument("names", nargs=-1, type=click.Choice(SERVICES), metavar="[SERVICE]...")
 @click.option("--all", "everything", is_flag=True, help="Every service.")
 @click.option("--revision", default="head", show_default=True)
 @click.option("--downgrade", is_flag=True, help="Downgrade to --revision (use base for empty).")
@@ -67,7 +78,7 @@ def migrate(names: tuple[str, ...], everything: bool, revision: str, downgrade: 
 
 
 @cli.command()
-@click.argument("names", nargs=-1)
+@click.argument("names", nargs=-1, type=click.Choice(SERVICES), metavar="[SERVICE]...")
 @click.option("--all", "everything", is_flag=True, help="Every service.")
 def seed(names: tuple[str, ...], everything: bool) -> None:
     """Load the demo agency (stl-cao) and the seed's resource directory; safe to run twice."""
@@ -86,20 +97,28 @@ def seed(names: tuple[str, ...], everything: bool) -> None:
 
 @cli.command()
 @click.option("--agency", required=True, help="Tenant slug, e.g. stl-cao.")
-@click.option("--role", "roles", multiple=True, required=True,
-              help="screener, case_manager, supervisor, partner, admin or auditor (repeatable).")
+@click.option("--role", "roles", multiple=True, required=True, type=click.Choice(sorted(ROLES)),
+              help="A role of the token (repeatable).")
 @click.option("--sub", default=None, help="Subject (user id); generated when omitted.")
 @click.option("--org", default=None, help="HSDS organization id (partners).")
-@click.option("--ttl", default=8 * 3600, show_default=True, help="Lifetime in seconds.")
+@click.option("--ttl", default=8 * 3600, show_default=True, type=click.IntRange(1, 30 * 24 * 3600),
+              help="Lifetime in seconds.")
 def token(agency: str, roles: tuple[str, ...], sub: str | None, org: str | None, ttl: int) -> None:
-    """Print a bearer token that the running embedded suite accepts."""
+    """Print a bearer token that the running embedded suite accepts.
+
+    It signs with the suite's secret: DIVERSION_JWT_SECRET, else the file DIVERSION_JWT_SECRET_FILE, else
+    jwt-secret in DIVERSION_DATA_DIR (default ./var). Where none exists it refuses (exit code 2) rather than
+    make a new secret the suite would not know.
+    """
     from pydantic import ValidationError
 
     from shared.auth import issue_token
     from shared.config import CommonSettings
 
     try:
-        click.echo(issue_token(CommonSettings(), agency=agency, roles=roles, sub=sub, org=org, ttl_seconds=ttl))
+        settings = CommonSettings()
+        click.echo(issue_token(settings, agency=agency, roles=roles, sub=sub, org=org, ttl_seconds=ttl,
+                               create_secret=False))
     except ValidationError as exc:
         _fail("; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()))
     except ValueError as exc:
@@ -127,7 +146,8 @@ def _wait_ready(ports: dict[str, int], procs: dict[str, subprocess.Popen[bytes]]
 
 @cli.command()
 @click.option("--no-seed", is_flag=True, help="Skip loading the demo data.")
-@click.option("--timeout", default=45.0, show_default=True, help="Seconds to wait for /readyz.")
+@click.option("--timeout", default=45.0, show_default=True, type=click.FloatRange(min=1),
+              help="Seconds to wait for /readyz.")
 @click.option("--mail-port", default=DEFAULT_MAIL_PORT, show_default=True, type=click.IntRange(1, 65535),
               help="Port of the local mail catcher (used unless DIVERSION_NOTIFICATIONS_SMTP_HOST is set).")
 def run(no_seed: bool, timeout: float, mail_port: int) -> None:
@@ -147,6 +167,7 @@ def run(no_seed: bool, timeout: float, mail_port: int) -> None:
         check_broker(settings["intake"].common.amqp_uri)
     except BrokerUnreachable as exc:
         _fail(str(exc), 3)
+    ensure_secret(settings["intake"].common)  # before any service starts: `diversion token` signs with it
     for name, service_settings in settings.items():
         migrations.upgrade(name, service_settings.database_url)
     click.echo("migrations: all services at head")
@@ -154,7 +175,8 @@ def run(no_seed: bool, timeout: float, mail_port: int) -> None:
         ctx = click.get_current_context()
         ctx.invoke(seed, names=(), everything=True)
 
-    procs: dict[str, subprocess.Popen[bytes]] = {}
+    from shared.supervisor import Supervisor
+
     env = os.environ.copy()
     # Embedded only: let partners' webhooks (and `diversion demo`'s receiver) live on this machine.
     env.setdefault("DIVERSION_NOTIFICATIONS_WEBHOOK_ALLOW_LIST", "127.0.0.1")
@@ -169,6 +191,12 @@ def run(no_seed: bool, timeout: float, mail_port: int) -> None:
         click.echo(f"mail: caught on 127.0.0.1:{mail_port}, kept in {mailbox}/ (no email leaves this machine)")
     # Nobody real is reminded here; with quiet hours the demo's reminder would wait until morning.
     env.setdefault("DIVERSION_NOTIFICATIONS_QUIET_HOURS_ENABLED", "false")
+    ports = {name: s.service.http_port for name, s in settings.items()}
+    # A service that dies is started again with backoff while the other three keep serving.
+    supervisor = Supervisor(
+        {name: [sys.executable, "-m", "shared.main", "serve", name] for name in SERVICES}, env, click.echo,
+        ready_urls={name: f"http://127.0.0.1:{port}/readyz" for name, port in ports.items()},
+    )
     stopping = False
 
     def stop_all(signum: int = signal.SIGTERM, frame: object = None) -> None:
@@ -177,16 +205,8 @@ def run(no_seed: bool, timeout: float, mail_port: int) -> None:
             return
         stopping = True
         click.echo("\nstopping services ...")
-        for proc in procs.values():
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-        deadline = time.monotonic() + 15
-        for name, proc in procs.items():
-            try:
-                proc.wait(timeout=max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                click.echo(f"{name} did not stop in time; killed")
+        for name in supervisor.stop_all(timeout=15):
+            click.echo(f"{name} did not stop in time; killed")
         if catcher is not None:
             catcher.stop()
         click.echo("all services stopped")
@@ -197,25 +217,20 @@ def run(no_seed: bool, timeout: float, mail_port: int) -> None:
 
     signal.signal(signal.SIGTERM, on_sigterm)
     try:
-        for name in SERVICES:
-            procs[name] = subprocess.Popen(
-                [sys.executable, "-m", "shared.main", "serve", name], env=env,
-                start_new_session=True,  # Ctrl-C reaches us once; we stop the children in order
-            )
-        ports = {name: s.service.http_port for name, s in settings.items()}
+        supervisor.start_all()
+        procs = {name: child.popen for name, child in supervisor.children.items() if child.popen is not None}
         missing = _wait_ready(ports, procs, timeout)
         if missing:
             raise click.ClickException(f"not ready after {timeout:.0f}s: {', '.join(missing)}")
         click.echo("\nAll four services are ready:")
         for name, port in ports.items():
-            click.echo(f"  {name:<14} http://127.0.0.1:{port}  (OpenAPI: /openapi.json)")
+            click.echo(f"  {name:<14} http://127.0.0.1:{port}  (OpenAPI: /openapi.json; pid {supervisor.pid(name)})")
         click.echo("  AsyncAPI of every event: /asyncapi.json on any of them")
         click.echo("\nGet a token:  .venv/bin/diversion token --agency stl-cao --role screener")
         click.echo("Press Ctrl-C to stop.")
-        while all(proc.poll() is None for proc in procs.values()):
-            time.sleep(0.5)
-        dead = [name for name, proc in procs.items() if proc.poll() is not None]
-        raise click.ClickException(f"service(s) exited: {', '.join(dead)}")
+        while True:
+            supervisor.check()
+            time.sleep(0.2)
     except KeyboardInterrupt:
         pass
     finally:
@@ -226,6 +241,7 @@ def _mount_optional_groups() -> None:
     """Groups that live with the code they operate (messaging, intake, resources, demo)."""
     for module_name, attr in (
         ("shared.messaging.cli", "dlq"),
+        ("shared.messaging.broker_cli", "broker_group"),
         ("services.intake.cli", "referrals"),
         ("services.intake.cli", "rulesets"),
         ("shared.reports_cli", "reports"),

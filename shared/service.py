@@ -12,16 +12,18 @@ from typing import Any, ClassVar
 from kombu import Connection
 from nameko.extensions import DependencyProvider
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from shared import migrations
 from shared.audit import _writer_table as audit_rows
+from shared.auth import is_deployment_admin
 from shared.config import SETTINGS_KEY, Settings
 from shared.db import Database, database_reachable
 from shared.http.api import ApiResponse, Call, api, bind_worker_context
 from shared.http.openapi import openapi_document
-from shared.http.pagination import Page, PageQuery, decode_cursor, encode_cursor
+from shared.http.pagination import Page, PageQuery, Pager
+from shared.http.problems import Forbidden, ProblemDocument, ServiceUnavailable, problem_response
 from shared.logs import clear_request_context
 from shared.metrics import CONTENT_TYPE, metrics_for
 
@@ -33,6 +35,13 @@ class Health(BaseModel):
 
 class Readiness(BaseModel):
     status: str = Field(description="ready or not_ready")
+    service: str
+    checks: dict[str, str]
+
+
+class NotReady(ProblemDocument):
+    """`/readyz`'s 503: a problem document that carries the readiness checks."""
+
     service: str
     checks: dict[str, str]
 
@@ -142,51 +151,81 @@ class Operations(DependencyProvider):
         return self._openapi
 
 
+def audit_scope(call: Call, platform_agency: str) -> Any:
+    """Which audit rows the caller reads: its agency's (auditor), or the platform's (the deployment's admin:
+    `admin` in the operator's tenant), i.e. rows of no agency and the operator's own."""
+    if is_deployment_admin(call.identity, platform_agency):
+        return or_(audit_rows.c.agency_id.is_(None), audit_rows.c.agency_id == platform_agency)
+    if call.identity is not None and "auditor" in call.identity.roles:
+        return audit_rows.c.agency_id == call.agency
+    raise Forbidden("the audit trail is read by an auditor, or by the deployment's admin for the platform audit")
+
+
 class ServiceBase:
     """Health, readiness, metrics, OpenAPI and audit endpoints, shared by the four services."""
 
     name: ClassVar[str]
     api_version: ClassVar[str] = "1.0.0"
+    # OpenAPI tag descriptions; a service class adds its own tags to these.
+    api_tags: ClassVar[dict[str, str]] = {
+        "operations": "Health, readiness, metrics and the service's interface documents (no token needed).",
+        "audit": "The agency's append-only audit trail, for auditors.",
+    }
     db: Session
     ops: Operations = Operations()  # type: ignore[assignment]
 
     @api("GET", "/healthz", public=True, response=Health, summary="The process is alive", tags=["operations"])
     def healthz(self, call: Call) -> Health:
+        """Liveness: answers 200 while the process serves HTTP, whatever the state of its database or broker."""
         return Health(service=self.name)
 
-    @api("GET", "/readyz", public=True, response=Readiness, responses={503: Readiness}, tags=["operations"],
+    @api("GET", "/readyz", public=True, response=Readiness, responses={503: NotReady}, tags=["operations"],
          summary="Database and broker reachable, migrations at head")
-    def readyz(self, call: Call) -> ApiResponse:
+    def readyz(self, call: Call) -> Any:
+        """Readiness: 200 when the database and the broker answer and the migrations are at head; otherwise a
+        503 problem document whose `checks` say which check failed."""
         readiness = self.ops.readiness()
-        return ApiResponse(readiness, status=200 if readiness.status == "ready" else 503)
+        if readiness.status == "ready":
+            return readiness
+        failed = ", ".join(f"{check} {state}" for check, state in readiness.checks.items()
+                           if state not in ("ok", "at head"))
+        problem = ServiceUnavailable(f"not ready: {failed}", slug="not-ready", service=readiness.service,
+                                     checks=readiness.checks)
+        return problem_response(problem, request_id=call.request_id, instance="/readyz")
 
     @api("GET", "/metrics", public=True, media_type=CONTENT_TYPE, tags=["operations"],
          summary="Prometheus metrics")
     def metrics(self, call: Call) -> ApiResponse:
+        """Prometheus text exposition: HTTP requests and latency, outbox backlog, handler failures, dead letters."""
         return ApiResponse(self.ops.metrics_text(), media_type=CONTENT_TYPE)
 
     @api("GET", "/openapi.json", public=True, tags=["operations"], summary="This OpenAPI document")
     def openapi(self, call: Call) -> dict[str, Any]:
+        """This service's OpenAPI 3.1 document, generated from its routes (checked in under `docs/openapi/`)."""
         return self.ops.openapi()
 
     @api("GET", "/asyncapi.json", public=True, tags=["operations"],
          summary="The suite's AsyncAPI 3.0 document: every event, its exchange, queues and payload schema")
     def asyncapi(self, call: Call) -> dict[str, Any]:
+        """The same document on every service (checked in as `docs/asyncapi.json`)."""
         return self.ops.asyncapi()
 
-    @api("GET", "/v1/audit", roles={"auditor"}, query=AuditQuery, response=Page[AuditEventOut], tags=["audit"],
-         summary="The audit trail of the caller's agency, newest first")
+    def _audit_scope(self, call: Call) -> Any:
+        return audit_scope(call, self.ops.settings.common.platform_agency)
+
+    @api("GET", "/v1/audit", roles={"auditor", "admin"}, query=AuditQuery, response=Page[AuditEventOut],
+         tags=["audit"], summary="The audit trail of the caller's agency, newest first (an auditor); the platform "
+                                 "audit (failed logins naming no agency) for the deployment's admin")
     def list_audit_events(self, call: Call) -> Page[AuditEventOut]:
+        """Filter by action, resource or outcome; pages with `cursor`."""
         query: AuditQuery = call.query
-        statement = select(audit_rows).where(audit_rows.c.agency_id == call.agency)
+        statement = select(audit_rows).where(self._audit_scope(call))
         for column in ("action", "resource_type", "resource_id", "outcome"):
             value = getattr(query, column)
             if value is not None:
                 statement = statement.where(audit_rows.c[column] == value)
-        cursor = decode_cursor(query.cursor)
-        if cursor:
-            statement = statement.where(audit_rows.c.id < int(cursor.get("id", 0)))
-        rows = self.db.execute(statement.order_by(audit_rows.c.id.desc()).limit(query.limit + 1)).mappings().all()
-        items = [AuditEventOut.model_validate(dict(row)) for row in rows[: query.limit]]
-        next_cursor = encode_cursor({"id": items[-1].id}) if len(rows) > query.limit else None
+        pager = Pager(call, audit_rows.c.id.desc())
+        rows, next_cursor = pager.page(self.db.execute(pager.apply(statement)).mappings().all(),
+                                       key=lambda row: (row["id"],))
+        items = [AuditEventOut.model_validate(dict(row)) for row in rows]
         return Page[AuditEventOut](items=items, next_cursor=next_cursor)

@@ -22,7 +22,7 @@ from services.intake.domain import review as review_rules
 from services.intake.domain.replay import ReplayReport
 from services.intake.domain.report import build_report, render_csv
 from services.intake.domain.ruleset import Ruleset
-from services.intake.models import Program
+from services.intake.models import Program, ReferralRow
 from services.intake.schemas import (
     BatchIn,
     BatchOut,
@@ -48,7 +48,7 @@ from shared.db import Database
 from shared.http import Call, api
 from shared.http.api import ApiResponse
 from shared.http.concurrency import etag, require_if_match
-from shared.http.pagination import Page, decode_cursor, encode_cursor
+from shared.http.pagination import Page, Pager
 from shared.http.problems import (
     Conflict,
     Forbidden,
@@ -169,6 +169,12 @@ class IntakeService(ServiceBase):
     """Referral intake and eligibility screening for pretrial diversion programs."""
 
     name = "intake"
+    api_tags = {
+        "programs": "The diversion programs of the caller's agency.",
+        "referrals": "Referrals from the prosecutor's office: submission, screening against every program, decisions.",
+        "reports": "Aggregate screening reports (small cells suppressed).",
+        "rulesets": "The agency's eligibility ruleset packs that screenings use.",
+    }
     db = Database()
     outbox = Outbox()
     event_context = EventContext()
@@ -316,23 +322,18 @@ class IntakeService(ServiceBase):
                     raise
         raise AssertionError("unreachable")
 
-    @api("GET", "/v1/referrals", roles=REFERRAL_READERS, query=ReferralQuery, response=Page[ReferralSummary],
+    @api("GET", "/v1/referrals", person_data=True,
+         roles=REFERRAL_READERS, query=ReferralQuery, response=Page[ReferralSummary],
          tags=["referrals"], summary="Referrals of the agency, newest first (filter by status, program, dates)")
     def list_referrals(self, call: Call) -> Page[ReferralSummary]:
         query: ReferralQuery = call.query
         if query.needs == "review":
             return self._review_queue(call, query)
-        cursor = decode_cursor(query.cursor)
-        after = None
-        if cursor:
-            try:
-                after = (dt.datetime.fromisoformat(str(cursor["at"])), str(cursor["id"]))
-            except (KeyError, ValueError):
-                raise UnprocessableContent("the cursor is not one this API issued", slug="invalid-cursor") from None
+        pager = Pager(call, ReferralRow.received_at.desc(), ReferralRow.id.desc())
         rows = h.list_referrals(self.db, call.agency, status=query.status, program=query.program,
                                 received_from=query.received_from, received_to=query.received_to,
-                                after=after, limit=query.limit + 1)
-        page = rows[: query.limit]
+                                after=pager.after, limit=pager.fetch)  # type: ignore[arg-type]
+        page, next_cursor = pager.page(rows, key=lambda pair: (pair[0].received_at, pair[0].id))
         items = [
             ReferralSummary(
                 id=r.id, status=r.status, source=r.source, case_number=r.case_number, external_id=r.external_id,
@@ -344,12 +345,7 @@ class IntakeService(ServiceBase):
             )
             for r, d in page
         ]
-        next_cursor = None
-        if len(rows) > query.limit and page:
-            last = page[-1][0]
-            next_cursor = encode_cursor({"at": last.received_at.isoformat(), "id": last.id})
-        if items:
-            self._audit_now(call, "referral.listed", None, {"ids": [i.id for i in items]})
+        self._audit_now(call, "referral.listed", None, {"ids": [i.id for i in items]})
         return Page[ReferralSummary](items=items, next_cursor=next_cursor)
 
     def _review_queue(self, call: Call, query: ReferralQuery) -> Page[ReferralSummary]:
@@ -358,15 +354,10 @@ class IntakeService(ServiceBase):
                                        "program, limit and cursor", slug="invalid-query",
                                        errors=[{"field": "needs", "message": "combined with a filter it ignores",
                                                 "type": "value_error"}])
-        cursor = decode_cursor(query.cursor)
-        after = None
-        if cursor:
-            try:
-                after = (dt.datetime.fromisoformat(str(cursor["since"])), str(cursor["id"]))
-            except (KeyError, ValueError):
-                raise UnprocessableContent("the cursor is not one this API issued", slug="invalid-cursor") from None
-        rows = h.list_review_queue(self.db, call.agency, program=query.program, after=after, limit=query.limit + 1)
-        page = rows[: query.limit]
+        pager = Pager(call, ReferralRow.review_since, ReferralRow.id)
+        rows = h.list_review_queue(self.db, call.agency, program=query.program,
+                                   after=pager.after, limit=pager.fetch)  # type: ignore[arg-type]
+        page, next_cursor = pager.page(rows, key=lambda pair: (pair[0].review_since, pair[0].id))
         items = [
             ReferralSummary(
                 id=r.id, status=r.status, source=r.source, case_number=r.case_number, external_id=r.external_id,
@@ -377,16 +368,11 @@ class IntakeService(ServiceBase):
             )
             for r, d in page
         ]
-        next_cursor = None
-        if len(rows) > query.limit and page:
-            last = page[-1][0]
-            assert last.review_since is not None
-            next_cursor = encode_cursor({"since": last.review_since.isoformat(), "id": last.id})
-        if items:
-            self._audit_now(call, "referral.listed", None, {"ids": [i.id for i in items], "needs": "review"})
+        self._audit_now(call, "referral.listed", None, {"ids": [i.id for i in items], "needs": "review"})
         return Page[ReferralSummary](items=items, next_cursor=next_cursor)
 
-    @api("GET", "/v1/referrals/<referral_id>", roles=REFERRAL_READERS, response=ReferralOut, tags=["referrals"],
+    @api("GET", "/v1/referrals/<referral_id>", person_data=True,
+         roles=REFERRAL_READERS, response=ReferralOut, tags=["referrals"],
          summary="A referral with its screenings, decisions, disposition and possible duplicates")
     def get_referral(self, call: Call, referral_id: str) -> ApiResponse:
         row = self._referral(call, referral_id)
@@ -487,7 +473,7 @@ class IntakeService(ServiceBase):
 
     # ------------------------------------------------------------ exports
 
-    @api("GET", "/v1/exports/referrals", roles={"admin", "supervisor", "auditor"}, query=ExportQuery,
+    @api("GET", "/v1/exports/referrals", person_data=True, roles={"admin", "supervisor", "auditor"}, query=ExportQuery,
          media_type="application/x-ndjson", alternatives=["text/csv"], tags=["exports"],
          summary="Every referral with its screening, last decision and outcome, streamed as NDJSON (or "
                  "?format=csv); ?variant=deidentified for research (auditors get only that one)")
