@@ -1,13 +1,13 @@
 """Subscriptions of the agency's own systems (audience), next to partners'.
 
-Revision ID: notifications_0004
-Revises: notifications_0003
+Revision ID: notifications_0005
+Revises: notifications_0004
 """
 import sqlalchemy as sa
 from alembic import op
 
-revision = "notifications_0004"
-down_revision = "notifications_0003"
+revision = "notifications_0005"
+down_revision = "notifications_0004"
 branch_labels = None
 depends_on = None
 
