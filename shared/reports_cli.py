@@ -89,7 +89,7 @@ def render(rows: list[dict[str, Any]], output: str) -> str:
     return captured.get()
 
 
-@click.command("reports")
+@click.command("reports", context_settings={"help_option_names": ["-h", "--help"]})
 @click.argument("name", type=click.Choice(sorted(REPORTS)))
 @click.option("--agency", required=True, help="Tenant slug, e.g. stl-cao.")
 @click.option("--from", "date_from", type=click.DateTime(formats=["%Y-%m-%d"]), default=None,

@@ -205,12 +205,12 @@ _database_url = click.option("--database-url", default=None,
                              help="intake's database (default: from settings, DIVERSION_INTAKE_DATABASE_URL)")
 
 
-@click.group()
+@click.group(context_settings=CONTEXT_SETTINGS)
 def rulesets() -> None:
     """Ruleset packs: what-if replay of a pack version over past referrals."""
 
 
-@rulesets.command("replay")
+@rulesets.command("replay", context_settings=CONTEXT_SETTINGS)
 @click.argument("version")
 @click.option("--agency", required=True, help="Tenant slug, e.g. stl-cao.")
 @click.option("--from", "date_from", required=True, type=click.DateTime(formats=["%Y-%m-%d"]),
@@ -260,7 +260,7 @@ def replay_ruleset(version: str, agency: str, date_from: dt.datetime, date_to: d
     Console().print(table)
 
 
-@referrals.command("export")
+@referrals.command("export", context_settings=CONTEXT_SETTINGS)
 @click.option("--agency", required=True, help="Tenant slug, e.g. stl-cao.")
 @click.option("--format", "output_format", type=click.Choice(["ndjson", "csv"]), default="ndjson", show_default=True)
 @click.option("--deidentified", is_flag=True, help="the research variant: no names, age bands, keyed hashes")

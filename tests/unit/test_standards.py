@@ -134,7 +134,7 @@ def test_asyncapi_receive_operations_are_exactly_the_handlers_in_the_services_co
     assert claimed == written, {"claimed, not in code": claimed - written, "in code, not claimed": written - claimed}
     # an event type nobody consumes has its publish operation and no receive operation
     consumed = {event_type for _, _, event_type in written}
-    assert "org.diversion.intake.referral.declined" not in consumed
+    assert "org.diversion.casework.case.end_approaching" not in consumed  # nobody answers it yet (issue 17)
     for key, channel in document["channels"].items():
         receivers = [op for op in document["operations"].values()
                      if op["action"] == "receive" and op["channel"]["$ref"] == f"#/channels/{key}"]
