@@ -22,7 +22,7 @@ from sqlalchemy import func, insert, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
-from shared.messaging.envelope import CloudEvent
+from shared.messaging.envelope import CloudEvent, service_of
 from shared.messaging.tables import TABLES
 from shared.messaging.topology import declare_publisher_topology, events_exchange_name
 
@@ -48,7 +48,7 @@ def record(
 ) -> None:
     """Add `event` to the outbox inside the caller's transaction; it is published after the commit.
 
-    `service` names the publishing service's exchange (default: the event's `source`); `context`
+    `service` names the publishing service's exchange (default: the service the event's `source` names); `context`
     (`sub`, `roles`, `request_id`...) travels as message headers so consumers know who acted.
     """
     headers = context_headers(context)
@@ -60,7 +60,7 @@ def record(
             event_id=event.id,
             event_type=event.type,
             subject=event.subject,
-            exchange=events_exchange_name(service or event.source),
+            exchange=events_exchange_name(service or service_of(event.source)),
             routing_key=event.type,
             body=event.to_bytes().decode(),
             headers=json.dumps(headers),
