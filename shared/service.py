@@ -23,7 +23,7 @@ from shared.http.api import ApiResponse, Call, api, bind_worker_context
 from shared.http.openapi import openapi_document
 from shared.http.pagination import Page, PageQuery, decode_cursor, encode_cursor
 from shared.logs import clear_request_context
-from shared.metrics import CONTENT_TYPE, metrics_for
+from shared.metrics import CONTENT_TYPE, OPENMETRICS_CONTENT_TYPE, metrics_for
 
 
 class Health(BaseModel):
@@ -109,19 +109,13 @@ class Operations(DependencyProvider):
         return Readiness(status="ready" if ready else "not_ready", service=self.container.service_name,
                          checks=checks)
 
-    def metrics_text(self) -> bytes:
-        """HTTP metrics plus the messaging ones (outbox backlog, handler failures, dead-letter depth)."""
-        from prometheus_client import CollectorRegistry, generate_latest
-
+    def metrics_text(self, accept: str | None = None) -> tuple[bytes, str]:
+        """The service's metrics, the messaging ones (outbox backlog, handler failures, dead-letter depth)
+        and the process's, in the format `accept` asks for; returns the page and its content type."""
         from shared.messaging.metrics import collector_for
 
-        text = metrics_for(self.container).exposition()
         collector = collector_for(self.container.service_name)
-        if collector is not None:
-            registry = CollectorRegistry(auto_describe=False)
-            registry.register(collector)
-            text += generate_latest(registry)
-        return text
+        return metrics_for(self.container).negotiate(accept, [collector] if collector is not None else [])
 
     def asyncapi(self) -> dict[str, Any]:
         from shared.messaging import asyncapi
@@ -160,10 +154,11 @@ class ServiceBase:
         readiness = self.ops.readiness()
         return ApiResponse(readiness, status=200 if readiness.status == "ready" else 503)
 
-    @api("GET", "/metrics", public=True, media_type=CONTENT_TYPE, tags=["operations"],
-         summary="Prometheus metrics")
+    @api("GET", "/metrics", public=True, media_type=CONTENT_TYPE, alternatives=[OPENMETRICS_CONTENT_TYPE],
+         tags=["operations"], summary="Prometheus metrics (OpenMetrics for Accept: application/openmetrics-text)")
     def metrics(self, call: Call) -> ApiResponse:
-        return ApiResponse(self.ops.metrics_text(), media_type=CONTENT_TYPE)
+        page, content_type = self.ops.metrics_text(call.accept)
+        return ApiResponse(page, media_type=content_type, headers={"Vary": "Accept"})
 
     @api("GET", "/openapi.json", public=True, tags=["operations"], summary="This OpenAPI document")
     def openapi(self, call: Call) -> dict[str, Any]:

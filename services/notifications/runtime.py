@@ -37,12 +37,14 @@ from services.notifications.dispatch import (
 from services.notifications.domain.clock import Clock, SystemClock
 from services.notifications.domain.delivery import RetryPolicy
 from services.notifications.fanout import FanoutContext
+from services.notifications.metrics import DeliveryMetrics
 from services.notifications.models import TemplateOverride
 from services.notifications.settings import NotificationSettings, notification_settings_of
 from services.notifications.templates import TemplateRenderer
 from shared.config import SETTINGS_KEY
 from shared.messaging.metrics import register_service_metrics
 from shared.messaging.service import find_database
+from shared.metrics import metrics_for
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +71,7 @@ class NotificationRuntime(DependencyProvider):
         # Registered here, before the extensions start side by side: concurrent first registrations
         # from several handlers' start() race in shared.messaging.metrics (DuplicateTimeseries).
         register_service_metrics(self.container.service_name, None, None)
+        self.delivery_metrics = DeliveryMetrics(metrics_for(self.container))
         settings = self.container.config[SETTINGS_KEY]
         self.own: NotificationSettings = notification_settings_of(settings)
         self.clock: Clock = SystemClock()  # tests swap in a ManualClock
@@ -169,7 +172,9 @@ class NotificationRuntime(DependencyProvider):
         """Send one claimed job in the caller's green thread and record it without retries (pings)."""
         result = self._execute(job)
         with Session(self.engine, expire_on_commit=False) as session:
-            record_outcomes(session, [Outcome(job, result, self.clock.now())], self.retry_policy, final=True)
+            self.delivery_metrics.count(
+                record_outcomes(session, [Outcome(job, result, self.clock.now())], self.retry_policy, final=True)
+            )
         return result
 
     # -- the engine ----------------------------------------------------------------------------
@@ -201,6 +206,7 @@ class NotificationRuntime(DependencyProvider):
                 while self.running and queue_due_reminders(
                     session, self.clock.now(), self.reminder_policy, self.renderer_for, self.own.dispatch_batch,
                     sender_name=self.own.sender_name, default_country_code=self.own.sms_default_country_code,
+                    withheld=self.delivery_metrics.count_withheld,
                 ) >= self.own.dispatch_batch:
                     pass
         except Exception:  # noqa: BLE001 - reminders wait for the next pass; deliveries still go out
@@ -231,11 +237,14 @@ class NotificationRuntime(DependencyProvider):
         if channel is None:
             reason = self.unavailable.get(job.channel, "no such channel is installed")
             return AttemptResult(AttemptStatus.FAILED, error=f"channel {job.channel} is not available: {reason}")
+        started = time.perf_counter()
         try:
             return channel.send(job.message)
         except Exception as exc:  # noqa: BLE001 - a channel bug becomes a retry, not a lost delivery
             log.exception("channel %s raised while sending delivery %s", job.channel, job.delivery_id)
             return AttemptResult(AttemptStatus.RETRY, error=f"channel error: {type(exc).__name__}")
+        finally:
+            self.delivery_metrics.observe_latency(job.channel, time.perf_counter() - started)
 
     def _send(self, job: Job) -> None:
         result = self._execute(job)
@@ -265,7 +274,8 @@ class NotificationRuntime(DependencyProvider):
         for attempt in range(1, tries + 1):
             try:
                 with Session(self.engine, expire_on_commit=False) as session:
-                    record_outcomes(session, batch, self.retry_policy)
+                    tally = record_outcomes(session, batch, self.retry_policy)
+                self.delivery_metrics.count(tally)
                 return
             except Exception:  # noqa: BLE001 - the rows keep their lease and are tried again after it
                 log.exception("recording %d delivery attempts failed (try %d of %d)", len(batch), attempt, tries)

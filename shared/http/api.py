@@ -68,6 +68,7 @@ class Call:
     idempotency_key: str | None = None
     remote_addr: str | None = None
     raw_body: bytes = b""
+    accept: str = ""  # the Accept header, for the few routes that negotiate (/metrics)
 
     @property
     def agency(self) -> str:
@@ -303,6 +304,7 @@ class ApiEntrypoint(HttpRequestHandler):
             idempotency_key=request.headers.get("Idempotency-Key"),
             remote_addr=request.remote_addr,
             raw_body=raw,
+            accept=request.headers.get("Accept", ""),
         )
 
     # -- response -------------------------------------------------------------------------------
