@@ -54,6 +54,9 @@ class CommonSettings(BaseSettings):
     stop_timeout_seconds: float = Field(default=20.0, gt=0, le=300)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["json", "text"] = "json"
+    # OpenTelemetry traces go here over OTLP/HTTP when set (a collector's base URL, e.g.
+    # http://otel-collector:4318); unset, tracing is off (shared/tracing.py).
+    otlp_endpoint: str | None = None
 
     @field_validator("amqp_uri")
     @classmethod
@@ -61,6 +64,13 @@ class CommonSettings(BaseSettings):
         if not value.startswith(("amqp://", "amqps://")):
             raise ValueError("must start with amqp:// or amqps://")
         return value
+
+    @field_validator("otlp_endpoint")
+    @classmethod
+    def _http_otlp(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("https://", "http://")):
+            raise ValueError("must be an http(s) URL (OTLP/HTTP)")
+        return value or None
 
     @field_validator("jwks_url")
     @classmethod

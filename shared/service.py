@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from shared import migrations
+from shared import migrations, tracing
 from shared.audit import _writer_table as audit_rows
 from shared.config import SETTINGS_KEY, Settings
 from shared.db import Database, database_reachable
@@ -69,6 +69,7 @@ class Operations(DependencyProvider):
 
     def setup(self) -> None:
         self.settings: Settings = self.container.config[SETTINGS_KEY]
+        tracing.configure(self.settings.common.otlp_endpoint)
         self.database = next(d for d in self.container.dependencies if isinstance(d, Database))
         self.head = migrations.head_revision(self.container.service_name)
         self._broker_checked = (0.0, "unknown")

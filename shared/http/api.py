@@ -28,6 +28,7 @@ from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 from werkzeug.routing import Rule
 from werkzeug.wrappers import Request, Response
 
+from shared import tracing
 from shared.audit import write_audit_now
 from shared.auth import AuthenticationFailed, Identity, TokenVerifier
 from shared.config import SETTINGS_KEY, Settings
@@ -187,7 +188,12 @@ class ApiEntrypoint(HttpRequestHandler):
             request_id = uuid.uuid4().hex
         incoming = request.headers.get("traceparent", "")
         match = TRACEPARENT.match(incoming)
-        traceparent = new_traceparent(match.group(1) if match else None)
+        span = None if "operations" in self.tags else tracing.start_span(
+            self.container.service_name, f"{self.method} {self.url}", parent=incoming if match else None,
+            kind=tracing.SpanKind.SERVER,
+            attributes={"http.request.method": self.method, "http.route": self.url, "url.path": request.path},
+        )
+        traceparent = tracing.traceparent_of(span) if span else new_traceparent(match.group(1) if match else None)
         identity: Identity | None = None
         try:
             identity = self._authenticate(request, request_id)
@@ -209,6 +215,8 @@ class ApiEntrypoint(HttpRequestHandler):
         metrics_for(self.container).observe_http(
             self.method, self.url, response.status_code, time.perf_counter() - started
         )
+        tracing.end_span(span, f"answered {response.status_code}" if response.status_code >= 500 else None,
+                         {"http.response.status_code": response.status_code})
         return response
 
     def _authenticate(self, request: Request, request_id: str) -> Identity | None:
