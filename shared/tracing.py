@@ -55,7 +55,7 @@ OTLP_TRACES_PATH = "/v1/traces"
 _lock = threading.Lock()
 _processor: SpanProcessor | None = None
 _endpoint: str | None = None
-_providers: dict[str, TracerProvider] = {}
+_tracers: dict[str, trace.Tracer] = {}  # one provider (and its tracer) per service
 
 
 def enabled() -> bool:
@@ -89,7 +89,7 @@ def install_exporter(exporter: SpanExporter) -> None:
     global _processor, _endpoint
     with _lock:
         _processor, _endpoint = SimpleSpanProcessor(exporter), None
-        _providers.clear()
+        _tracers.clear()
 
 
 def reset() -> None:
@@ -97,7 +97,7 @@ def reset() -> None:
     global _processor, _endpoint
     with _lock:
         processor, _processor, _endpoint = _processor, None, None
-        _providers.clear()
+        _tracers.clear()
     if processor is not None:
         processor.shutdown()
 
@@ -111,18 +111,18 @@ def _tracer(service: str) -> trace.Tracer | None:
     processor = _processor
     if processor is None:
         return None
-    provider = _providers.get(service)
-    if provider is None:
+    tracer = _tracers.get(service)
+    if tracer is None:
         with _lock:
-            provider = _providers.get(service)
-            if provider is None:
+            tracer = _tracers.get(service)
+            if tracer is None:
                 provider = TracerProvider(
                     resource=Resource.create({"service.name": service, "service.namespace": "diversion"}),
                     shutdown_on_exit=False,  # the shared processor is flushed and shut down once, by reset()
                 )
                 provider.add_span_processor(processor)
-                _providers[service] = provider
-    return provider.get_tracer("diversion")
+                tracer = _tracers[service] = provider.get_tracer("diversion")
+    return tracer
 
 
 def _parent(traceparent: str | None) -> Any:
