@@ -20,6 +20,7 @@ personal data: routes, event types and ids, channels, status codes.
 
 from __future__ import annotations
 
+import atexit
 import json
 import logging
 import re
@@ -81,6 +82,7 @@ def configure(otlp_endpoint: str | None) -> None:
         if not url.endswith(OTLP_TRACES_PATH):
             url += OTLP_TRACES_PATH
         _processor, _endpoint = BatchSpanProcessor(OTLPSpanExporter(endpoint=url)), otlp_endpoint
+        atexit.register(force_flush, 5_000)  # spans still queued when the service stops are sent
         log.info("tracing on: spans exported over OTLP/HTTP to %s", url)
 
 
