@@ -63,6 +63,9 @@ class CommonSettings(BaseSettings):
     # the data folder when unset (embedded default). Every service of a deployment needs the same one.
     message_signing_key: str | None = Field(default=None, repr=False, min_length=32)
     platform_agency: str = Field(default="platform", pattern=r"^[a-z0-9][a-z0-9-]{1,62}$")
+    # OpenTelemetry traces go here over OTLP/HTTP when set (a collector's base URL, e.g.
+    # http://otel-collector:4318); unset, tracing is off (shared/tracing.py).
+    otlp_endpoint: str | None = None
 
     @field_validator("amqp_uri")
     @classmethod
@@ -70,6 +73,13 @@ class CommonSettings(BaseSettings):
         if not value.startswith(("amqp://", "amqps://")):
             raise ValueError("must start with amqp:// or amqps://")
         return value
+
+    @field_validator("otlp_endpoint")
+    @classmethod
+    def _http_otlp(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("https://", "http://")):
+            raise ValueError("must be an http(s) URL (OTLP/HTTP)")
+        return value or None
 
     @field_validator("jwks_url")
     @classmethod

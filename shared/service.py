@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from shared import migrations
+from shared import migrations, tracing
 from shared.audit import _writer_table as audit_rows
 from shared.auth import is_deployment_admin
 from shared.config import SETTINGS_KEY, Settings
@@ -25,7 +25,7 @@ from shared.http.openapi import openapi_document
 from shared.http.pagination import Page, PageQuery, Pager
 from shared.http.problems import Forbidden, ProblemDocument, ServiceUnavailable, problem_response
 from shared.logs import clear_request_context
-from shared.metrics import CONTENT_TYPE, metrics_for
+from shared.metrics import CONTENT_TYPE, OPENMETRICS_CONTENT_TYPE, metrics_for
 
 
 class Health(BaseModel):
@@ -78,6 +78,7 @@ class Operations(DependencyProvider):
 
     def setup(self) -> None:
         self.settings: Settings = self.container.config[SETTINGS_KEY]
+        tracing.configure(self.settings.common.otlp_endpoint)
         self.database = next(d for d in self.container.dependencies if isinstance(d, Database))
         self.head = migrations.head_revision(self.container.service_name)
         self._broker_checked = (0.0, "unknown")
@@ -118,19 +119,13 @@ class Operations(DependencyProvider):
         return Readiness(status="ready" if ready else "not_ready", service=self.container.service_name,
                          checks=checks)
 
-    def metrics_text(self) -> bytes:
-        """HTTP metrics plus the messaging ones (outbox backlog, handler failures, dead-letter depth)."""
-        from prometheus_client import CollectorRegistry, generate_latest
-
+    def metrics_text(self, accept: str | None = None) -> tuple[bytes, str]:
+        """The service's metrics, the messaging ones (outbox backlog, handler failures, dead-letter depth)
+        and the process's, in the format `accept` asks for; returns the page and its content type."""
         from shared.messaging.metrics import collector_for
 
-        text = metrics_for(self.container).exposition()
         collector = collector_for(self.container.service_name)
-        if collector is not None:
-            registry = CollectorRegistry(auto_describe=False)
-            registry.register(collector)
-            text += generate_latest(registry)
-        return text
+        return metrics_for(self.container).negotiate(accept, [collector] if collector is not None else [])
 
     def asyncapi(self) -> dict[str, Any]:
         from shared.messaging import asyncapi
@@ -193,11 +188,13 @@ class ServiceBase:
                                      checks=readiness.checks)
         return problem_response(problem, request_id=call.request_id, instance="/readyz")
 
-    @api("GET", "/metrics", public=True, media_type=CONTENT_TYPE, tags=["operations"],
-         summary="Prometheus metrics")
+    @api("GET", "/metrics", public=True, media_type=CONTENT_TYPE, alternatives=[OPENMETRICS_CONTENT_TYPE],
+         tags=["operations"], summary="Prometheus metrics (OpenMetrics for Accept: application/openmetrics-text)")
     def metrics(self, call: Call) -> ApiResponse:
-        """Prometheus text exposition: HTTP requests and latency, outbox backlog, handler failures, dead letters."""
-        return ApiResponse(self.ops.metrics_text(), media_type=CONTENT_TYPE)
+        """Prometheus text exposition (OpenMetrics 1.0 for `Accept: application/openmetrics-text`): HTTP requests
+        and latency, outbox backlog, handler failures, dead letters, deliveries, and the process's own figures."""
+        page, content_type = self.ops.metrics_text(call.accept)
+        return ApiResponse(page, media_type=content_type, headers={"Vary": "Accept"})
 
     @api("GET", "/openapi.json", public=True, tags=["operations"], summary="This OpenAPI document")
     def openapi(self, call: Call) -> dict[str, Any]:

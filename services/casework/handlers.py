@@ -82,12 +82,12 @@ from shared.messaging.catalog import (
     EventData,
     ReferralAccepted,
 )
-from shared.messaging.envelope import CloudEvent, new_event
+from shared.messaging.envelope import CloudEvent, new_event, source_of
 
 log = logging.getLogger(__name__)
 
 Emit = Callable[[CloudEvent], None]
-SOURCE = "casework"
+SOURCE = source_of("casework")
 
 
 def utcnow() -> datetime:

@@ -26,6 +26,7 @@ from services.notifications.domain.preferences import ContactPreferences, should
 from services.notifications.domain.reminders import ReminderPolicy, quiet_period
 from services.notifications.domain.routing import choose_reminder_channel
 from services.notifications.fanout import RendererFor, new_delivery
+from services.notifications.metrics import FAILED, RETRIED, SENT, WITHHELD
 from services.notifications.models import (
     ContactPreference,
     Delivery,
@@ -170,14 +171,15 @@ class Outcome:
 
 
 def record_outcomes(session: Session, outcomes: Sequence[Outcome], policy: RetryPolicy,
-                    final: bool = False) -> None:
+                    final: bool = False) -> list[tuple[str, str, str | None]]:
     """Log each attempt and move its delivery on (delivered, retry later, failed); one transaction.
 
     `final` (pings) never schedules a retry. An outcome whose lease was taken over by another
-    instance (the row's attempt count moved on) is logged but does not change the row.
+    instance (the row's attempt count moved on) is logged but does not change the row. Returns,
+    once committed, what became of each attempt for the delivery metrics: (channel, kind, reason).
     """
     if not outcomes:
-        return
+        return []
     session.execute(insert(_attempt), [
         {"delivery_id": o.job.delivery_id, "attempt_number": o.job.attempt, "attempted_at": o.at,
          "outcome": o.result.status.value if o.job.message is not None else "cancelled",
@@ -189,10 +191,12 @@ def record_outcomes(session: Session, outcomes: Sequence[Outcome], policy: Retry
     delivered: list[str] = []
     gone: set[str] = set()
     failed_events = []
+    tally: list[tuple[str, str, str | None]] = []
     for o in outcomes:
         step = next_step(policy, o.result, o.job.round_attempt, o.at) if o.job.message is not None else None
         if step is not None and step.status is AttemptStatus.DELIVERED:
             delivered.append(o.job.delivery_id)
+            tally.append((o.job.channel, SENT, None))
             continue
         values: dict[str, Any] = {
             "b_id": o.job.delivery_id, "b_attempts": o.job.attempt, "v_last_status_code": o.result.status_code,
@@ -201,12 +205,15 @@ def record_outcomes(session: Session, outcomes: Sequence[Outcome], policy: Retry
         }
         if step is None:
             values["v_status"] = "cancelled"
+            tally.append((o.job.channel, WITHHELD, o.job.cancel_reason))
         else:
             if step.status is AttemptStatus.RETRY and not final:
                 values.update(v_status="pending", v_next_attempt_at=step.retry_at)
+                tally.append((o.job.channel, RETRIED, None))
             else:
                 values["v_status"] = "failed"
                 failed_events.append(o)
+                tally.append((o.job.channel, FAILED, None))
             if step.disable_subscription and o.job.subscription_id:
                 gone.add(o.job.subscription_id)
         changes.append(values)
@@ -240,6 +247,7 @@ def record_outcomes(session: Session, outcomes: Sequence[Outcome], policy: Retry
             subject=o.job.delivery_id, tenantid=o.job.agency,
         ), service="notifications")
     session.commit()
+    return tally
 
 
 def _record_changes(session: Session, changes: list[dict[str, Any]]) -> None:
@@ -277,17 +285,23 @@ def cancelled(job: Job) -> AttemptResult:
 def queue_due_reminders(
     session: Session, now: datetime, policy: ReminderPolicy, renderer_for: RendererFor, limit: int,
     sender_name: str, default_country_code: str = "1",
+    withheld: Callable[[str | None, str], None] | None = None,
 ) -> int:
-    """Turn due reminders into deliveries, each exactly once (claim, decide, insert, mark: one transaction)."""
+    """Turn due reminders into deliveries, each exactly once (claim, decide, insert, mark: one transaction).
+
+    `withheld(channel, reason)` hears, once committed, of each reminder skipped on purpose.
+    """
     rows = session.scalars(
         select(Reminder).where(Reminder.status == "scheduled", Reminder.send_at <= now)
         .order_by(Reminder.send_at).limit(limit).with_for_update(skip_locked=True)
     ).all()
     queued = 0
+    skipped: list[tuple[str | None, str]] = []
     for reminder in rows:
         decision = _reminder_decision(session, reminder, now, policy, default_country_code)
         if isinstance(decision, str):
             reminder.status, reminder.skip_reason, reminder.updated_at = "skipped", decision, now
+            skipped.append((None, decision))
             continue
         if isinstance(decision, datetime):
             reminder.send_at, reminder.updated_at = decision, now  # moved out of quiet hours
@@ -299,10 +313,14 @@ def queue_due_reminders(
         except (TemplateInvalid, TemplateMissing, TemplateRefused) as exc:
             log.error("reminder %s not sent: %s", reminder.id, exc)
             reminder.status, reminder.skip_reason, reminder.updated_at = "skipped", "template error", now
+            skipped.append((channel, "template error"))
             continue
         reminder.status, reminder.delivery_id, reminder.updated_at = "queued", delivery.id, now
         queued += 1
     session.commit()
+    if withheld is not None:
+        for channel_name, reason in skipped:
+            withheld(channel_name, reason)
     return queued
 
 

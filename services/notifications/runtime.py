@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
@@ -40,9 +41,11 @@ from services.notifications.domain.clock import Clock, SystemClock
 from services.notifications.domain.delivery import RetryPolicy
 from services.notifications.fanout import FanoutContext
 from services.notifications.instances import Beat, beat, join, leave, new_instance_id
+from services.notifications.metrics import DeliveryMetrics
 from services.notifications.models import TemplateOverride
 from services.notifications.settings import NotificationSettings, notification_settings_of
 from services.notifications.templates import TemplateRenderer
+from shared import tracing
 from shared.config import SETTINGS_KEY
 from shared.messaging.metrics import register_service_metrics
 from shared.messaging.service import find_database
@@ -73,6 +76,7 @@ class NotificationRuntime(DependencyProvider):
         # Registered here, before the extensions start side by side: concurrent first registrations
         # from several handlers' start() race in shared.messaging.metrics (DuplicateTimeseries).
         register_service_metrics(self.container.service_name, None, None)
+        self.delivery_metrics = DeliveryMetrics(metrics_for(self.container))
         settings = self.container.config[SETTINGS_KEY]
         self.own: NotificationSettings = notification_settings_of(settings)
         self.clock: Clock = SystemClock()  # tests swap in a ManualClock
@@ -187,7 +191,9 @@ class NotificationRuntime(DependencyProvider):
         """Send one claimed job in the caller's green thread and record it without retries (pings)."""
         result = self._execute(job)
         with Session(self.engine, expire_on_commit=False) as session:
-            record_outcomes(session, [Outcome(job, result, self.clock.now())], self.retry_policy, final=True)
+            self.delivery_metrics.count(
+                record_outcomes(session, [Outcome(job, result, self.clock.now())], self.retry_policy, final=True)
+            )
         return result
 
     # -- the engine ----------------------------------------------------------------------------
@@ -219,6 +225,7 @@ class NotificationRuntime(DependencyProvider):
                 while self.running and queue_due_reminders(
                     session, self.clock.now(), self.reminder_policy, self.renderer_for, self.own.dispatch_batch,
                     sender_name=self.own.sender_name, default_country_code=self.own.sms_default_country_code,
+                    withheld=self.delivery_metrics.count_withheld,
                 ) >= self.own.dispatch_batch:
                     pass
         except Exception:  # noqa: BLE001 - reminders wait for the next pass; deliveries still go out
@@ -255,11 +262,23 @@ class NotificationRuntime(DependencyProvider):
         if channel is None:
             reason = self.unavailable.get(job.channel, "no such channel is installed")
             return AttemptResult(AttemptStatus.FAILED, error=f"channel {job.channel} is not available: {reason}")
+        message = job.message
+        span = _send_span(job) if tracing.enabled() else None
+        if span is not None and job.channel == "webhook":
+            # W3C Trace Context on the request itself, so the partner's own tracing joins the trace.
+            message = replace(message, headers={**message.headers, "traceparent": tracing.traceparent_of(span)})
+        started = time.perf_counter()
+        result: AttemptResult | None = None
         try:
-            return channel.send(job.message)
+            result = channel.send(message)
+            return result
         except Exception as exc:  # noqa: BLE001 - a channel bug becomes a retry, not a lost delivery
             log.exception("channel %s raised while sending delivery %s", job.channel, job.delivery_id)
             return AttemptResult(AttemptStatus.RETRY, error=f"channel error: {type(exc).__name__}")
+        finally:
+            self.delivery_metrics.observe_latency(job.channel, time.perf_counter() - started)
+            if span is not None:
+                _end_send_span(span, result)
 
     def _send(self, job: Job) -> None:
         result = self._execute(job)
@@ -289,7 +308,8 @@ class NotificationRuntime(DependencyProvider):
         for attempt in range(1, tries + 1):
             try:
                 with Session(self.engine, expire_on_commit=False) as session:
-                    record_outcomes(session, batch, self.retry_policy)
+                    tally = record_outcomes(session, batch, self.retry_policy)
+                self.delivery_metrics.count(tally)
                 return
             except Exception:  # noqa: BLE001 - the rows keep their lease and are tried again after it
                 log.exception("recording %d delivery attempts failed (try %d of %d)", len(batch), attempt, tries)
@@ -351,6 +371,26 @@ class NotificationRuntime(DependencyProvider):
                 self.dispatch_pass(reminders=False)  # reminders are due by the clock: the timer queues them
             except Exception:  # noqa: BLE001 - the timer's next tick tries again
                 log.exception("dispatch pass failed")
+
+
+def _send_span(job: Job) -> Any:
+    """One attempt's span; a CloudEvent body (webhook, AMQP feed) names its parent, the event's traceparent."""
+    assert job.message is not None
+    return tracing.start_span(
+        "notifications", f"{job.channel} send", parent=tracing.traceparent_in(job.message.body),
+        kind=tracing.SpanKind.CLIENT,
+        attributes={"diversion.delivery.id": job.delivery_id, "diversion.delivery.channel": job.channel,
+                    "diversion.delivery.attempt": job.attempt, "cloudevents.event_type": job.trigger_event_type,
+                    "cloudevents.event_id": job.trigger_event_id},
+    )
+
+
+def _end_send_span(span: Any, result: AttemptResult | None) -> None:
+    attributes: dict[str, Any] = {"diversion.delivery.outcome": result.status.value if result else "error"}
+    if result is not None and result.status_code:
+        attributes["http.response.status_code"] = result.status_code
+    error = None if result is not None and result.ok else (result.error if result else None) or "not delivered"
+    tracing.end_span(span, error, attributes)
 
 
 RuntimeCallable = Callable[[], NotificationRuntime]

@@ -110,6 +110,7 @@ from shared.messaging.catalog import (
     ServiceReferralRequested,
     ServiceReferralStatusChanged,
 )
+from shared.messaging.envelope import source_of
 from shared.service import ServiceBase
 
 log = logging.getLogger(__name__)
@@ -344,7 +345,7 @@ class NotificationsService(ServiceBase):
         now = self.runtime.now()
         delivery_id = new_id("dlv")
         body = json.dumps({
-            "specversion": "1.0", "id": delivery_id, "source": "notifications", "type": PING_TYPE,
+            "specversion": "1.0", "id": delivery_id, "source": source_of("notifications"), "type": PING_TYPE,
             "subject": row.id, "time": now.isoformat(), "datacontenttype": "application/json",
             "data": {"subscription_id": row.id, "message": "test ping from the diversion notifications service"},
         }, separators=(",", ":"))

@@ -29,6 +29,7 @@ from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 from werkzeug.routing import Rule
 from werkzeug.wrappers import Request, Response
 
+from shared import tracing
 from shared.audit import write_audit_now
 from shared.auth import AuthenticationFailed, Identity, TokenVerifier, unverified_claims
 from shared.config import SETTINGS_KEY, Settings
@@ -72,6 +73,7 @@ class Call:
     raw_body: bytes = b""
     route: str = ""  # "POST /v1/referrals": the route pattern, what cursors and idempotency keys are bound to
     cursor_key: bytes = field(default=b"", repr=False)
+    accept: str = ""  # the Accept header, for the few routes that negotiate (/metrics)
 
     @property
     def agency(self) -> str:
@@ -243,7 +245,12 @@ class ApiEntrypoint(HttpRequestHandler):
             request_id = uuid.uuid4().hex
         incoming = request.headers.get("traceparent", "")
         match = TRACEPARENT.match(incoming)
-        traceparent = new_traceparent(match.group(1) if match else None)
+        span = None if "operations" in self.tags else tracing.start_span(
+            self.container.service_name, f"{self.method} {self.url}", parent=incoming if match else None,
+            kind=tracing.SpanKind.SERVER,
+            attributes={"http.request.method": self.method, "http.route": self.url, "url.path": request.path},
+        )
+        traceparent = tracing.traceparent_of(span) if span else new_traceparent(match.group(1) if match else None)
         identity: Identity | None = None
         try:
             identity = self._authenticate(request, request_id)
@@ -270,6 +277,8 @@ class ApiEntrypoint(HttpRequestHandler):
         metrics_for(self.container).observe_http(
             self.method, self.url, response.status_code, time.perf_counter() - started
         )
+        tracing.end_span(span, f"answered {response.status_code}" if response.status_code >= 500 else None,
+                         {"http.response.status_code": response.status_code})
         return response
 
     def _authenticate(self, request: Request, request_id: str) -> Identity | None:
@@ -388,6 +397,7 @@ class ApiEntrypoint(HttpRequestHandler):
             raw_body=raw,
             route=f"{self.method} {self.url}",
             cursor_key=cursor_key_for(self.container) if self.query_model is not None else b"",
+            accept=request.headers.get("Accept", ""),
         )
 
     # -- response -------------------------------------------------------------------------------

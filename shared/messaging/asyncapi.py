@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from shared.messaging.catalog import CATALOG, EventSpec
+from shared.messaging.envelope import source_of
 from shared.messaging.topology import dlq_name, dlx_name, events_exchange_name, handler_queue_name, unrouted_name
 
 DEFAULT_PATH = Path(__file__).resolve().parents[2] / "docs" / "asyncapi.json"
@@ -82,7 +83,8 @@ def _envelope_schema(spec: EventSpec) -> dict[str, Any]:
         "properties": {
             "specversion": {"const": "1.0"},
             "id": {"type": "string"},
-            "source": {"type": "string", "description": "publishing service"},
+            "source": {"type": "string", "format": "uri-reference", "const": source_of(spec.service),
+                       "description": "URI reference of the publishing service"},
             "type": {"const": spec.type},
             "subject": {"type": "string", "description": "id of the entity"},
             "time": {"type": "string", "format": "date-time"},

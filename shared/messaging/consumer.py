@@ -49,6 +49,7 @@ from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from shared import tracing
 from shared.messaging.catalog import EventData, EventSpec, spec_for_model
 from shared.messaging.envelope import CloudEvent, InvalidEvent, parse_event
 from shared.messaging.metrics import (
@@ -324,16 +325,41 @@ class ReliableEventHandler(Consumer):
         No inbox SELECT first: a duplicate fails the inbox row's unique key at commit, and
         `_handle_result` then finds it handled and acks it without applying it.
         """
+        context = self._context_of(event, message)
+        span = self._process_span(event, context)
         try:
             self.container.spawn_worker(
                 self,
                 (event,),
                 {},
-                context_data=self._context_of(event, message),
-                handle_result=partial(self._handle_result, message),
+                context_data=context,
+                handle_result=partial(self._traced_result, span, message) if span else partial(
+                    self._handle_result, message),
             )
         except ContainerBeingKilled:
+            tracing.end_span(span, "the container is being killed")
             self._settle(message, ack=False)
+
+    def _process_span(self, event: CloudEvent, context: dict[str, Any]) -> Any:
+        """The handler's span (a child of the event's traceparent); events it records become its children."""
+        if not tracing.enabled():
+            return None
+        span = tracing.start_span(
+            self.service, f"process {event.type}", parent=event.traceparent, kind=tracing.SpanKind.CONSUMER,
+            attributes={"messaging.system": "rabbitmq", "messaging.operation.type": "process",
+                        "messaging.destination.name": self.queue_name, "messaging.consumer.group.name":
+                        self.consumer_name, "messaging.message.id": event.id, "cloudevents.event_type": event.type,
+                        "cloudevents.event_source": event.source},
+        )
+        if span is not None:
+            context["traceparent"] = tracing.traceparent_of(span)
+        return span
+
+    def _traced_result(self, span: Any, message: Any, worker_ctx: WorkerContext, result: Any = None,
+                       exc_info: Any = None) -> tuple[Any, Any]:
+        outcome = self._handle_result(message, worker_ctx, result, exc_info)
+        tracing.end_span(span, exc_info[1] if exc_info else None)
+        return outcome
 
     # -- batches ------------------------------------------------------------------------------
 
@@ -472,9 +498,9 @@ class ReliableEventHandler(Consumer):
         """
         assert self.database is not None
         container = self.container
-        worker_ctx = WorkerContext(
-            container, container.service_cls(), self, (event,), {}, data=self._context_of(event, message)
-        )
+        context = self._context_of(event, message)
+        span = self._process_span(event, context)
+        worker_ctx = WorkerContext(container, container.service_cls(), self, (event,), {}, data=context)
         container._inject_dependencies(worker_ctx)
         setattr(worker_ctx.service, self.database.attr_name, session)
         container._worker_setup(worker_ctx)
@@ -488,6 +514,7 @@ class ReliableEventHandler(Consumer):
             container._worker_result(worker_ctx, None, exc_info)
         finally:
             container._worker_teardown(worker_ctx)
+            tracing.end_span(span, error)
         return error
 
     def _settle(self, message: Any, ack: bool) -> None:

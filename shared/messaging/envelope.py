@@ -14,6 +14,21 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from shared.messaging.catalog import EventSpec, spec_for_model, spec_for_type
 
+# `source` is a URI reference naming the suite and the publishing service (CloudEvents 1.0 types it
+# URI-reference). A relative reference, because the suite owns no domain name or URN namespace that
+# every deployment could share; with `id` (a UUID) it is unique per event, as the spec asks.
+SOURCE_PREFIX = "/diversion/"
+
+
+def source_of(service: str) -> str:
+    """The `source` of every event `service` publishes: `/diversion/<service>`."""
+    return f"{SOURCE_PREFIX}{service}"
+
+
+def service_of(source: str) -> str:
+    """The service a `source` names; a bare name (events published before sources were URIs) is itself."""
+    return source.removeprefix(SOURCE_PREFIX)
+
 
 class InvalidEvent(Exception):
     """A message is not a CloudEvent of a type in the catalog, or its data does not match the schema."""
@@ -26,7 +41,7 @@ class CloudEvent(BaseModel):
 
     specversion: Literal["1.0"] = "1.0"
     id: str = Field(default_factory=lambda: str(uuid.uuid4()), min_length=1, max_length=100)
-    source: str = Field(min_length=1, max_length=200, description="the publishing service")
+    source: str = Field(min_length=1, max_length=200, description="URI reference of the publishing service")
     type: str = Field(pattern=r"^org\.diversion\.[a-z_]+\.[a-z_]+\.[a-z_]+$")
     subject: str = Field(min_length=1, max_length=200, description="id of the entity the event is about")
     time: datetime = Field(default_factory=lambda: datetime.now(UTC))
@@ -70,7 +85,7 @@ def new_event(
     """Wrap a catalog model in an envelope; type, dataschema and classification come from the catalog."""
     spec = spec_for_model(type(data))
     fields: dict[str, Any] = {
-        "source": source or spec.service,
+        "source": source or source_of(spec.service),
         "type": spec.type,
         "subject": subject,
         "dataschema": spec.dataschema,

@@ -27,7 +27,8 @@ from sqlalchemy import func, insert, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
-from shared.messaging.envelope import CloudEvent
+from shared import tracing
+from shared.messaging.envelope import CloudEvent, service_of
 from shared.messaging.signing import sign_event
 from shared.messaging.tables import TABLES
 from shared.messaging.topology import declare_publisher_topology, events_exchange_name
@@ -54,9 +55,13 @@ def record(
 ) -> None:
     """Add `event` to the outbox inside the caller's transaction; it is published after the commit.
 
-    `service` names the publishing service's exchange (default: the event's `source`); `context`
+    `service` names the publishing service's exchange (default: the service the event's `source` names); `context`
     (`sub`, `roles`, `request_id`...) travels as message headers so consumers know who acted.
     """
+    publisher = service or service_of(event.source)
+    exchange = events_exchange_name(publisher)
+    if tracing.enabled():
+        event = _traced(event, publisher, exchange)
     headers = context_headers(context)
     headers["nameko.agency"] = event.tenantid
     if event.traceparent:
@@ -65,7 +70,7 @@ def record(
         "event_id": event.id,
         "event_type": event.type,
         "subject": event.subject,
-        "exchange": events_exchange_name(service or event.source),
+        "exchange": exchange,
         "routing_key": event.type,
         "body": event.to_bytes().decode(),
         "headers": json.dumps(headers),
@@ -117,6 +122,20 @@ def _drop_unwritten(session: Session, transaction: Any) -> None:
     """A transaction that ended without a commit (`close()`) takes its rows along, like a rollback."""
     if transaction.parent is None:
         _drop_rolled_back(session, transaction)
+
+
+def _traced(event: CloudEvent, publisher: str, exchange: str) -> CloudEvent:
+    """The event under a `create` span of its own (a child of the traceparent it came with), which it carries."""
+    span = tracing.start_span(
+        publisher, f"create {event.type}", parent=event.traceparent, kind=tracing.SpanKind.PRODUCER,
+        attributes={"messaging.system": "rabbitmq", "messaging.operation.type": "create",
+                    "messaging.destination.name": exchange, "messaging.message.id": event.id,
+                    "cloudevents.event_type": event.type, "cloudevents.event_source": event.source},
+    )
+    if span is None:
+        return event
+    tracing.end_span(span)
+    return event.model_copy(update={"traceparent": tracing.traceparent_of(span)})
 
 
 def outbox_backlog(engine: Engine) -> int:
@@ -269,22 +288,39 @@ class OutboxRelay:
             self._confirms = _Confirms()
             from amqp import Message
 
+            spans: dict[int, Any] = {}
             for row in rows:
                 self._ensure_exchange(row.exchange)
                 self._next_tag += 1
                 self._confirms.pending[self._next_tag] = row.id
+                headers = json.loads(row.headers)
+                if tracing.enabled():
+                    spans[row.id] = self._send_span(row, headers.get("nameko.traceparent"))
                 message = Message(
                     row.body,
                     content_type=CLOUDEVENTS_CONTENT_TYPE,
                     content_encoding="utf-8",
                     delivery_mode=2,
                     message_id=row.event_id,
-                    application_headers=sign_event(json.loads(row.headers), signer=self.service,
+                    application_headers=sign_event(headers, signer=self.service,
                                                    message_id=row.event_id, body=row.body, key=self.signing_key),
                 )
                 channel._basic_publish(message, exchange=row.exchange, routing_key=row.routing_key, mandatory=True)
-            self._wait_for_confirms()
-            return self._mark(session, rows)
+            try:
+                self._wait_for_confirms()
+                return self._mark(session, rows)
+            finally:
+                for row_id, span in spans.items():
+                    tracing.end_span(span, self._confirms.failed.get(row_id) or (
+                        "no publisher confirm" if row_id in self._confirms.pending.values() else None))
+
+    def _send_span(self, row: Any, traceparent: str | None) -> Any:
+        return tracing.start_span(
+            self.service, f"send {row.exchange}", parent=traceparent, kind=tracing.SpanKind.CLIENT,
+            attributes={"messaging.system": "rabbitmq", "messaging.operation.type": "send",
+                        "messaging.destination.name": row.exchange, "messaging.rabbitmq.destination.routing_key":
+                        row.routing_key, "messaging.message.id": row.event_id},
+        )
 
     def _wait_for_confirms(self) -> None:
         assert self._connection is not None

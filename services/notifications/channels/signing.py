@@ -1,16 +1,31 @@
-"""Standard Webhooks signatures: secrets `whsec_<base64>`, `v1,<base64 HMAC-SHA256(id.timestamp.body)>`."""
+"""Standard Webhooks signatures, made and checked by the spec's reference library (`standardwebhooks`).
+
+Secrets are `whsec_<base64 of 24 to 64 bytes>`; a signature is `v1,<base64 HMAC-SHA256(id.timestamp.body)>`.
+During a secret rotation a delivery carries one signature per secret, space separated, so a receiver
+holding either secret verifies it. Receivers (partners, `diversion demo`) verify with the same library.
+"""
 
 from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
-import hmac
 import secrets as _random
 from collections.abc import Iterable
+from datetime import UTC, datetime
+
+from standardwebhooks.webhooks import Webhook
 
 SECRET_PREFIX = "whsec_"
 SECRET_BYTES = 32  # the spec asks for 24 to 64 random bytes
+
+__all__ = [
+    "InvalidSecret",
+    "generate_secret",
+    "secret_key",
+    "sign",
+    "signature_header",
+    "webhook_headers",
+]
 
 
 class InvalidSecret(ValueError):
@@ -22,6 +37,7 @@ def generate_secret() -> str:
 
 
 def secret_key(secret: str) -> bytes:
+    """The key bytes of a well-formed secret. Stricter than the library, which pads and decodes anything."""
     if not secret.startswith(SECRET_PREFIX):
         raise InvalidSecret("webhook secrets start with 'whsec_'")
     try:
@@ -33,11 +49,13 @@ def secret_key(secret: str) -> bytes:
     return key
 
 
+def _text(body: str | bytes) -> str:
+    return body.decode("utf-8") if isinstance(body, bytes) else body
+
+
 def sign(secret: str, msg_id: str, timestamp: int, body: str | bytes) -> str:
-    payload = body.encode("utf-8") if isinstance(body, str) else body
-    to_sign = f"{msg_id}.{timestamp}.".encode() + payload
-    digest = hmac.new(secret_key(secret), to_sign, hashlib.sha256).digest()
-    return "v1," + base64.b64encode(digest).decode("ascii")
+    """`v1,<signature>` of one delivery with one secret."""
+    return Webhook(secret_key(secret)).sign(msg_id, datetime.fromtimestamp(timestamp, UTC), _text(body))
 
 
 def signature_header(secrets: Iterable[str], msg_id: str, timestamp: int, body: str | bytes) -> str:
@@ -54,3 +72,4 @@ def webhook_headers(secrets: Iterable[str], msg_id: str, timestamp: int, body: s
         "webhook-timestamp": str(timestamp),
         "webhook-signature": signature_header(secrets, msg_id, timestamp, body),
     }
+

@@ -1,5 +1,8 @@
 """Webhook channel: a signed POST (Standard Webhooks) to a partner's URL, redirects never followed.
 
+Every webhook body is a CloudEvent in structured content mode, so it goes out as
+`application/cloudevents+json` (CloudEvents HTTP protocol binding, section 3.2).
+
 Sends go through urllib3 directly (requests added cookie jars, hooks and request preparation to every
 delivery for nothing we use; a cookie set by one receiver would even travel to the next on that host).
 Connections are kept alive per receiver: the answer is read (up to a bound) so the connection goes back
@@ -42,6 +45,7 @@ if TYPE_CHECKING:
     from shared.config import Settings
 
 RETRYABLE_4XX = frozenset({408, 425, 429})
+CLOUDEVENTS_JSON = "application/cloudevents+json; charset=utf-8"
 # A receiver's answer is read up to this size so its connection can carry the next delivery
 # (keep-alive); a longer answer is cut off together with its connection.
 MAX_ANSWER_BYTES = 64 * 1024
@@ -157,11 +161,11 @@ class WebhookChannel:
         timestamp = int(self.clock.now().timestamp())
         body = message.body.encode("utf-8")
         try:
-            headers = webhook_headers(message.secrets, message.id, timestamp, body)
+            headers = webhook_headers(message.secrets, message.id, timestamp, message.body)
         except InvalidSecret as exc:
             return AttemptResult(AttemptStatus.FAILED, error=str(exc))
         headers.update(
-            {"content-type": "application/json", "user-agent": self.user_agent, **dict(message.headers)}
+            {"content-type": CLOUDEVENTS_JSON, "user-agent": self.user_agent, **dict(message.headers)}
         )
         started = time.monotonic()
         try:

@@ -12,7 +12,7 @@ from kombu import Connection, Producer
 
 from services.notifications.domain.clock import ManualClock
 from services.notifications.runtime import NotificationRuntime
-from shared.messaging.envelope import CloudEvent
+from shared.messaging.envelope import CloudEvent, service_of
 from shared.messaging.outbox import CLOUDEVENTS_CONTENT_TYPE
 from shared.messaging.topology import declare_publisher_topology, events_exchange
 from tests.conftest import AMQP_URI
@@ -56,8 +56,8 @@ class MailSink:
 def publish(event: CloudEvent) -> None:
     """Publish an event as its source service's outbox relay would (confirmed, persistent)."""
     with Connection(AMQP_URI, transport_options={"confirm_publish": True}) as connection:
-        declare_publisher_topology(connection, event.source)
-        producer = Producer(connection.default_channel, exchange=events_exchange(event.source))
+        declare_publisher_topology(connection, service_of(event.source))
+        producer = Producer(connection.default_channel, exchange=events_exchange(service_of(event.source)))
         producer.publish(
             event.to_bytes(), routing_key=event.type, content_type=CLOUDEVENTS_CONTENT_TYPE,
             content_encoding="utf-8", delivery_mode=2, message_id=event.id, retry=True,
@@ -69,9 +69,9 @@ def publish_many(events: list[CloudEvent]) -> None:
     """Publish a burst of events on one connection (they reach the service together, in batches)."""
     with Connection(AMQP_URI, transport_options={"confirm_publish": True}) as connection:
         for source in {event.source for event in events}:
-            declare_publisher_topology(connection, source)
+            declare_publisher_topology(connection, service_of(source))
         for event in events:
-            producer = Producer(connection.default_channel, exchange=events_exchange(event.source))
+            producer = Producer(connection.default_channel, exchange=events_exchange(service_of(event.source)))
             producer.publish(
                 event.to_bytes(), routing_key=event.type, content_type=CLOUDEVENTS_CONTENT_TYPE,
                 content_encoding="utf-8", delivery_mode=2, message_id=event.id, headers=event_headers(event),

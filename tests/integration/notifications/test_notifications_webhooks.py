@@ -6,6 +6,8 @@ import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from cloudevents.core.bindings.http import HTTPMessage, from_http_event
+from cloudevents.core.formats.json import JSONFormat
 from notifications_events import referral_requested, referral_status
 from notifications_support import manual_clock, publish, publish_many, runtime_of, wait_for
 from sqlalchemy import create_engine, text
@@ -60,6 +62,46 @@ def test_event_reaches_the_partner_as_a_signed_post_that_the_reference_library_v
     assert attempts[0]["latency_ms"] > 0
     assert other.requests == []
     assert deliveries(api, agency, "org-b") == []
+
+
+def test_a_structured_webhook_is_a_cloudevent_to_the_cloudevents_sdk_and_verifies_during_rotation(
+    notifications, make_receiver, agency
+):
+    """What a partner's stock tooling sees: the CloudEvents SDK reads the POST from its headers and body
+    (structured content mode, `application/cloudevents+json`), and `standardwebhooks` verifies it with
+    the old secret and with the new one while a rotation lasts."""
+    api = notifications()
+    receiver = make_receiver()
+    created = subscribe(api, agency, "org-a", receiver.url + "/hooks")
+    token = partner(agency, "org-a")
+    etag = api.get(f"/v1/subscriptions/{created['id']}", token=token).headers["ETag"]
+    rotated = api.post(f"/v1/subscriptions/{created['id']}/secret-rotation", token=token, headers={"If-Match": etag})
+    assert rotated.status_code == 200, rotated.text
+    new_secret = rotated.json()["secret"]
+    assert new_secret != created["secret"]
+
+    event = referral_requested(agency, "org-a")
+    publish(event)
+    [request] = wait_for(lambda: receiver.requests, what="the webhook")
+
+    media_type, _, parameters = request.headers["content-type"].partition(";")
+    assert media_type.strip() == JSONFormat().get_content_type() == "application/cloudevents+json"
+    assert parameters.strip() == "charset=utf-8"
+    assert not [name for name in request.headers if name.startswith("ce-")]  # structured, not binary mode
+    received = from_http_event(HTTPMessage(headers=request.headers, body=request.body))
+    assert received.get_specversion() == "1.0"
+    assert received.get_id() == event.id
+    assert received.get_source() == "/diversion/resources"
+    assert received.get_type() == "org.diversion.resources.service_referral.requested"
+    assert received.get_subject() == event.subject
+    assert received.get_extension("tenantid") == agency
+    assert received.get_data()["service_referral_id"] == event.data.service_referral_id
+
+    assert len(request.headers["webhook-signature"].split(" ")) == 2
+    for secret in (new_secret, created["secret"]):
+        assert Webhook(secret).verify(request.body, request.headers)["id"] == event.id
+    with pytest.raises(WebhookVerificationError):
+        Webhook(new_secret).verify(request.body.replace(b"Ana Diaz", b"Eve Diaz"), request.headers)
 
 
 def test_a_signature_six_minutes_old_fails_verification(notifications, make_receiver, agency):

@@ -37,7 +37,8 @@ def test_2xx_is_delivered_and_the_receiver_can_verify_the_signature(receiver: Re
     assert result.status is AttemptStatus.DELIVERED and result.status_code == 200
     assert result.latency_ms is not None and result.latency_ms > 0
     [request] = receiver.requests
-    assert request.path == "/hooks" and request.headers["content-type"] == "application/json"
+    assert request.path == "/hooks"
+    assert request.headers["content-type"] == "application/cloudevents+json; charset=utf-8"
     assert Webhook(secret).verify(request.body, request.headers)["data"]["id"] == "sr_9"
 
 

@@ -59,7 +59,7 @@ def test_accepted_referral_travels_as_a_cloudevent_with_type_schema_and_tenant()
     body = json.loads(event.to_bytes())
     assert body["specversion"] == "1.0"
     assert body["type"] == "org.diversion.intake.referral.accepted"
-    assert body["source"] == "intake"
+    assert body["source"] == "/diversion/intake"
     assert body["dataschema"] == "urn:diversion:schema:intake.referral.accepted:v1"
     assert body["tenantid"] == "stl-cao"
     assert body["dataclassification"] == "cjis"
