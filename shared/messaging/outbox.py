@@ -22,6 +22,7 @@ from sqlalchemy import func, insert, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
+from shared.brokers import connect
 from shared.messaging.envelope import CloudEvent
 from shared.messaging.tables import TABLES
 from shared.messaging.topology import declare_publisher_topology, events_exchange_name
@@ -126,8 +127,7 @@ class OutboxRelay:
     def _channel_ready(self) -> Any:
         if self._channel is not None:
             return self._channel
-        connection = Connection(self.amqp_uri, connect_timeout=5, heartbeat=0)
-        connection.connect()
+        connection = connect(self.amqp_uri, timeout=5, heartbeat=0)  # the first node of a cluster that answers
         declare_publisher_topology(connection, self.service)
         channel = connection.channel()
         channel.confirm_select()
