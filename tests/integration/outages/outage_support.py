@@ -422,7 +422,8 @@ class Counts:
     emails: int  # distinct emails the mail catcher received
     email_duplicates: int  # copies of the same email beyond the first
     dead_letters: int
-    unrouted: int
+    unrouted: int  # kept in the publishers' unrouted queues: events no service of the flow subscribes to
+    unrouted_by_queue: dict[str, int] = field(default_factory=dict)
 
     @property
     def lost(self) -> int:
@@ -432,7 +433,7 @@ class Counts:
         return (f"sent {self.sent}, cases {self.cases} (duplicates {self.case_duplicates}), assigned {self.assigned}, "
                 f"staff emails delivered {self.deliveries} (duplicates {self.delivery_duplicates}), "
                 f"emails caught {self.emails} (duplicates {self.email_duplicates}), lost {self.lost}, "
-                f"dead letters {self.dead_letters}, unrouted {self.unrouted}")
+                f"dead letters {self.dead_letters}, unrouted {self.unrouted_by_queue or 0} (no subscriber in this flow)")
 
 
 @dataclass
@@ -579,6 +580,7 @@ class Flow:
             email_duplicates=sum(ids.values()) - len(ids),
             dead_letters=sum(n for name, n in parked.items() if name.endswith(".dlq")),
             unrouted=sum(n for name, n in parked.items() if name.endswith(".unrouted")),
+            unrouted_by_queue={name: n for name, n in parked.items() if name.endswith(".unrouted") and n},
         )
 
     def absorbed_duplicates(self, urls: dict[str, str]) -> int:
@@ -623,7 +625,7 @@ def shared_databases(label: str, services: Iterable[str]) -> Iterator[dict[str, 
 
 
 class Clock:
-    """Seconds since the test's outage began, for the printed timeline."""
+    """Seconds since the test began, for the printed timeline."""
 
     def __init__(self) -> None:
         self.start = time.monotonic()
