@@ -1,4 +1,4 @@
-"""Fixtures of the outage tests: a mail catcher, this run's own databases, a vhost of its own on the machine's broker."""
+"""Fixtures of the outage tests: a mail catcher and a vhost of their own on the machine's broker."""
 
 from __future__ import annotations
 

@@ -433,7 +433,8 @@ class Counts:
         return (f"sent {self.sent}, cases {self.cases} (duplicates {self.case_duplicates}), assigned {self.assigned}, "
                 f"staff emails delivered {self.deliveries} (duplicates {self.delivery_duplicates}), "
                 f"emails caught {self.emails} (duplicates {self.email_duplicates}), lost {self.lost}, "
-                f"dead letters {self.dead_letters}, unrouted {self.unrouted_by_queue or 0} (no subscriber in this flow)")
+                f"dead letters {self.dead_letters}, "
+                f"unrouted {self.unrouted_by_queue or 0} (no subscriber in this flow)")
 
 
 @dataclass
