@@ -10,6 +10,7 @@ their databases on the machine's PostgreSQL and stay ready throughout.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -17,11 +18,13 @@ from outage_support import FLOW_SERVICES, Clock, Flow, MailSink, OwnPostgres, Su
 
 from tests.support.waiting import wait_for
 
-SOAK = int(os.environ.get("DIVERSION_SOAK_REFERRALS", "2000"))
+SMALL = int(os.environ.get("DIVERSION_OUTAGE_REFERRALS", "200"))  # make test
+SOAK = int(os.environ.get("DIVERSION_SOAK_REFERRALS", "2000"))  # make soak
+SIZES = [pytest.param(SMALL, id="small"), pytest.param(SOAK, id="soak", marks=pytest.mark.soak)]
 
 
 @pytest.fixture
-def casework_postgres() -> OwnPostgres:
+def casework_postgres() -> Iterator[OwnPostgres]:
     pg = OwnPostgres()
     pg.init()
     pg.start()
@@ -29,7 +32,7 @@ def casework_postgres() -> OwnPostgres:
     pg.remove()
 
 
-@pytest.mark.parametrize("total", [pytest.param(300, id="300"), pytest.param(SOAK, id="soak", marks=pytest.mark.soak)])
+@pytest.mark.parametrize("total", SIZES)
 def test_casework_database_restarted_mid_run_loses_and_duplicates_nothing(
     total: int, tmp_path: Path, mail: MailSink, own_vhost: str, casework_postgres: OwnPostgres,
     capsys: pytest.CaptureFixture[str],
