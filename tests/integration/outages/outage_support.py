@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 import psycopg2
+import pytest
 import requests
 from kombu import Connection
 
@@ -635,3 +636,33 @@ class Clock:
     def mark(self, what: str) -> float:
         self.marks[what] = time.monotonic() - self.start
         return self.marks[what]
+
+
+# ---------------------------------------------------------------------------------------------- fixtures
+# Here rather than in a conftest.py: the messaging tests import their own `conftest` by that name, and a second
+# module called conftest in this directory could shadow it when both directories are given to one pytest run.
+
+SHARED_BROKER = "amqp://guest:guest@127.0.0.1:5672"
+
+
+@pytest.fixture(name="mail")
+def mail_fixture(tmp_path: Path) -> Iterator[MailSink]:
+    (tmp_path / "mail").mkdir()
+    sink = MailSink(tmp_path / "mail").start()
+    yield sink
+    sink.stop()
+
+
+@pytest.fixture(name="own_vhost")
+def own_vhost_fixture() -> Iterator[str]:
+    """A vhost of this test's own on the machine's broker (created and deleted with rabbitmqctl, as the root
+    conftest does for the run), so no other test's services or leftovers share its queues."""
+    name = f"diversion-outage-{uuid.uuid4().hex[:8]}"
+
+    def ctl(*args: str) -> None:
+        subprocess.run(["rabbitmqctl", "-q", *args], check=True, capture_output=True, text=True, timeout=120)
+
+    ctl("add_vhost", name)
+    ctl("set_permissions", "-p", name, "guest", ".*", ".*", ".*")
+    yield f"{SHARED_BROKER}/{name}"
+    ctl("delete_vhost", name)

@@ -17,7 +17,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from outage_support import FLOW_SERVICES, Clock, Flow, MailSink, OwnCluster, Suite, shared_databases
+from outage_support import (
+    FLOW_SERVICES,
+    Clock,
+    Flow,
+    MailSink,
+    OwnCluster,
+    Suite,
+    mail_fixture,  # noqa: F401 - a fixture
+    shared_databases,
+)
 
 from tests.support.waiting import wait_for
 

@@ -14,7 +14,17 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from outage_support import FLOW_SERVICES, Clock, Flow, MailSink, OwnPostgres, Suite, shared_databases
+from outage_support import (  # noqa: F401 - fixtures
+    FLOW_SERVICES,
+    Clock,
+    Flow,
+    MailSink,
+    OwnPostgres,
+    Suite,
+    mail_fixture,
+    own_vhost_fixture,
+    shared_databases,
+)
 
 from tests.support.waiting import wait_for
 
