@@ -510,21 +510,30 @@ class Flow:
                 future.result()
 
     @contextmanager
-    def accepting(self, ids: list[str], workers: int = 6) -> Iterator[threading.Thread]:
-        """Accept `ids` in the background while the block runs; the block's end waits for the last one."""
+    def accepting(self, ids: list[str], workers: int = 6, hold_after: int | None = None) -> Iterator[threading.Event]:
+        """Accept `ids` in the background while the block runs; the block's end waits for the last one.
+
+        With `hold_after`, acceptance pauses after that many until the block sets the event it is given, so
+        what the block does then happens mid-run whatever the machine's speed."""
         failures: list[BaseException] = []
+        go_on = threading.Event()
+        if hold_after is None:
+            go_on.set()
 
         def work() -> None:
             try:
-                self.accept_all(ids, workers)
+                self.accept_all(ids[:hold_after], workers)
+                go_on.wait(600)
+                self.accept_all(ids[len(ids[:hold_after]):], workers)
             except BaseException as exc:  # noqa: BLE001 - reported to the test below
                 failures.append(exc)
 
         thread = threading.Thread(target=work, daemon=True)
         thread.start()
         try:
-            yield thread
+            yield go_on
         finally:
+            go_on.set()
             thread.join(timeout=600)
         assert not thread.is_alive(), "accepting referrals did not finish in 10 minutes"
         if failures:

@@ -60,9 +60,13 @@ def test_casework_database_restarted_mid_run_loses_and_duplicates_nothing(
             clock.mark(f"{total} referrals submitted (batch API)")
             first, rest = ids[: total * 7 // 10], ids[total * 7 // 10:]
 
-            with flow.accepting(first):
-                # Mid-run by construction: referrals are still being accepted when the database goes away.
-                wait_for(lambda: len(flow.accepted) >= total * 3 // 10, 300, "a third of the referrals accepted")
+            held = total * 3 // 10
+            with flow.accepting(first, hold_after=held) as go_on:
+                # Mid-run by construction: acceptance pauses after the first 30 % until the database is going
+                # away, and goes on while it is away.
+                wait_for(lambda: len(flow.accepted) >= held, 300, "the first 30 % of the referrals accepted")
+                clock.mark("database stopping")
+                go_on.set()
                 casework_postgres.stop("fast")
                 at_stop = len(flow.accepted), flow.mail.count()
                 clock.mark("database stopped")
