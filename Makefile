@@ -59,6 +59,12 @@ integration: install
 e2e: install
 	$(BIN)/pytest tests/e2e -q
 
+# Full-size outage runs (2,000 referrals through intake -> casework -> notifications): a node of a three-node
+# RabbitMQ cluster stopped mid-run, casework's PostgreSQL restarted mid-run. Smaller runs of both are in make test.
+.PHONY: soak
+soak: install
+	$(BIN)/pytest tests/integration/outages -m soak -q -s --durations=5
+
 test: install lint typecheck
 	$(BIN)/pytest -q --durations=15
 

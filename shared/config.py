@@ -15,6 +15,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
+from shared.brokers import check_broker_uri
+
 SERVICES = ("intake", "casework", "resources", "notifications")
 DEFAULT_PORTS = {"intake": 8001, "casework": 8002, "resources": 8003, "notifications": 8004}
 SUPPORTED_DB_DRIVERS = {"sqlite", "sqlite+pysqlite", "postgresql", "postgresql+psycopg2", "postgresql+pg8000"}
@@ -32,6 +34,7 @@ class CommonSettings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="DIVERSION_", extra="ignore")
 
+    # One AMQP URL, or a cluster's nodes separated by `;` (kombu failover, see shared/brokers.py).
     amqp_uri: str = "amqp://guest:guest@127.0.0.1:5672/"
     data_dir: Path = Path("var")
     jwt_algorithm: Literal["HS256", "RS256"] = "HS256"
@@ -70,9 +73,7 @@ class CommonSettings(BaseSettings):
     @field_validator("amqp_uri")
     @classmethod
     def _amqp_scheme(cls, value: str) -> str:
-        if not value.startswith(("amqp://", "amqps://")):
-            raise ValueError("must start with amqp:// or amqps://")
-        return value
+        return check_broker_uri(value)
 
     @field_validator("otlp_endpoint")
     @classmethod

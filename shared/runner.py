@@ -8,6 +8,7 @@ import signal
 import sys
 from typing import Any
 
+from shared.brokers import connect, describe
 from shared.config import SERVICES, ConfigError, Settings, load_settings
 
 
@@ -26,20 +27,17 @@ def extra_settings_class(name: str) -> Any:
 
 
 def broker_hint(uri: str) -> str:
-    safe = uri.split("@")[-1] if "@" in uri else uri
     return (
-        f"RabbitMQ is not reachable at {safe}.\n"
+        f"RabbitMQ is not reachable at {describe(uri)}.\n"
         "  Start it with `rabbitmq-server -detached` (Debian package rabbitmq-server),\n"
         "  or `docker compose up -d rabbitmq`, or point DIVERSION_AMQP_URI at a running broker."
     )
 
 
 def check_broker(uri: str, timeout: float = 3.0) -> None:
-    from kombu import Connection
-
+    """Raise BrokerUnreachable unless a node of `uri` (one URL or a cluster's, `;`-separated) answers."""
     try:
-        with Connection(uri, connect_timeout=timeout) as connection:
-            connection.ensure_connection(max_retries=1, timeout=timeout)
+        connect(uri, timeout=timeout).release()
     except Exception as exc:  # noqa: BLE001 - any failure means "not reachable"
         raise BrokerUnreachable(broker_hint(uri)) from exc
 

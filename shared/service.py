@@ -9,7 +9,6 @@ import datetime as dt
 import time
 from typing import Any, ClassVar
 
-from kombu import Connection
 from nameko.extensions import DependencyProvider
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import or_, select
@@ -18,6 +17,7 @@ from sqlalchemy.orm import Session
 from shared import migrations, tracing
 from shared.audit import _writer_table as audit_rows
 from shared.auth import is_deployment_admin
+from shared.brokers import connect
 from shared.config import SETTINGS_KEY, Settings
 from shared.db import Database, database_reachable
 from shared.http.api import ApiResponse, Call, api, bind_worker_context
@@ -99,8 +99,7 @@ class Operations(DependencyProvider):
         if time.monotonic() - checked_at < self.BROKER_CHECK_TTL:
             return status
         try:
-            with Connection(self.settings.common.amqp_uri, connect_timeout=2) as connection:
-                connection.ensure_connection(max_retries=1, timeout=2)
+            connect(self.settings.common.amqp_uri, timeout=2).release()  # any node of a cluster will do
             status = "ok"
         except Exception as exc:  # noqa: BLE001 - readiness reports any failure
             status = f"unreachable ({type(exc).__name__})"

@@ -46,10 +46,11 @@ from nameko.exceptions import ContainerBeingKilled
 from nameko.messaging import Consumer, QueueConsumer
 from sqlalchemy import event as sa_event
 from sqlalchemy import insert, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session
 
 from shared import tracing
+from shared.db import database_reachable
 from shared.messaging.catalog import EventData, EventSpec, spec_for_model
 from shared.messaging.envelope import CloudEvent, InvalidEvent, parse_event
 from shared.messaging.metrics import (
@@ -81,6 +82,7 @@ log = logging.getLogger(__name__)
 
 _INBOX_KEY = "diversion_inbox_event"
 _STOP = object()
+DATABASE_DOWN = object()  # a batch that could not reach the database: nothing applied, nothing settled
 # Batches of one handler in flight at once: one applies while the next one fills.
 BATCH_LANES = 2
 # Event ids that failed recently, applied one by one when they come back (bounded memory).
@@ -219,6 +221,7 @@ class ReliableEventHandler(Consumer):
         self._lanes = GreenPool(BATCH_LANES)
         self._batcher: Any = None
         self._suspects: OrderedDict[str, None] = OrderedDict()
+        self._stopping = False
         super().setup()
 
     def start(self) -> None:
@@ -232,6 +235,7 @@ class ReliableEventHandler(Consumer):
             )
 
     def stop(self) -> None:
+        self._stopping = True  # events held while the database is down go back to the broker
         super().stop()  # no more messages arrive
         if self._batcher is not None:
             self._pending.put(_STOP)
@@ -241,6 +245,7 @@ class ReliableEventHandler(Consumer):
         self.engines.dispose()
 
     def kill(self) -> None:
+        self._stopping = True
         if self._batcher is not None:
             for thread in list(self._lanes.coroutines_running):
                 thread.kill()  # uncommitted: the broker redelivers their messages
@@ -402,13 +407,18 @@ class ReliableEventHandler(Consumer):
 
     def _run_batch(self, batch: list[tuple[CloudEvent, Any]]) -> None:
         try:
-            self._apply_batch(batch)
+            fresh = self._without_copies(batch)
+            while self._apply_batch(fresh) is DATABASE_DOWN:
+                if not self._wait_for_database():
+                    for _event, message in fresh:
+                        self._settle(message, ack=False)
+                    return
         except Exception:  # noqa: BLE001 - never lose the messages: the broker redelivers unacked ones
             log.exception("%s: a batch of %d events failed unexpectedly; requeueing", self.consumer_name, len(batch))
             for _event, message in batch:
                 self._settle(message, ack=False)
 
-    def _apply_batch(self, batch: list[tuple[CloudEvent, Any]]) -> None:
+    def _without_copies(self, batch: list[tuple[CloudEvent, Any]]) -> list[tuple[CloudEvent, Any]]:
         # The same event twice in one batch (republished by a relay): the copy goes one by one, where
         # the inbox turns it away.
         fresh: list[tuple[CloudEvent, Any]] = []
@@ -420,19 +430,25 @@ class ReliableEventHandler(Consumer):
             else:
                 seen.add(key)
                 fresh.append((event, message))
+        return fresh
 
+    def _apply_batch(self, fresh: list[tuple[CloudEvent, Any]]) -> object:
+        """Apply the batch in one transaction; DATABASE_DOWN (nothing applied, nothing settled) if the
+        database could not be reached."""
         session = BatchSession(self.engine, expire_on_commit=False)
         try:
             try:
                 handled = self._handled(session, [event for event, _ in fresh])
-            except Exception:  # noqa: BLE001 - the database is down: let the broker redeliver later
+            except Exception as exc:  # noqa: BLE001 - the database is down, or the inbox is broken
+                if self._database_down(exc):
+                    return DATABASE_DOWN
                 log.warning(
                     "%s: inbox unavailable; requeueing %d events", self.consumer_name, len(fresh), exc_info=True
                 )
                 eventlet.sleep(self.retry_delay)
                 for _event, message in fresh:
                     self._settle(message, ack=False)
-                return
+                return None
             todo = []
             for event, message in fresh:
                 if (event.source, event.id) in handled:
@@ -442,7 +458,7 @@ class ReliableEventHandler(Consumer):
                 else:
                     todo.append((event, message))
             if not todo:
-                return
+                return None
             failed: CloudEvent | None = None
             error: BaseException | None = None
             for event, message in todo:
@@ -459,11 +475,13 @@ class ReliableEventHandler(Consumer):
                     error = exc
         finally:
             session.close()
+        if error is not None and self._database_down(error):
+            return DATABASE_DOWN  # rolled back; the same batch again once the database answers
         count_batch(self.service, self.method_name, len(todo), committed=error is None)
         if error is None:
             for _event, message in todo:
                 self._settle(message, ack=True)
-            return
+            return None
         if failed is not None:
             self._suspect(failed)
         log.warning(
@@ -475,6 +493,36 @@ class ReliableEventHandler(Consumer):
         )
         for event, message in todo:
             self._apply_alone(event, message)
+        return None
+
+    # -- the database away ------------------------------------------------------------------------
+
+    def _database_down(self, error: BaseException) -> bool:
+        """Whether `error` came from the database being away rather than from the event."""
+        if isinstance(error, DBAPIError) and error.connection_invalidated:
+            return True
+        return not database_reachable(self.engine)[0]
+
+    def _wait_for_database(self) -> bool:
+        """Hold the events in hand until the database answers again (True), or until the service stops (False).
+
+        Requeueing them instead would spend a delivery attempt on every try: the quorum queue's delivery
+        limit would dead-letter healthy events within seconds of an outage. Held, they stay unacknowledged
+        on a live connection (prefetch bounds how many), so the broker neither redelivers nor counts them.
+        """
+        delay = self.retry_delay
+        warned = False
+        while not self._stopping:
+            if database_reachable(self.engine)[0]:
+                if warned:
+                    log.warning("%s: the database answers again; applying the events held", self.consumer_name)
+                return True
+            if not warned:
+                log.warning("%s: the database is unreachable; holding events until it answers", self.consumer_name)
+                warned = True
+            eventlet.sleep(delay)
+            delay = min(delay * 2, self.max_retry_delay)
+        return False
 
     def _handled(self, session: Session, events: list[CloudEvent]) -> set[tuple[str, str]]:
         inbox = TABLES.inbox
@@ -564,6 +612,11 @@ class ReliableEventHandler(Consumer):
         if error is not None and exc_info is None:
             exc_info = (type(error), error, error.__traceback__)
         session.rollback()
+        if self._database_down(error):
+            # Not the event's fault: no attempt spent. Run it again once the database answers, from a
+            # thread of its own (this worker must end first to free its slot).
+            self.container.spawn_managed_thread(partial(self._again_when_database_answers, event, message))
+            return None, None
         if isinstance(error, IntegrityError) or error is not None:
             try:
                 if self.already_handled(event):
@@ -575,6 +628,12 @@ class ReliableEventHandler(Consumer):
                 log.warning("%s: inbox check failed", self.consumer_name, exc_info=True)
         self._failed(message, event, error)
         return result, exc_info
+
+    def _again_when_database_answers(self, event: CloudEvent, message: Any) -> None:
+        if self._wait_for_database():
+            self._apply_alone(event, message)
+        else:
+            self._settle(message, ack=False)
 
     def _failed(self, message: Any, event: CloudEvent, error: BaseException) -> None:
         count_handler_failure(self.service, self.method_name)

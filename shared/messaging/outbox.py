@@ -28,6 +28,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from shared import tracing
+from shared.brokers import connect
 from shared.messaging.envelope import CloudEvent, service_of
 from shared.messaging.signing import sign_event
 from shared.messaging.tables import TABLES
@@ -200,8 +201,7 @@ class OutboxRelay:
     def _channel_ready(self) -> Any:
         if self._channel is not None:
             return self._channel
-        connection = Connection(self.amqp_uri, connect_timeout=5, heartbeat=0)
-        connection.connect()
+        connection = connect(self.amqp_uri, timeout=5, heartbeat=0)  # the first node of a cluster that answers
         declare_publisher_topology(connection, self.service)
         channel = connection.channel()
         channel.confirm_select()
