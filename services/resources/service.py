@@ -12,7 +12,7 @@ from nameko.exceptions import UnknownService
 from nameko.extensions import DependencyProvider
 from nameko.timer import Timer
 from pydantic import Field, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
 from sqlalchemy import Table, or_, select, update
 from sqlalchemy.orm import Session
 
@@ -28,6 +28,7 @@ from services.resources.domain.referrals import (
     respond_by,
 )
 from services.resources.domain.search import Circle, local_moment
+from services.resources.hsds_api import HsdsApi, HsdsSettings
 from services.resources.models import (
     ADDRESS,
     LOCATION,
@@ -99,8 +100,8 @@ register_problem(InvalidTransition, 409, "invalid-transition", "The service refe
 register_problem(ReasonCodeRequired, 422, "reason-code-required", "A reason code is required")
 
 
-class ResourcesSettings(BaseSettings):
-    """resources' own settings (`DIVERSION_RESOURCES_*`)."""
+class ResourcesSettings(HsdsSettings):
+    """resources' own settings (`DIVERSION_RESOURCES_*`; the HSDS profile's `..._HSDS_*` among them)."""
 
     model_config = SettingsConfigDict(env_prefix="DIVERSION_RESOURCES_", extra="ignore")
 
@@ -168,7 +169,7 @@ def _offset(cursor: str | None) -> int:
     return offset
 
 
-class ResourcesService(ServiceBase):
+class ResourcesService(HsdsApi, ServiceBase):
     """The community resource directory (HSDS 3.0) and closed-loop service referrals to partners."""
 
     name = "resources"
