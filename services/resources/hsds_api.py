@@ -20,7 +20,7 @@ from dataclasses import dataclass, fields
 from functools import cache
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic_settings import BaseSettings
 from sqlalchemy import exists, false, func, or_, select
 from sqlalchemy.orm import Session
@@ -110,6 +110,10 @@ class HsdsEntrypoint(ApiEntrypoint):
 
     def __init__(self, url: str, **kwargs: Any) -> None:
         kwargs.setdefault("tags", ["hsds"])
+        # 401 only where the agency closes the feed; 429 past the rate limit.
+        kwargs["errors"] = sorted({401, 429, *kwargs.get("errors", ())})
+        if kwargs.get("query") is not None and "page" in kwargs["query"].model_fields:
+            kwargs.setdefault("alternatives", ("application/x-ndjson",))  # ?format=ndjson
         super().__init__("GET", STUB + url, public=True, **kwargs)
 
     def setup(self) -> None:
@@ -159,6 +163,8 @@ class HsdsEntrypoint(ApiEntrypoint):
 
     def _parse(self, request: Request, identity: Identity | None, request_id: str, traceparent: str) -> Call:
         call = super()._parse(request, identity, request_id, traceparent)
+        if any(any(ord(c) < 32 for c in str(v)) for v in call.path.values()):
+            raise NotFound("no record has an id with control characters")  # (PostgreSQL refuses NUL)
         values = {f.name: getattr(call, f.name) for f in fields(call)}
         return HsdsCall(**values, base_url=self.settings.hsds_base_url or request.host_url)
 
@@ -172,6 +178,13 @@ hsds = HsdsEntrypoint.decorator
 class _Query(BaseModel):
     # Unknown parameters are ignored, as a public read API should (cache busters, a client's extras).
     model_config = ConfigDict(extra="ignore")
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _printable(cls, value: Any) -> Any:
+        if isinstance(value, str) and any(ord(c) < 32 for c in value):
+            raise ValueError("control characters are not allowed")
+        return value
 
 
 class HsdsPageQuery(_Query):

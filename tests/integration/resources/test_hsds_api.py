@@ -139,35 +139,41 @@ def test_every_official_operation_with_each_parameter_answers_valid_hsds(hsds):
     assert calls >= 50
 
 
-@pytest.mark.parametrize("path,kind,shape", [
+LIST_SHAPES = [
     ("/services?per_page=100", "service", "list"), ("/services?per_page=100&full=true", "service", "full"),
     ("/organizations?per_page=100", "organization", "list"),
     ("/service_at_locations?per_page=100", "service_at_location", "list"),
     ("/service_at_locations?per_page=100&full=true", "service_at_location", "full"),
     ("/taxonomy_terms?per_page=100", "taxonomy_term", "full"), ("/taxonomies?per_page=100", "taxonomy", "full"),
-])
-def test_list_items_carry_only_hsds_fields_and_no_nulls(hsds, path, kind, shape):
+]
+
+
+def test_list_items_carry_only_hsds_fields_and_no_nulls(hsds):
     api, _ = hsds
-    page = api.get(f"/hsds{path}").json()
-    assert page["contents"]
-    schema = document_schema(kind, shape)
-    assert [extra for item in page["contents"] for extra in _schema_extras(item, schema)] == []
+    for path, kind, shape in LIST_SHAPES:
+        page = api.get(f"/hsds{path}").json()
+        assert page["contents"], path
+        schema = document_schema(kind, shape)
+        assert [extra for item in page["contents"] for extra in _schema_extras(item, schema)] == [], path
 
 
-@pytest.mark.parametrize("path,example,kind", [
+SERVED_EXAMPLES = [
     (f"/organizations/{ORG}?full_service=true", "organization_full.json", "organization"),
     (f"/services/{SERVICE}", "service_full.json", "service"),
     (f"/service_at_locations/{SAL}", "service_at_location_full.json", "service_at_location"),
-])
-def test_official_examples_come_back_from_the_database_field_for_field(hsds, path, example, kind):
+]
+
+
+def test_official_examples_come_back_from_the_database_field_for_field(hsds):
     api, _ = hsds
-    given = json.loads((EXAMPLES / example).read_text(encoding="utf-8"))
+    for path, example, kind in SERVED_EXAMPLES:
+        given = json.loads((EXAMPLES / example).read_text(encoding="utf-8"))
 
-    served = api.get(f"/hsds{path}").json()
+        served = api.get(f"/hsds{path}").json()
 
-    diff = structural_diff(given, served)
-    assert diff == [], f"{example} through the database and /hsds{path}:\n" + "\n".join(diff)
-    assert _schema_extras(served, document_schema(kind)) == []
+        diff = structural_diff(given, served)
+        assert diff == [], f"{example} through the database and /hsds{path}:\n" + "\n".join(diff)
+        assert _schema_extras(served, document_schema(kind)) == []
 
 
 def test_paging_walks_the_whole_directory_once_with_consistent_totals(hsds):
@@ -266,27 +272,26 @@ def test_ndjson_streams_every_result_unpaginated(hsds):
     assert len(lines) == paged["total_items"] > 2
 
 
-@pytest.mark.parametrize("path", [
+BAD_PARAMETERS = [
     "/services?page=0", "/services?per_page=zero", "/services?modified_after=yesterday", "/services?minimal=perhaps",
     "/services?format=xml", "/service_at_locations?proximity=1000", "/service_at_locations?proximity=-5&postcode=x",
-    "/organizations?page=99999999999", "/taxonomy_terms?top_only=maybe",
-])
-def test_bad_parameters_are_problems_never_500(hsds, path):
-    api, _ = hsds
-    response = api.get(f"/hsds{path}")
-    assert 400 <= response.status_code < 500, response.text
-    assert response.headers["Content-Type"].startswith("application/problem+json")
-    assert response.headers["Access-Control-Allow-Origin"] == "*"
-    assert response.json()["status"] == response.status_code
+    "/organizations?page=99999999999", "/taxonomy_terms?top_only=maybe", "/services?search=%00",
+    "/service_at_locations?postcode=%00", "/taxonomy_terms?parent_id=a%00", "/services?per_page=1001",
+]
+UNKNOWN_IDS = ["/services/nope", "/organizations/00000000-0000-4000-8000-000000000000", "/service_at_locations/x",
+               "/taxonomies/x", "/taxonomy_terms/" + ORG, "/services/%00", "/organizations/a%01b"]
 
 
-@pytest.mark.parametrize("path", ["/services/nope", "/organizations/00000000-0000-4000-8000-000000000000",
-                                  "/service_at_locations/x", "/taxonomies/x", "/taxonomy_terms/" + ORG])
-def test_unknown_ids_are_404_problems(hsds, path):
+def test_bad_parameters_are_problems_never_500_and_unknown_ids_are_404(hsds):
     api, _ = hsds
-    response = api.get(f"/hsds{path}")
-    assert response.status_code == 404
-    assert response.headers["Content-Type"].startswith("application/problem+json")
+    for path in BAD_PARAMETERS + UNKNOWN_IDS:
+        response = api.get(f"/hsds{path}")
+        assert 400 <= response.status_code < 500, (path, response.text)
+        assert response.headers["Content-Type"].startswith("application/problem+json"), path
+        assert response.headers["Access-Control-Allow-Origin"] == "*"
+        assert response.json()["status"] == response.status_code
+        if path in UNKNOWN_IDS:
+            assert response.status_code == 404, path
 
 
 def test_root_names_version_profile_and_the_openapi_it_serves(hsds):
