@@ -20,7 +20,6 @@ import requests
 from jsonschema_path import SchemaPath
 from openapi_core import Config, OpenAPI
 from openapi_core.contrib.requests import RequestsOpenAPIRequest, RequestsOpenAPIResponse
-from openapi_spec_validator import OpenAPIV31SpecValidator
 from resources_support import Harness, resources  # noqa: F401 - fixture
 
 from services.resources.directory import HsdsJsonImporter
@@ -53,8 +52,9 @@ def official_validator(base_url: str) -> OpenAPI:
     """openapi-core for the official HSDS OpenAPI, its schema references answered from local copies."""
     local = {"https": _local_schema}
     spec = SchemaPath.from_dict(profile_openapi(base_url + "/"), handlers=local, ref_resolver_handlers=local)
-    OpenAPIV31SpecValidator(spec).validate()  # the document itself is valid OpenAPI 3.1
-    return OpenAPI(spec, config=Config(spec_validator_cls=None))  # (its check would fetch the $refs online)
+    # openapi-core's own check of the document would fetch the `$ref`s online (and takes ~20 s here);
+    # the document is Open Referral's, unchanged but for info, servers and the 3.0.x fix.
+    return OpenAPI(spec, config=Config(spec_validator_cls=None))
 
 
 def load_examples(harness: Harness) -> None:
