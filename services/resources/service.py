@@ -252,6 +252,7 @@ class ResourcesService(HsdsApi, ServiceBase):
         organization = export_hsds(directory, validate=False)[0]
         document = next(s for s in organization.get("services", []) if s["id"] == service_id)
         document["organization"] = {k: v for k, v in organization.items() if not isinstance(v, list)}
+        document.setdefault("organization_id", row["organization_id"])  # implied by nesting in the export
         document["capacity"] = row["capacity"]
         document["referral_sla_hours"] = row["referral_sla_hours"]
         return ApiResponse(document, headers={"ETag": etag(service_id, row["version"])})

@@ -22,11 +22,13 @@ from openapi_core import Config, OpenAPI
 from openapi_core.contrib.requests import RequestsOpenAPIRequest, RequestsOpenAPIResponse
 from resources_support import Harness, resources  # noqa: F401 - fixture
 
+from services.resources.demo import load_demo
 from services.resources.directory import HsdsJsonImporter
 from services.resources.directory.export import document_schema
 from services.resources.directory.hsds import BASE_URI, SCHEMA_DIR
 from services.resources.hsds_api import official_openapi, profile_openapi
 from services.resources.store import save_directory
+from shared import migrations
 from shared.db import make_engine, session_scope
 from tests.conftest import Api, make_token
 
@@ -345,3 +347,28 @@ def test_a_client_past_the_rate_limit_is_told_when_to_come_back(resources):
     assert 1 <= int(limited.headers["Retry-After"]) <= 60
     assert limited.headers["Access-Control-Allow-Origin"] == "*"
     assert api.get("/v1/services").status_code == 401  # the staff API is not counted against the feed
+
+
+@pytest.mark.sqlite
+def test_the_profile_answers_on_the_embedded_sqlite_default(resources, tmp_path):
+    url = f"sqlite:///{tmp_path / 'resources.db'}"
+    migrations.upgrade("resources", url)
+    engine = make_engine(url)
+    with session_scope(engine) as session:
+        load_demo(session)
+        result = HsdsJsonImporter().load(EXAMPLES / "organization_full.json")
+        save_directory(session, result.directory)
+    engine.dispose()
+    api = resources.start(casework=False, database_url=url)
+    validator = official_validator(api.base_url)
+
+    for path, params in (("/services", {"search": "counselling", "taxonomy_id": TAXONOMY}),
+                         ("/service_at_locations", {"postcode": "abc 1234", "proximity": "100"}),
+                         (f"/organizations/{ORG}", {"full_service": "true"}), ("/taxonomy_terms", {})):
+        response = api.session.get(f"{api.base_url}/hsds{path}", params=params, timeout=15)
+        assert response.status_code == 200, response.text
+        request = RequestsOpenAPIRequest(response.request)
+        validator.validate_response(request, RequestsOpenAPIResponse(response))
+    served = api.get(f"/hsds/organizations/{ORG}", params={"full_service": "true"}).json()
+    given = json.loads((EXAMPLES / "organization_full.json").read_text(encoding="utf-8"))
+    assert structural_diff(given, served) == []
