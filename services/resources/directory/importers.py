@@ -327,20 +327,47 @@ def _coerce(value: str, prop: Mapping[str, Any]) -> Any:
     return value
 
 
+def _typed(value: Any, prop: Mapping[str, Any]) -> Any:
+    """A table cell (CSV text, or a JSON value of tabular JSON) as the type its HSDS property expects."""
+    if isinstance(value, str):
+        return _coerce(value, prop)
+    if prop.get("type") == "string" and isinstance(value, int | float) and not isinstance(value, bool):
+        return str(value)  # tables are text: tabular JSON's numeric identifiers are HSDS strings
+    return value
+
+
 class CsvImporter:
-    """HSDS 3.0 tabular CSV: one file per table (organizations.csv, services.csv, ...) in a folder or zip."""
+    """HSDS 3.0 tabular CSV: one file per table (organizations.csv, services.csv, ...) in a folder or zip.
+
+    Also reads the same tables as one JSON object (`{"organizations.csv": [rows...], ...}`, HSDS's
+    `tabular.json`).
+    """
 
     name: ClassVar[str] = "csv"
 
     def load(self, source: Source, on_progress: ProgressCallback | None = None) -> ImportResult:
-        with self._files(source) as files:
-            tables: list[tuple[str, str, list[dict[str, str]]]] = []
+        tables: list[tuple[str, str, list[dict[str, Any]]]] = []
+        if isinstance(source, str | Path) and str(source).endswith(".json"):
+            try:
+                data = json.loads(Path(source).read_text(encoding="utf-8"))
+            except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+                raise UnreadableSource(f"not JSON: {exc}") from exc
+            if not isinstance(data, Mapping):
+                raise UnreadableSource("tabular JSON is an object of tables: {\"organizations.csv\": [...]}")
             for model in RECORD_TYPES:
-                file_name = CSV_FILES[model.table]
-                text = files.get(file_name)
-                if text is not None:
-                    tables.append((model.kind, file_name, list(csv.DictReader(io.StringIO(text)))))
-            unmodelled = [f for f in UNMODELLED_CSV if f in files]
+                rows = data.get(CSV_FILES[model.table])
+                if isinstance(rows, list):
+                    records = [dict(r) for r in rows if isinstance(r, Mapping)]
+                    tables.append((model.kind, CSV_FILES[model.table], records))
+            unmodelled = [f for f in UNMODELLED_CSV if f in data]
+        else:
+            with self._files(source) as files:
+                for model in RECORD_TYPES:
+                    file_name = CSV_FILES[model.table]
+                    text = files.get(file_name)
+                    if text is not None:
+                        tables.append((model.kind, file_name, list(csv.DictReader(io.StringIO(text)))))
+                unmodelled = [f for f in UNMODELLED_CSV if f in files]
         if not tables:
             raise UnreadableSource(
                 f"no HSDS CSV tables ({', '.join(CSV_FILES.values())}) in {_source_name(source)}"
@@ -364,7 +391,7 @@ class CsvImporter:
                 # An empty cell is an absent field, except a required description: HSDS requires
                 # one on organizations and taxonomy terms, and "" is its honest empty value.
                 record = {
-                    key: _coerce(value, props.get(key, {}))
+                    key: _typed(value, props.get(key, {}))
                     for key, value in row.items()
                     if key is not None and (value not in (None, "") or key in required_text)
                 }
