@@ -3,6 +3,13 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml constraints.txt | sha1sum | cut -c1-12)
+# checkov's pins conflict with the project's, so it lives in a virtualenv of its own (deploy/k8s/).
+TOOLS_VENV  := .venv-tools
+TOOLS_REQS  := deploy/k8s/checkov-requirements.txt
+TOOLS_STAMP := $(TOOLS_VENV)/.installed-$(shell cat $(TOOLS_REQS) | sha1sum | cut -c1-12)
+# The standards' own checkers (AsyncAPI parser, Spectral), from tools/standards/package-lock.json.
+NODE_DIR   := tools/standards
+NODE_STAMP := $(NODE_DIR)/node_modules/.installed-$(shell cat $(NODE_DIR)/package.json $(NODE_DIR)/package-lock.json | sha1sum | cut -c1-12)
 
 .PHONY: install run test lint typecheck unit integration test-sqlite openapi asyncapi bench bench-db \
         bench-messaging bench-intake bench-resources bench-notifications demo e2e clean help
@@ -19,7 +26,17 @@ $(STAMP): pyproject.toml constraints.txt
 	@rm -f $(VENV)/.installed-*
 	@touch $@
 
-install: $(STAMP)
+$(TOOLS_STAMP): $(TOOLS_REQS)
+	$(PYTHON) -m venv $(TOOLS_VENV)
+	$(TOOLS_VENV)/bin/pip install --quiet -r $(TOOLS_REQS)
+	@rm -f $(TOOLS_VENV)/.installed-*
+	@touch $@
+
+$(NODE_STAMP): $(NODE_DIR)/package.json $(NODE_DIR)/package-lock.json
+	cd $(NODE_DIR) && npm ci --ignore-scripts --no-audit --no-fund
+	@touch $@
+
+install: $(STAMP) $(TOOLS_STAMP) $(NODE_STAMP)
 
 run: install
 	$(BIN)/diversion run
@@ -69,4 +86,4 @@ bench-notifications: install
 	$(BIN)/python bench/notifications.py
 
 clean:
-	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(TOOLS_VENV) var .pytest_cache .mypy_cache .ruff_cache

@@ -106,6 +106,37 @@ def load_or_create_secret(path: Path) -> str:
     return path.read_text().strip()
 
 
+def ensure_secret(settings: CommonSettings) -> None:
+    """At start: the embedded HS256 secret exists before the first request, so `diversion token` finds it."""
+    if settings.jwt_algorithm == "HS256" and not settings.jwt_secret:
+        load_or_create_secret(settings.secret_file)
+
+
+class SecretMissing(ValueError):
+    """No HS256 secret where the settings point: the suite has not run with this data directory."""
+
+
+def existing_secret(settings: CommonSettings) -> str:
+    """The HS256 secret the running suite signs with, never a new one (a new one would sign tokens it rejects)."""
+    if settings.jwt_secret:
+        return settings.jwt_secret
+    path = settings.secret_file
+    try:
+        secret = path.read_text().strip()
+    except FileNotFoundError:
+        secret = ""
+    except OSError as exc:
+        raise SecretMissing(f"cannot read the JWT secret {path.resolve()}: {exc.strerror}") from None
+    if not secret:
+        raise SecretMissing(
+            f"no JWT secret: DIVERSION_JWT_SECRET is not set and {path.resolve()} does not exist (or is empty). "
+            f"The suite creates that file when it first starts (`diversion run`) in its data directory "
+            f"({settings.data_dir.resolve()}); point DIVERSION_DATA_DIR at the suite's data directory, or set "
+            f"DIVERSION_JWT_SECRET_FILE or DIVERSION_JWT_SECRET as the suite has them"
+        )
+    return secret
+
+
 class TokenVerifier:
     """Verifies bearer tokens according to the suite's settings."""
 
@@ -170,8 +201,12 @@ def issue_token(
     sub: str | None = None,
     org: str | None = None,
     ttl_seconds: int = 8 * 3600,
+    create_secret: bool = True,
 ) -> str:
-    """Sign a token the embedded suite accepts (HS256 only: production tokens come from the IdP)."""
+    """Sign a token the embedded suite accepts (HS256 only: production tokens come from the IdP).
+
+    `create_secret=False` (the CLI) signs only with a secret that exists, else raises `SecretMissing`.
+    """
     if settings.jwt_algorithm != "HS256":
         raise ValueError("tokens can only be issued locally with HS256; production uses the identity provider")
     identity = Identity(sub=sub or f"user-{uuid.uuid4().hex[:8]}", agency=agency, roles=frozenset(roles), org=org)
@@ -190,5 +225,8 @@ def issue_token(
         claims["iss"] = settings.jwt_issuer
     if settings.jwt_audience:
         claims["aud"] = settings.jwt_audience
-    secret = settings.jwt_secret or load_or_create_secret(settings.secret_file)
+    if create_secret:
+        secret = settings.jwt_secret or load_or_create_secret(settings.secret_file)
+    else:
+        secret = existing_secret(settings)
     return jwt.encode(claims, secret, algorithm="HS256")

@@ -1,4 +1,9 @@
-"""`diversion`: the suite's command line (serve, run, migrate, seed, token, and the operations groups)."""
+"""`diversion`: the suite's command line (serve, run, migrate, seed, token, and the operations groups).
+
+Exit codes (the README's "Command line" section): 0 done; 1 the command failed (a `ClickException`, an
+import with rejected rows); 2 usage or settings error (unknown option or choice, bad setting, no JWT
+secret); 3 RabbitMQ unreachable; 4 a service stopped without finishing its in-flight work.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +17,7 @@ from collections.abc import Iterable
 
 import click
 
+from shared.auth import ROLES, ensure_secret
 from shared.config import SERVICES, ConfigError
 from shared.mailcatcher import DEFAULT_PORT as DEFAULT_MAIL_PORT
 from shared.mailcatcher import MailCatcher
@@ -30,7 +36,12 @@ def _names(names: Iterable[str], everything: bool) -> list[str]:
     return chosen
 
 
-@click.group()
+# Inherited by every subcommand and group mounted below: `-h` works wherever `--help` does.
+CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"]}
+
+
+@click.group(context_settings=CONTEXT_SETTINGS)
+@click.version_option(package_name="diversion", prog_name="diversion")
 def cli() -> None:
     """Run and operate the pretrial diversion suite."""
 
@@ -45,7 +56,7 @@ def serve(name: str) -> None:
 
 
 @cli.command()
-@click.argument("names", nargs=-1)
+@click.argument("names", nargs=-1, type=click.Choice(SERVICES), metavar="[SERVICE]...")
 @click.option("--all", "everything", is_flag=True, help="Every service.")
 @click.option("--revision", default="head", show_default=True)
 @click.option("--downgrade", is_flag=True, help="Downgrade to --revision (use base for empty).")
@@ -67,7 +78,7 @@ def migrate(names: tuple[str, ...], everything: bool, revision: str, downgrade: 
 
 
 @cli.command()
-@click.argument("names", nargs=-1)
+@click.argument("names", nargs=-1, type=click.Choice(SERVICES), metavar="[SERVICE]...")
 @click.option("--all", "everything", is_flag=True, help="Every service.")
 def seed(names: tuple[str, ...], everything: bool) -> None:
     """Load the demo agency (stl-cao) and the seed's resource directory; safe to run twice."""
@@ -86,20 +97,28 @@ def seed(names: tuple[str, ...], everything: bool) -> None:
 
 @cli.command()
 @click.option("--agency", required=True, help="Tenant slug, e.g. stl-cao.")
-@click.option("--role", "roles", multiple=True, required=True,
-              help="screener, case_manager, supervisor, partner, admin or auditor (repeatable).")
+@click.option("--role", "roles", multiple=True, required=True, type=click.Choice(sorted(ROLES)),
+              help="A role of the token (repeatable).")
 @click.option("--sub", default=None, help="Subject (user id); generated when omitted.")
 @click.option("--org", default=None, help="HSDS organization id (partners).")
-@click.option("--ttl", default=8 * 3600, show_default=True, help="Lifetime in seconds.")
+@click.option("--ttl", default=8 * 3600, show_default=True, type=click.IntRange(1, 30 * 24 * 3600),
+              help="Lifetime in seconds.")
 def token(agency: str, roles: tuple[str, ...], sub: str | None, org: str | None, ttl: int) -> None:
-    """Print a bearer token that the running embedded suite accepts."""
+    """Print a bearer token that the running embedded suite accepts.
+
+    It signs with the suite's secret: DIVERSION_JWT_SECRET, else the file DIVERSION_JWT_SECRET_FILE, else
+    jwt-secret in DIVERSION_DATA_DIR (default ./var). Where none exists it refuses (exit code 2) rather than
+    make a new secret the suite would not know.
+    """
     from pydantic import ValidationError
 
     from shared.auth import issue_token
     from shared.config import CommonSettings
 
     try:
-        click.echo(issue_token(CommonSettings(), agency=agency, roles=roles, sub=sub, org=org, ttl_seconds=ttl))
+        settings = CommonSettings()
+        click.echo(issue_token(settings, agency=agency, roles=roles, sub=sub, org=org, ttl_seconds=ttl,
+                               create_secret=False))
     except ValidationError as exc:
         _fail("; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()))
     except ValueError as exc:
@@ -127,7 +146,8 @@ def _wait_ready(ports: dict[str, int], procs: dict[str, subprocess.Popen[bytes]]
 
 @cli.command()
 @click.option("--no-seed", is_flag=True, help="Skip loading the demo data.")
-@click.option("--timeout", default=45.0, show_default=True, help="Seconds to wait for /readyz.")
+@click.option("--timeout", default=45.0, show_default=True, type=click.FloatRange(min=1),
+              help="Seconds to wait for /readyz.")
 @click.option("--mail-port", default=DEFAULT_MAIL_PORT, show_default=True, type=click.IntRange(1, 65535),
               help="Port of the local mail catcher (used unless DIVERSION_NOTIFICATIONS_SMTP_HOST is set).")
 def run(no_seed: bool, timeout: float, mail_port: int) -> None:
@@ -147,6 +167,7 @@ def run(no_seed: bool, timeout: float, mail_port: int) -> None:
         check_broker(settings["intake"].common.amqp_uri)
     except BrokerUnreachable as exc:
         _fail(str(exc), 3)
+    ensure_secret(settings["intake"].common)  # before any service starts: `diversion token` signs with it
     for name, service_settings in settings.items():
         migrations.upgrade(name, service_settings.database_url)
     click.echo("migrations: all services at head")

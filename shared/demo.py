@@ -22,6 +22,8 @@ from typing import Any
 import click
 import requests
 
+from shared.cli import CONTEXT_SETTINGS
+
 TokenFactory = Callable[..., str]
 Mailbox = Callable[[], list[EmailMessage]]
 PARTICIPANT_EMAIL = "jordan@example.org"
@@ -305,7 +307,7 @@ class Walkthrough:
         self.on_step(Step("notifications", "appointment reminder emailed", detail))
 
 
-@click.command()
+@click.command(context_settings=CONTEXT_SETTINGS)
 @click.option("--agency", default="stl-cao", show_default=True)
 def demo(agency: str) -> None:
     """Walk one referral through the running suite (start it first with `make run`)."""
@@ -314,7 +316,7 @@ def demo(agency: str) -> None:
 
     # Settings only: importing the services' nameko modules would patch eventlet into this plain client.
     from services.notifications.settings import NotificationSettings
-    from shared.auth import issue_token
+    from shared.auth import SecretMissing, existing_secret, issue_token
     from shared.config import SERVICE_SETTINGS, SERVICES, CommonSettings
     from shared.mailcatcher import read_mailbox
 
@@ -327,6 +329,10 @@ def demo(agency: str) -> None:
         except requests.RequestException:
             raise click.ClickException(f"{name} is not ready at {urls[name]}; start it with `make run`") from None
     common = CommonSettings()
+    try:
+        existing_secret(common)  # a new secret would sign tokens the running suite rejects
+    except SecretMissing as exc:
+        raise click.ClickException(str(exc)) from None
     table = Table(title="One referral through the diversion suite")
     for column in ("#", "service", "step", "detail"):
         table.add_column(column)

@@ -73,6 +73,9 @@ def serve(name: str) -> int:
         print(f"diversion: {name} cannot start: {exc}", file=sys.stderr)
         return 2
     configure_logging(name, settings.common.log_level, settings.common.log_format)
+    from shared.auth import ensure_secret
+
+    ensure_secret(settings.common)
     try:
         check_broker(settings.common.amqp_uri)
     except BrokerUnreachable as exc:

@@ -22,6 +22,7 @@ from shared.db import Database, database_reachable
 from shared.http.api import ApiResponse, Call, api, bind_worker_context
 from shared.http.openapi import openapi_document
 from shared.http.pagination import Page, PageQuery, decode_cursor, encode_cursor
+from shared.http.problems import ProblemDocument, ServiceUnavailable, problem_response
 from shared.logs import clear_request_context
 from shared.metrics import CONTENT_TYPE, metrics_for
 
@@ -33,6 +34,13 @@ class Health(BaseModel):
 
 class Readiness(BaseModel):
     status: str = Field(description="ready or not_ready")
+    service: str
+    checks: dict[str, str]
+
+
+class NotReady(ProblemDocument):
+    """`/readyz`'s 503: a problem document that carries the readiness checks."""
+
     service: str
     checks: dict[str, str]
 
@@ -147,36 +155,54 @@ class ServiceBase:
 
     name: ClassVar[str]
     api_version: ClassVar[str] = "1.0.0"
+    # OpenAPI tag descriptions; a service class adds its own tags to these.
+    api_tags: ClassVar[dict[str, str]] = {
+        "operations": "Health, readiness, metrics and the service's interface documents (no token needed).",
+        "audit": "The agency's append-only audit trail, for auditors.",
+    }
     db: Session
     ops: Operations = Operations()  # type: ignore[assignment]
 
     @api("GET", "/healthz", public=True, response=Health, summary="The process is alive", tags=["operations"])
     def healthz(self, call: Call) -> Health:
+        """Liveness: answers 200 while the process serves HTTP, whatever the state of its database or broker."""
         return Health(service=self.name)
 
-    @api("GET", "/readyz", public=True, response=Readiness, responses={503: Readiness}, tags=["operations"],
+    @api("GET", "/readyz", public=True, response=Readiness, responses={503: NotReady}, tags=["operations"],
          summary="Database and broker reachable, migrations at head")
-    def readyz(self, call: Call) -> ApiResponse:
+    def readyz(self, call: Call) -> Any:
+        """Readiness: 200 when the database and the broker answer and the migrations are at head; otherwise a
+        503 problem document whose `checks` say which check failed."""
         readiness = self.ops.readiness()
-        return ApiResponse(readiness, status=200 if readiness.status == "ready" else 503)
+        if readiness.status == "ready":
+            return readiness
+        failed = ", ".join(f"{check} {state}" for check, state in readiness.checks.items()
+                           if state not in ("ok", "at head"))
+        problem = ServiceUnavailable(f"not ready: {failed}", slug="not-ready", service=readiness.service,
+                                     checks=readiness.checks)
+        return problem_response(problem, request_id=call.request_id, instance="/readyz")
 
     @api("GET", "/metrics", public=True, media_type=CONTENT_TYPE, tags=["operations"],
          summary="Prometheus metrics")
     def metrics(self, call: Call) -> ApiResponse:
+        """Prometheus text exposition: HTTP requests and latency, outbox backlog, handler failures, dead letters."""
         return ApiResponse(self.ops.metrics_text(), media_type=CONTENT_TYPE)
 
     @api("GET", "/openapi.json", public=True, tags=["operations"], summary="This OpenAPI document")
     def openapi(self, call: Call) -> dict[str, Any]:
+        """This service's OpenAPI 3.1 document, generated from its routes (checked in under `docs/openapi/`)."""
         return self.ops.openapi()
 
     @api("GET", "/asyncapi.json", public=True, tags=["operations"],
          summary="The suite's AsyncAPI 3.0 document: every event, its exchange, queues and payload schema")
     def asyncapi(self, call: Call) -> dict[str, Any]:
+        """The same document on every service (checked in as `docs/asyncapi.json`)."""
         return self.ops.asyncapi()
 
     @api("GET", "/v1/audit", roles={"auditor"}, query=AuditQuery, response=Page[AuditEventOut], tags=["audit"],
          summary="The audit trail of the caller's agency, newest first")
     def list_audit_events(self, call: Call) -> Page[AuditEventOut]:
+        """Filter by action, resource or outcome; pages with `cursor`."""
         query: AuditQuery = call.query
         statement = select(audit_rows).where(audit_rows.c.agency_id == call.agency)
         for column in ("action", "resource_type", "resource_id", "outcome"):

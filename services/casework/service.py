@@ -244,6 +244,14 @@ class CaseworkService(ServiceBase):
     """Case management for diversion participants: staff, cases, plans, supervision, consents and outcomes."""
 
     name = "casework"
+    api_tags = {
+        "cases": "Diversion cases and their participants: caseloads, assignment, transitions to an outcome.",
+        "supervision": "Conditions, contacts and check-ins, appointments and incidents of a case.",
+        "plan": "Needs assessments and the versioned support plan of a case.",
+        "consents": "42 CFR Part 2 consents of a participant and their revocation.",
+        "reports": "Caseload, outcome and overdue reports (small cells suppressed).",
+        "staff": "Case managers and supervisors of the agency, and the agency's casework settings.",
+    }
     db = Database()
     outbox = Outbox()
     context = CallContext()

@@ -26,6 +26,8 @@ from typing import Any
 
 import click
 
+from shared.cli import CONTEXT_SETTINGS
+
 CHUNK = 500
 
 
@@ -104,12 +106,12 @@ def _chunks(items: Iterator[tuple[int, Any]], size: int) -> Iterator[list[tuple[
         yield chunk
 
 
-@click.group()
+@click.group(context_settings=CONTEXT_SETTINGS)
 def referrals() -> None:
     """Referral intake: bulk import."""
 
 
-@referrals.command("import")
+@referrals.command("import", context_settings=CONTEXT_SETTINGS)
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--agency", required=True, help="Tenant slug the referrals belong to, e.g. stl-cao.")
 @click.option("--actor", default=None, help="Who imports (audit trail); default cli:<os user>.")

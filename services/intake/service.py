@@ -90,6 +90,12 @@ class IntakeService(ServiceBase):
     """Referral intake and eligibility screening for pretrial diversion programs."""
 
     name = "intake"
+    api_tags = {
+        "programs": "The diversion programs of the caller's agency.",
+        "referrals": "Referrals from the prosecutor's office: submission, screening against every program, decisions.",
+        "reports": "Aggregate screening reports (small cells suppressed).",
+        "rulesets": "The agency's eligibility ruleset packs that screenings use.",
+    }
     db = Database()
     outbox = Outbox()
     event_context = EventContext()

@@ -171,6 +171,12 @@ class NotificationsService(ServiceBase):
     """Partner subscriptions, staff and participant notifications, and the delivery log."""
 
     name = "notifications"
+    api_tags = {
+        "subscriptions": "Partners' webhook and AMQP-feed subscriptions, their signing secrets and tests.",
+        "deliveries": "The delivery log: every notification, its attempts, and replays.",
+        "people": "Contact preferences of participants and staff, reminders, and inbound SMS (STOP / START).",
+        "templates": "The agency's own text for notification templates.",
+    }
     db = Database()
     outbox = Outbox()
     runtime: NotificationRuntime = NotificationRuntime()  # type: ignore[assignment]
@@ -527,6 +533,8 @@ class NotificationsService(ServiceBase):
                       media_type="application/x-www-form-urlencoded", status=204, errors=[403],
                       tags=["people"], summary="Inbound SMS from the provider: STOP / START (verified)")
     def sms_inbound(self, call: Call) -> ApiResponse:
+        """The SMS provider's callback. No bearer token: the request proves itself with the shared secret
+        (`DIVERSION_NOTIFICATIONS_SMS_INBOUND_SECRET`) or the provider's signature, else 403."""
         assert isinstance(call, HeaderCall)
         own: NotificationSettings = self.runtime.own
         params = parse_qsl(call.raw_body.decode("utf-8", "replace"), keep_blank_values=True)

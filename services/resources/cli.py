@@ -14,17 +14,37 @@ from sqlalchemy.engine import Engine
 
 from services.resources.directory import available_importers, export_hsds, import_cli
 from services.resources.directory.importers import UnknownImporter, UnreadableSource
+from shared.cli import CONTEXT_SETTINGS
 
 
-def _engine() -> Engine:
+def _engine(database_url: str | None = None) -> Engine:
+    from shared.config import ConfigError
     from shared.db import make_engine
     from shared.runner import load
 
-    settings = load("resources")
-    return make_engine(settings.database_url)
+    if database_url is None:
+        try:
+            database_url = load("resources").database_url
+        except ConfigError as exc:
+            raise click.UsageError(str(exc)) from None
+    return make_engine(database_url)
 
 
-@click.group()
+def _database_url(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """Checked as the setting DIVERSION_RESOURCES_DATABASE_URL is (a known driver, a URL at all)."""
+    from pydantic import ValidationError
+
+    from shared.config import SERVICE_SETTINGS
+
+    if value is None:
+        return None
+    try:
+        return SERVICE_SETTINGS["resources"](database_url=value).database_url
+    except ValidationError as exc:
+        raise click.BadParameter(exc.errors()[0]["msg"].removeprefix("Value error, ")) from None
+
+
+@click.group(context_settings=CONTEXT_SETTINGS)
 def directory() -> None:
     """The resource directory (HSDS 3.0): import, export, reindex."""
 
@@ -60,12 +80,14 @@ def import_directory(format_: str, strict: bool, path: Path) -> None:
 
 @directory.command("export")
 @click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
-def export_directory(path: Path) -> None:
+@click.option("--database-url", default=None, callback=_database_url,
+              help="The resources database to read (default: DIVERSION_RESOURCES_DATABASE_URL, else var/).")
+def export_directory(path: Path, database_url: str | None) -> None:
     """Write the whole directory to PATH as HSDS 3.0 JSON (validated against the HSDS schemas)."""
     from services.resources.store import load_directory
     from shared.db import session_scope
 
-    engine = _engine()
+    engine = _engine(database_url)
     try:
         with session_scope(engine) as session:
             stored = load_directory(session)

@@ -173,6 +173,10 @@ class ResourcesService(HsdsApi, ServiceBase):
     """The community resource directory (HSDS 3.0) and closed-loop service referrals to partners."""
 
     name = "resources"
+    api_tags = {
+        "directory": "The community resource directory (HSDS 3.0): organizations, services, locations, taxonomy.",
+        "service referrals": "Closed-loop referrals of participants to partners' services, with their history.",
+    }
     db = Database()
     outbox = Outbox()
     casework = RpcProxy("casework")

@@ -106,7 +106,9 @@ class ApiWsgiApp(WsgiApp):
         except HTTPException as exc:
             problem: Problem = NotFound("no such route") if exc.code == 404 else Problem(exc.description)
             if exc.code == 405:
-                problem = MethodNotAllowed(f"allowed: {', '.join(getattr(exc, 'valid_methods', None) or [])}")
+                # RFC 9110 15.5.6: a 405 names the methods the resource does allow.
+                allowed = sorted(getattr(exc, "valid_methods", None) or [])
+                problem = MethodNotAllowed(f"allowed: {', '.join(allowed)}", headers={"Allow": ", ".join(allowed)})
             elif exc.code not in (404, 405):
                 problem.status = exc.code or 400
             response = problem_response(problem, instance=request.path)

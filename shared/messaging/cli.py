@@ -3,22 +3,43 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import click
 
-from shared.config import CommonSettings
+from shared.cli import CONTEXT_SETTINGS
+from shared.config import SERVICES, CommonSettings
 from shared.messaging import dlq as ops
 
 
 def _amqp_uri(given: str | None) -> str:
-    return given or CommonSettings().amqp_uri
+    uri = given or CommonSettings().amqp_uri
+    click.get_current_context().meta["diversion.amqp_uri"] = uri
+    return uri
 
 
-_service = click.option("--service", "service", required=True, help="service whose dead letters to use")
+class _DeadLetterGroup(click.Group):
+    """An unreachable broker is exit code 3 with a hint, as for `serve` and `run`, not a traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        from kombu.exceptions import OperationalError
+
+        try:
+            return super().invoke(ctx)
+        except (OSError, OperationalError) as exc:
+            from shared.runner import broker_hint
+
+            uri = ctx.meta.get("diversion.amqp_uri") or CommonSettings().amqp_uri
+            click.echo(f"diversion: {broker_hint(uri)}\n  ({type(exc).__name__}: {exc})", err=True)
+            ctx.exit(3)
+
+
+_service = click.option("--service", "service", required=True, type=click.Choice(SERVICES),
+                        help="service whose dead letters to use")
 _amqp = click.option("--amqp-uri", default=None, help="broker URL (default: DIVERSION_AMQP_URI)")
 
 
-@click.group(name="dlq")
+@click.group(name="dlq", cls=_DeadLetterGroup, context_settings=CONTEXT_SETTINGS)
 def dlq() -> None:
     """Dead-letter queues: events a handler gave up on, with the error that stopped them."""
 
@@ -26,7 +47,7 @@ def dlq() -> None:
 @dlq.command(name="list")
 @_service
 @_amqp
-@click.option("--limit", default=100, show_default=True)
+@click.option("--limit", default=100, show_default=True, type=click.IntRange(1, 10_000))
 def list_(service: str, amqp_uri: str | None, limit: int) -> None:
     """List dead letters (they stay in the queue)."""
     letters = ops.list_dead_letters(_amqp_uri(amqp_uri), service, limit)

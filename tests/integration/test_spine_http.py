@@ -162,3 +162,25 @@ def test_failed_authentication_and_denials_are_audited(start_service, agency):
     assert rows[0]["outcome"] == "failure"
     assert rows[0]["actor"] == "anonymous"
     assert rows[0]["source_ip"] == "127.0.0.1"
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "allowed"),
+    [
+        ("DELETE", "/healthz", {"GET", "HEAD"}),
+        ("PUT", "/v1/referrals", {"GET", "HEAD", "POST"}),
+        ("DELETE", "/v1/referrals/some-id", {"GET", "HEAD"}),
+    ],
+)
+def test_wrong_method_is_405_problem_with_an_allow_header_naming_the_methods(start_service, method, path, allowed):
+    api = start_service("intake")
+    response = api.request(method, path, token=make_token())
+    assert response.status_code == 405
+    assert response.headers["Content-Type"] == "application/problem+json"
+    assert {m.strip() for m in response.headers["Allow"].split(",")} == allowed
+    assert response.json()["type"].endswith("/method-not-allowed")
+    # what Allow promises works: HEAD answers like GET, without a body
+    if "HEAD" in allowed:
+        head = api.request("HEAD", path, token=make_token())
+        assert head.status_code != 405
+        assert head.content == b""

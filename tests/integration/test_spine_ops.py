@@ -61,6 +61,14 @@ def test_readyz_turns_503_while_the_database_is_unreachable_and_recovers(start_s
         proxy.cut()
         outage = wait_for(lambda: (r := api.get("/readyz")).status_code == 503 and r.json())
         assert outage["checks"]["database"].startswith("unreachable")
+        # like every non-2xx answer, an RFC 9457 problem document
+        answer = api.get("/readyz")
+        assert answer.status_code == 503
+        assert answer.headers["Content-Type"] == "application/problem+json"
+        problem = answer.json()
+        assert problem["status"] == 503 and problem["type"].endswith("/not-ready")
+        assert problem["title"] and "database unreachable" in problem["detail"]
+        assert problem["instance"] == "/readyz" and problem["service"] == "casework"
         proxy.restore()
         wait_for(lambda: api.get("/readyz").status_code == 200)
     finally:
