@@ -310,7 +310,7 @@ class HsdsApi:
 
     db: Session
 
-    @hsds("/", summary="HSDS version, profile and the OpenAPI document of this API")
+    @hsds("", summary="HSDS version, profile and the OpenAPI document of this API")
     def hsds_root(self, call: HsdsCall) -> dict[str, Any]:
         settings = hsds_settings_of(self)
         return {"version": HSDS_VERSION, "profile": settings.hsds_profile_url,
