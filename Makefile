@@ -68,6 +68,10 @@ openapi: install
 asyncapi: install
 	$(BIN)/python -m shared.messaging.asyncapi docs/asyncapi.json
 
+.PHONY: broker-definitions
+broker-definitions: install
+	$(BIN)/python -m shared.main broker definitions --out deploy/rabbitmq/definitions.json
+
 bench: bench-db bench-messaging bench-intake bench-resources bench-notifications
 
 bench-db: install
@@ -84,6 +88,10 @@ bench-resources: install
 
 bench-notifications: install
 	$(BIN)/python bench/notifications.py
+
+.PHONY: bench-suite
+bench-suite: install
+	$(BIN)/python bench/suite.py
 
 clean:
 	rm -rf $(VENV) $(TOOLS_VENV) var .pytest_cache .mypy_cache .ruff_cache

@@ -67,6 +67,7 @@ def _row(
     request_id: str | None,
     detail: dict[str, Any] | None,
     agency_id: str | None = None,
+    actor: str | None = None,
 ) -> dict[str, Any]:
     if outcome not in OUTCOMES:
         raise ValueError(f"audit outcome must be one of {OUTCOMES}")
@@ -74,7 +75,7 @@ def _row(
         "occurred_at": dt.datetime.now(dt.UTC),
         "service": service,
         "agency_id": identity.agency if identity else agency_id,
-        "actor": identity.sub if identity else "anonymous",
+        "actor": identity.sub if identity else (actor or "anonymous"),
         "actor_roles": ",".join(sorted(identity.roles)) if identity else "",
         "action": action,
         "resource_type": resource_type,

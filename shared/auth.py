@@ -21,9 +21,15 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from shared.config import CommonSettings
 
-ROLES = frozenset({"screener", "case_manager", "supervisor", "partner", "admin", "auditor"})
+# `directory_admin` edits the deployment's shared directory and counts only in the operator's tenant
+# (DIVERSION_PLATFORM_AGENCY, ADR 0031).
+ROLES = frozenset({"screener", "case_manager", "supervisor", "partner", "admin", "auditor", "directory_admin"})
 AGENCY_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]{1,62}$")
 LEEWAY_SECONDS = 30
+CONTROL = re.compile(r"[\x00-\x1f\x7f\ud800-\udfff]")
+MAX_TOKEN_LENGTH = 8192  # far above any real token; the header line limit is 8192 bytes too
+# The type every claim the suite reads must have; a signed token with another type is refused (401).
+CLAIM_TYPES: dict[str, tuple[type, ...]] = {"sub": (str,), "agency": (str,), "roles": (list, str), "org": (str,)}
 
 
 class AuthenticationFailed(Exception):
@@ -83,6 +89,63 @@ class Identity(BaseModel):
             return cls(sub=data["sub"], agency=data["agency"], roles=data["roles"], org=data.get("org"))
         except (KeyError, ValidationError, TypeError):
             return None
+
+
+def identity_from_claims(claims: Any) -> Identity:
+    """The identity a verified token's claims name, every claim type-checked (a 401, never a 500)."""
+    if not isinstance(claims, dict):
+        raise AuthenticationFailed("token claims invalid: not an object")
+    wrong = sorted(name for name, types in CLAIM_TYPES.items()
+                   if claims.get(name) is not None and not isinstance(claims[name], types))
+    roles = claims.get("roles")
+    if isinstance(roles, list) and not all(isinstance(role, str) for role in roles):
+        wrong.append("roles")
+    if wrong:
+        raise AuthenticationFailed(f"token claims of the wrong type: {', '.join(sorted(set(wrong)))}")
+    if any(isinstance(claims.get(name), str) and CONTROL.search(claims[name]) for name in ("sub", "org")):
+        raise AuthenticationFailed("token claims invalid: control characters")
+    try:
+        return Identity(sub=claims.get("sub"), agency=claims.get("agency", ""), roles=roles, org=claims.get("org"))
+    except ValidationError as exc:
+        fields = ", ".join(sorted({str(err["loc"][0]) for err in exc.errors() if err.get("loc")}))
+        raise AuthenticationFailed(f"token claims invalid: {fields}") from None
+
+
+def cursor_secret(settings: CommonSettings) -> str:
+    """What list cursors are signed with: the setting, else the HS256 secret, else one generated once."""
+    if settings.cursor_secret:
+        return settings.cursor_secret
+    if settings.jwt_secret:  # set on every replica (compose requires it), so cursors cross replicas
+        return settings.jwt_secret
+    if settings.jwt_algorithm == "HS256":
+        return load_or_create_secret(settings.secret_file)
+    return load_or_create_secret(settings.data_dir / "cursor-secret")
+
+
+def unverified_claims(header: str | None) -> tuple[str | None, str | None]:
+    """The `agency` and `sub` a token that failed verification claims, for the audit row only.
+
+    Never an identity: the claims are unverified (anyone can write them), so they only decide whose auditor
+    sees the failure. An agency claim that is not a slug counts as no agency (the platform audit).
+    """
+    scheme, _, token = (header or "").partition(" ")
+    if scheme.lower() != "bearer" or not token.strip() or len(token) > 16_384:
+        return None, None
+    try:
+        claims = jwt.decode(token.strip(), options={"verify_signature": False})
+    except Exception:  # noqa: BLE001 - any garbage is simply a token that names no agency
+        return None, None
+    if not isinstance(claims, dict):
+        return None, None
+    agency = claims.get("agency")
+    sub = claims.get("sub")
+    return (agency if isinstance(agency, str) and AGENCY_PATTERN.match(agency) else None,
+            CONTROL.sub("", sub)[:150] or None if isinstance(sub, str) and sub else None)
+
+
+def is_deployment_admin(identity: Identity | None, platform_agency: str) -> bool:
+    """The deployment's admin: the `admin` role in the operator's own tenant (`DIVERSION_PLATFORM_AGENCY`)."""
+    return identity is not None and identity.agency == platform_agency and "admin" in identity.roles
 
 
 def load_or_create_secret(path: Path) -> str:
@@ -161,6 +224,8 @@ class TokenVerifier:
             raise AuthenticationFailed(f"signing key not available: {exc}") from None
 
     def verify(self, token: str) -> Identity:
+        if len(token) > MAX_TOKEN_LENGTH:
+            raise AuthenticationFailed(f"token longer than {MAX_TOKEN_LENGTH} characters")
         try:
             claims = jwt.decode(
                 token,
@@ -175,14 +240,9 @@ class TokenVerifier:
             raise AuthenticationFailed("token expired") from None
         except jwt.InvalidTokenError as exc:
             raise AuthenticationFailed(f"invalid token: {exc}") from None
-        try:
-            return Identity(
-                sub=str(claims["sub"]), agency=claims.get("agency", ""), roles=claims.get("roles"),
-                org=claims.get("org"),
-            )
-        except ValidationError as exc:
-            fields = ", ".join(str(err["loc"][0]) for err in exc.errors())
-            raise AuthenticationFailed(f"token claims invalid: {fields}") from None
+        except (ValueError, TypeError, KeyError, OverflowError) as exc:  # malformed beyond what PyJWT names
+            raise AuthenticationFailed(f"invalid token: {type(exc).__name__}") from None
+        return identity_from_claims(claims)
 
     def verify_header(self, header: str | None) -> Identity:
         if not header:

@@ -175,7 +175,8 @@ def run(no_seed: bool, timeout: float, mail_port: int) -> None:
         ctx = click.get_current_context()
         ctx.invoke(seed, names=(), everything=True)
 
-    procs: dict[str, subprocess.Popen[bytes]] = {}
+    from shared.supervisor import Supervisor
+
     env = os.environ.copy()
     # Embedded only: let partners' webhooks (and `diversion demo`'s receiver) live on this machine.
     env.setdefault("DIVERSION_NOTIFICATIONS_WEBHOOK_ALLOW_LIST", "127.0.0.1")
@@ -190,6 +191,12 @@ def run(no_seed: bool, timeout: float, mail_port: int) -> None:
         click.echo(f"mail: caught on 127.0.0.1:{mail_port}, kept in {mailbox}/ (no email leaves this machine)")
     # Nobody real is reminded here; with quiet hours the demo's reminder would wait until morning.
     env.setdefault("DIVERSION_NOTIFICATIONS_QUIET_HOURS_ENABLED", "false")
+    ports = {name: s.service.http_port for name, s in settings.items()}
+    # A service that dies is started again with backoff while the other three keep serving.
+    supervisor = Supervisor(
+        {name: [sys.executable, "-m", "shared.main", "serve", name] for name in SERVICES}, env, click.echo,
+        ready_urls={name: f"http://127.0.0.1:{port}/readyz" for name, port in ports.items()},
+    )
     stopping = False
 
     def stop_all(signum: int = signal.SIGTERM, frame: object = None) -> None:
@@ -198,16 +205,8 @@ def run(no_seed: bool, timeout: float, mail_port: int) -> None:
             return
         stopping = True
         click.echo("\nstopping services ...")
-        for proc in procs.values():
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-        deadline = time.monotonic() + 15
-        for name, proc in procs.items():
-            try:
-                proc.wait(timeout=max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                click.echo(f"{name} did not stop in time; killed")
+        for name in supervisor.stop_all(timeout=15):
+            click.echo(f"{name} did not stop in time; killed")
         if catcher is not None:
             catcher.stop()
         click.echo("all services stopped")
@@ -218,25 +217,20 @@ def run(no_seed: bool, timeout: float, mail_port: int) -> None:
 
     signal.signal(signal.SIGTERM, on_sigterm)
     try:
-        for name in SERVICES:
-            procs[name] = subprocess.Popen(
-                [sys.executable, "-m", "shared.main", "serve", name], env=env,
-                start_new_session=True,  # Ctrl-C reaches us once; we stop the children in order
-            )
-        ports = {name: s.service.http_port for name, s in settings.items()}
+        supervisor.start_all()
+        procs = {name: child.popen for name, child in supervisor.children.items() if child.popen is not None}
         missing = _wait_ready(ports, procs, timeout)
         if missing:
             raise click.ClickException(f"not ready after {timeout:.0f}s: {', '.join(missing)}")
         click.echo("\nAll four services are ready:")
         for name, port in ports.items():
-            click.echo(f"  {name:<14} http://127.0.0.1:{port}  (OpenAPI: /openapi.json)")
+            click.echo(f"  {name:<14} http://127.0.0.1:{port}  (OpenAPI: /openapi.json; pid {supervisor.pid(name)})")
         click.echo("  AsyncAPI of every event: /asyncapi.json on any of them")
         click.echo("\nGet a token:  .venv/bin/diversion token --agency stl-cao --role screener")
         click.echo("Press Ctrl-C to stop.")
-        while all(proc.poll() is None for proc in procs.values()):
-            time.sleep(0.5)
-        dead = [name for name, proc in procs.items() if proc.poll() is not None]
-        raise click.ClickException(f"service(s) exited: {', '.join(dead)}")
+        while True:
+            supervisor.check()
+            time.sleep(0.2)
     except KeyboardInterrupt:
         pass
     finally:
@@ -247,6 +241,7 @@ def _mount_optional_groups() -> None:
     """Groups that live with the code they operate (messaging, intake, resources, demo)."""
     for module_name, attr in (
         ("shared.messaging.cli", "dlq"),
+        ("shared.messaging.broker_cli", "broker_group"),
         ("services.intake.cli", "referrals"),
         ("services.resources.cli", "directory"),
         ("shared.demo", "demo"),

@@ -37,6 +37,9 @@ class CommonSettings(BaseSettings):
     jwt_algorithm: Literal["HS256", "RS256"] = "HS256"
     jwt_secret: str | None = Field(default=None, repr=False)
     jwt_secret_file: Path | None = None
+    # Signs list cursors (shared/http/pagination.py); derived from the JWT secret (HS256) or generated into
+    # the data folder when unset. Set it to one value on every replica when cursors cross replicas under RS256.
+    cursor_secret: str | None = Field(default=None, repr=False, min_length=16)
     jwks_url: str | None = None
     jwt_issuer: str | None = None
     jwt_audience: str | None = None
@@ -54,6 +57,12 @@ class CommonSettings(BaseSettings):
     stop_timeout_seconds: float = Field(default=20.0, gt=0, le=300)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["json", "text"] = "json"
+    # The operator's own tenant: a token with this `agency` and the `admin` role is the deployment's
+    # admin, who reads the platform audit (failed logins naming no agency). See ADR 0003.
+    # HMAC key the services sign identity headers of events and RPC calls with (ADR 0011); generated into
+    # the data folder when unset (embedded default). Every service of a deployment needs the same one.
+    message_signing_key: str | None = Field(default=None, repr=False, min_length=32)
+    platform_agency: str = Field(default="platform", pattern=r"^[a-z0-9][a-z0-9-]{1,62}$")
 
     @field_validator("amqp_uri")
     @classmethod

@@ -1,8 +1,13 @@
 """Idempotency-Key for creating endpoints (DESIGN section 4).
 
-Same key and body: the first result again. Same key, other body: 422. The key row is written in the
-same transaction as what it created, so a crash never leaves a half-remembered request; two
-concurrent requests with one key collide on the primary key and the loser replays the winner.
+Same key and body from the same caller on the same route: the first result again. Same key, other
+body: 422. Same key from anyone else (another token subject or organization of the agency, another
+route or path): 422, and never the stored body. The key row is written in the same transaction as
+what it created, so a crash never leaves a half-remembered request; two concurrent requests with one
+key collide on the primary key and the loser replays the winner (or gets its 422).
+
+`request_hash` holds two halves: a digest of the caller (agency, subject, organization, route and
+path) and a digest of the body, so the two refusals can say which one differs.
 """
 
 from __future__ import annotations
@@ -50,18 +55,29 @@ def drop_idempotency_table(op: Any) -> None:
     op.drop_table(TABLE)
 
 
+def _caller_digest(call: Call) -> str:
+    identity = call.identity
+    caller = {
+        "agency": identity.agency if identity else None, "sub": identity.sub if identity else None,
+        "org": identity.org if identity else None, "route": call.route,
+        "path": {name: str(value) for name, value in sorted(call.path.items())},
+    }
+    return hashlib.sha256(json.dumps(caller, sort_keys=True).encode()).hexdigest()[:32]
+
+
 def request_hash(call: Call) -> str:
-    return hashlib.sha256(call.raw_body).hexdigest()
+    """The caller's digest then the body's (32 hex digits each): what a replay must match."""
+    return _caller_digest(call) + hashlib.sha256(call.raw_body).hexdigest()[:32]
 
 
 def _key(call: Call) -> str | None:
     key = call.idempotency_key
     if key is None:
         return None
-    if not key.strip() or len(key) > MAX_KEY_LENGTH:
+    if not key.strip() or len(key) > MAX_KEY_LENGTH or not all(" " <= char <= "~" for char in key):
         raise UnprocessableContent(
-            f"Idempotency-Key must be 1-{MAX_KEY_LENGTH} characters", slug="invalid-idempotency-key",
-            errors=[{"field": "Idempotency-Key", "message": "invalid length", "type": "header"}],
+            f"Idempotency-Key must be 1-{MAX_KEY_LENGTH} printable ASCII characters", slug="invalid-idempotency-key",
+            errors=[{"field": "Idempotency-Key", "message": "invalid key", "type": "header"}],
         )
     return key
 
@@ -76,7 +92,13 @@ def replay(session: Session, call: Call, scope: str) -> ApiResponse | None:
     ).mappings().first()
     if row is None:
         return None
-    if row["request_hash"] != request_hash(call):
+    stored, current = row["request_hash"], request_hash(call)
+    if stored[:32] != current[:32]:
+        raise UnprocessableContent(
+            "this Idempotency-Key was used by another caller or on another route; choose a key of your own",
+            slug="idempotency-key-reused",
+        )
+    if stored != current:
         raise UnprocessableContent(
             "this Idempotency-Key was used with a different body", slug="idempotency-key-reused"
         )

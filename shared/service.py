@@ -12,17 +12,18 @@ from typing import Any, ClassVar
 from kombu import Connection
 from nameko.extensions import DependencyProvider
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from shared import migrations
 from shared.audit import _writer_table as audit_rows
+from shared.auth import is_deployment_admin
 from shared.config import SETTINGS_KEY, Settings
 from shared.db import Database, database_reachable
 from shared.http.api import ApiResponse, Call, api, bind_worker_context
 from shared.http.openapi import openapi_document
-from shared.http.pagination import Page, PageQuery, decode_cursor, encode_cursor
-from shared.http.problems import ProblemDocument, ServiceUnavailable, problem_response
+from shared.http.pagination import Page, PageQuery, Pager
+from shared.http.problems import Forbidden, ProblemDocument, ServiceUnavailable, problem_response
 from shared.logs import clear_request_context
 from shared.metrics import CONTENT_TYPE, metrics_for
 
@@ -150,6 +151,16 @@ class Operations(DependencyProvider):
         return self._openapi
 
 
+def audit_scope(call: Call, platform_agency: str) -> Any:
+    """Which audit rows the caller reads: its agency's (auditor), or the platform's (the deployment's admin:
+    `admin` in the operator's tenant), i.e. rows of no agency and the operator's own."""
+    if is_deployment_admin(call.identity, platform_agency):
+        return or_(audit_rows.c.agency_id.is_(None), audit_rows.c.agency_id == platform_agency)
+    if call.identity is not None and "auditor" in call.identity.roles:
+        return audit_rows.c.agency_id == call.agency
+    raise Forbidden("the audit trail is read by an auditor, or by the deployment's admin for the platform audit")
+
+
 class ServiceBase:
     """Health, readiness, metrics, OpenAPI and audit endpoints, shared by the four services."""
 
@@ -199,20 +210,22 @@ class ServiceBase:
         """The same document on every service (checked in as `docs/asyncapi.json`)."""
         return self.ops.asyncapi()
 
-    @api("GET", "/v1/audit", roles={"auditor"}, query=AuditQuery, response=Page[AuditEventOut], tags=["audit"],
-         summary="The audit trail of the caller's agency, newest first")
+    def _audit_scope(self, call: Call) -> Any:
+        return audit_scope(call, self.ops.settings.common.platform_agency)
+
+    @api("GET", "/v1/audit", roles={"auditor", "admin"}, query=AuditQuery, response=Page[AuditEventOut],
+         tags=["audit"], summary="The audit trail of the caller's agency, newest first (an auditor); the platform "
+                                 "audit (failed logins naming no agency) for the deployment's admin")
     def list_audit_events(self, call: Call) -> Page[AuditEventOut]:
         """Filter by action, resource or outcome; pages with `cursor`."""
         query: AuditQuery = call.query
-        statement = select(audit_rows).where(audit_rows.c.agency_id == call.agency)
+        statement = select(audit_rows).where(self._audit_scope(call))
         for column in ("action", "resource_type", "resource_id", "outcome"):
             value = getattr(query, column)
             if value is not None:
                 statement = statement.where(audit_rows.c[column] == value)
-        cursor = decode_cursor(query.cursor)
-        if cursor:
-            statement = statement.where(audit_rows.c.id < int(cursor.get("id", 0)))
-        rows = self.db.execute(statement.order_by(audit_rows.c.id.desc()).limit(query.limit + 1)).mappings().all()
-        items = [AuditEventOut.model_validate(dict(row)) for row in rows[: query.limit]]
-        next_cursor = encode_cursor({"id": items[-1].id}) if len(rows) > query.limit else None
+        pager = Pager(call, audit_rows.c.id.desc())
+        rows, next_cursor = pager.page(self.db.execute(pager.apply(statement)).mappings().all(),
+                                       key=lambda row: (row["id"],))
+        items = [AuditEventOut.model_validate(dict(row)) for row in rows]
         return Page[AuditEventOut](items=items, next_cursor=next_cursor)

@@ -22,6 +22,9 @@ from shared.config import CommonSettings, Settings, load_settings
 PG_ADMIN_DSN = os.environ.get("DIVERSION_TEST_PG_ADMIN", "postgresql://postgres@127.0.0.1:5432/postgres")
 AMQP_URI = os.environ.get("DIVERSION_TEST_AMQP_URI", "amqp://guest:guest@127.0.0.1:5672/")
 JWT_SECRET = "test-secret-not-for-production-0123456789"
+# The deployment's message key (ADR 0011) for every service a test starts and every message a test signs.
+MESSAGE_SIGNING_KEY = "test-message-key-not-for-production-0123456789"
+os.environ.setdefault("DIVERSION_MESSAGE_SIGNING_KEY", MESSAGE_SIGNING_KEY)
 
 
 def free_port() -> int:
@@ -70,6 +73,7 @@ def make_settings(service: str, database_url: str, tmp_dir: str, **overrides: st
         "DIVERSION_AMQP_URI": AMQP_URI,
         "DIVERSION_DATA_DIR": tmp_dir,
         "DIVERSION_JWT_SECRET": JWT_SECRET,
+        "DIVERSION_MESSAGE_SIGNING_KEY": os.environ["DIVERSION_MESSAGE_SIGNING_KEY"],
         "DIVERSION_LOG_FORMAT": "text",
         f"DIVERSION_{service.upper()}_DATABASE_URL": database_url,
         f"DIVERSION_{service.upper()}_HTTP_PORT": str(free_port()),

@@ -89,7 +89,7 @@ from shared.http import (
     api,
 )
 from shared.http.concurrency import etag, require_if_match
-from shared.http.pagination import Page, decode_cursor, encode_cursor
+from shared.http.pagination import Page, Pager
 from shared.idempotency import remember, replay
 from shared.messaging import Outbox, reliable_handler, rpc
 from shared.messaging.catalog import AppointmentScheduled, ReferralAccepted, ServiceReferralStatusChanged
@@ -399,7 +399,8 @@ class CaseworkService(ServiceBase):
 
     # ------------------------------------------------------------ cases
 
-    @api("GET", "/v1/cases", roles=READERS, query=CaseListQuery, response=Page[CaseSummary], tags=["cases"],
+    @api("GET", "/v1/cases", person_data=True,
+         roles=READERS, query=CaseListQuery, response=Page[CaseSummary], tags=["cases"],
          summary="Cases of the agency (a case manager sees their caseload); ?status=pending_assignment is "
                  "the supervisor's queue")
     def list_cases(self, call: Call) -> Page[CaseSummary]:
@@ -414,12 +415,10 @@ class CaseworkService(ServiceBase):
             statement = statement.where(CaseRecord.case_manager_id == query.case_manager_id)
         if query.program is not None:
             statement = statement.where(CaseRecord.program_id == query.program)
-        cursor = decode_cursor(query.cursor)
-        if cursor:
-            statement = statement.where(CaseRecord.id > str(cursor.get("id", "")))
-        rows = self.db.scalars(statement.order_by(CaseRecord.id).limit(query.limit + 1)).all()
-        items = [self._summary(row) for row in rows[: query.limit]]
-        next_cursor = encode_cursor({"id": items[-1].id}) if len(rows) > query.limit else None
+        pager = Pager(call, CaseRecord.id)
+        rows, next_cursor = pager.page(self.db.scalars(pager.apply(statement)).all(), key=lambda row: (row.id,))
+        items = [self._summary(row) for row in rows]
+        self._audit_now(call, "case.listed", "case", None, {"ids": [i.id for i in items]})
         return Page[CaseSummary](items=items, next_cursor=next_cursor)
 
     @staticmethod
@@ -447,14 +446,14 @@ class CaseworkService(ServiceBase):
         )
         return ApiResponse(out, headers={"ETag": etag(row.id, row.version)})
 
-    @api("GET", "/v1/cases/<id>", roles=READERS, response=CaseOut, tags=["cases"],
+    @api("GET", "/v1/cases/<id>", person_data=True, roles=READERS, response=CaseOut, tags=["cases"],
          summary="One case with the participant's record (the read is audited)")
     def get_case(self, call: Call, id: str) -> ApiResponse:
         row = self._case(call, id)
         self._audit_now(call, "case.read", "case", row.id, {"participant_id": row.participant_id})
         return self._case_out(row)
 
-    @api("GET", "/v1/participants/<id>", roles=READERS, response=ParticipantOut, tags=["cases"],
+    @api("GET", "/v1/participants/<id>", person_data=True, roles=READERS, response=ParticipantOut, tags=["cases"],
          summary="A participant's minimum record (the read is audited)")
     def get_participant(self, call: Call, id: str) -> ParticipantOut:
         person = self._participant(call, id)
@@ -549,13 +548,16 @@ class CaseworkService(ServiceBase):
         self._commit()
         return self._case_out(row)
 
-    @api("GET", "/v1/cases/<id>/assignments", roles=READERS, response=list[AssignmentOut], tags=["cases"],
+    @api("GET", "/v1/cases/<id>/assignments", person_data=True,
+         roles=READERS, response=list[AssignmentOut], tags=["cases"],
          summary="Assignment history of a case, oldest first")
     def list_assignments(self, call: Call, id: str) -> list[AssignmentOut]:
         row = self._case(call, id)
         history = self.db.scalars(select(CaseAssignment).where(CaseAssignment.case_id == row.id)
                                   .order_by(CaseAssignment.assigned_at, CaseAssignment.id))
-        return [AssignmentOut.model_validate(item) for item in history]
+        out = [AssignmentOut.model_validate(item) for item in history]
+        self._audit_now(call, "assignment.read", "case", row.id)
+        return out
 
     # ------------------------------------------------------------ assessment and plan
 
@@ -594,16 +596,18 @@ class CaseworkService(ServiceBase):
                              domains=[DomainAssessmentIn.model_validate(d.model_dump()) for d in domains],
                              priorities=[d.domain.value for d in needs.priorities()])
 
-    @api("GET", "/v1/cases/<id>/assessments", roles=READERS, response=list[AssessmentOut], tags=["plan"],
+    @api("GET", "/v1/cases/<id>/assessments", person_data=True,
+         roles=READERS, response=list[AssessmentOut], tags=["plan"],
          summary="Every assessment of a case, newest first (the read is audited)")
     def list_assessments(self, call: Call, id: str) -> list[AssessmentOut]:
         row = self._case(call, id)
-        self._audit_now(call, "assessment.read", "case", row.id)
         records = self.db.scalars(select(Assessment).where(Assessment.case_id == row.id)
                                   .order_by(Assessment.version.desc()))
-        return [self._assessment_out(r) for r in records]
+        out = [self._assessment_out(r) for r in records]
+        self._audit_now(call, "assessment.read", "case", row.id, {"ids": [a.id for a in out]})
+        return out
 
-    @api("GET", "/v1/cases/<id>/plan", roles=READERS, response=PlanOut, tags=["plan"],
+    @api("GET", "/v1/cases/<id>/plan", person_data=True, roles=READERS, response=PlanOut, tags=["plan"],
          summary="The current support plan, with its ETag (the read is audited)")
     def get_plan(self, call: Call, id: str) -> ApiResponse:
         row = self._case(call, id)
@@ -611,7 +615,8 @@ class CaseworkService(ServiceBase):
         current = h.current_plan(self.db, row)
         return ApiResponse(_plan_out(current), headers={"ETag": _plan_etag(row.id, current.version)})
 
-    @api("GET", "/v1/cases/<id>/plan/versions/<int:version>", roles=READERS, response=PlanOut, tags=["plan"],
+    @api("GET", "/v1/cases/<id>/plan/versions/<int:version>", person_data=True,
+         roles=READERS, response=PlanOut, tags=["plan"],
          summary="One earlier version of the support plan")
     def get_plan_version(self, call: Call, id: str, version: int) -> PlanOut:
         row = self._case(call, id)
@@ -694,19 +699,23 @@ class CaseworkService(ServiceBase):
         self.db.flush()
         return self._created(call, scope, _condition_out(row), etag(row.id, row.version))
 
-    @api("GET", "/v1/cases/<id>/conditions", roles=READERS, response=list[ConditionOut], tags=["supervision"],
+    @api("GET", "/v1/cases/<id>/conditions", person_data=True,
+         roles=READERS, response=list[ConditionOut], tags=["supervision"],
          summary="The case's conditions with progress")
     def list_conditions(self, call: Call, id: str) -> list[ConditionOut]:
         case = self._case(call, id)
         rows = self.db.scalars(select(ConditionRecord).where(ConditionRecord.case_id == case.id)
                                .order_by(ConditionRecord.created_at, ConditionRecord.id))
-        return [_condition_out(r) for r in rows]
+        out = [_condition_out(r) for r in rows]
+        self._audit_now(call, "condition.listed", "case", case.id, {"ids": [c.id for c in out]})
+        return out
 
-    @api("GET", "/v1/cases/<id>/conditions/<condition_id>", roles=READERS, response=ConditionOut,
+    @api("GET", "/v1/cases/<id>/conditions/<condition_id>", person_data=True, roles=READERS, response=ConditionOut,
          tags=["supervision"], summary="One condition, with its ETag")
     def get_condition(self, call: Call, id: str, condition_id: str) -> ApiResponse:
         case = self._case(call, id)
         row = self._condition(call, case, condition_id)
+        self._audit_now(call, "condition.read", "condition", row.id, {"case_id": case.id})
         return ApiResponse(_condition_out(row), headers={"ETag": etag(row.id, row.version)})
 
     def _change_condition(self, call: Call, id: str, condition_id: str,
@@ -769,13 +778,16 @@ class CaseworkService(ServiceBase):
         if lifecycle.CaseState(case.state) in lifecycle.TERMINAL_STATES:
             raise Conflict(f"the case is {case.state}", slug="case-closed")
 
-    @api("GET", "/v1/cases/<id>/contacts", roles=READERS, response=list[ContactOut], tags=["supervision"],
+    @api("GET", "/v1/cases/<id>/contacts", person_data=True,
+         roles=READERS, response=list[ContactOut], tags=["supervision"],
          summary="Contacts and check-ins of a case, by scheduled time")
     def list_contacts(self, call: Call, id: str) -> list[ContactOut]:
         case = self._case(call, id)
         rows = self.db.scalars(select(ContactRecord).where(ContactRecord.case_id == case.id)
                                .order_by(ContactRecord.scheduled_for, ContactRecord.id))
-        return [_contact_out(r) for r in rows]
+        out = [_contact_out(r) for r in rows]
+        self._audit_now(call, "contact.listed", "case", case.id, {"ids": [c.id for c in out]})
+        return out
 
     @api("POST", "/v1/cases/<id>/contacts/<contact_id>/outcome", roles=WRITERS, body=ContactOutcomeIn,
          response=ContactOut, headers=IF_MATCH, errors=[409, 412, 428], tags=["supervision"],
@@ -831,13 +843,16 @@ class CaseworkService(ServiceBase):
         self.db.flush()
         return self._created(call, scope, _appointment_out(row), etag(row.id, row.version))
 
-    @api("GET", "/v1/cases/<id>/appointments", roles=READERS, response=list[AppointmentOut], tags=["supervision"],
+    @api("GET", "/v1/cases/<id>/appointments", person_data=True,
+         roles=READERS, response=list[AppointmentOut], tags=["supervision"],
          summary="Appointments of a case, by start time")
     def list_appointments(self, call: Call, id: str) -> list[AppointmentOut]:
         case = self._case(call, id)
         rows = self.db.scalars(select(AppointmentRecord).where(AppointmentRecord.case_id == case.id)
                                .order_by(AppointmentRecord.starts_at, AppointmentRecord.id))
-        return [_appointment_out(r) for r in rows]
+        out = [_appointment_out(r) for r in rows]
+        self._audit_now(call, "appointment.listed", "case", case.id, {"ids": [a.id for a in out]})
+        return out
 
     @api("POST", "/v1/cases/<id>/incidents", roles=WRITERS, body=IncidentIn, response=IncidentOut, status=201,
          headers=IDEMPOTENT, errors=[409], tags=["supervision"],
@@ -867,13 +882,16 @@ class CaseworkService(ServiceBase):
         self.db.flush()
         return self._created(call, scope, _incident_out(row))
 
-    @api("GET", "/v1/cases/<id>/incidents", roles=READERS, response=list[IncidentOut], tags=["supervision"],
+    @api("GET", "/v1/cases/<id>/incidents", person_data=True,
+         roles=READERS, response=list[IncidentOut], tags=["supervision"],
          summary="Incidents of a case and the responses taken")
     def list_incidents(self, call: Call, id: str) -> list[IncidentOut]:
         case = self._case(call, id)
         rows = self.db.scalars(select(IncidentRecord).where(IncidentRecord.case_id == case.id)
                                .order_by(IncidentRecord.occurred_on, IncidentRecord.created_at))
-        return [_incident_out(r) for r in rows]
+        out = [_incident_out(r) for r in rows]
+        self._audit_now(call, "incident.listed", "case", case.id, {"ids": [i.id for i in out]})
+        return out
 
     # ------------------------------------------------------------ consents
 
@@ -923,16 +941,18 @@ class CaseworkService(ServiceBase):
         self.db.flush()
         return self._created(call, scope, _consent_out(row), etag(row.id, row.version))
 
-    @api("GET", "/v1/participants/<id>/consents", roles=READERS, response=list[ConsentOut], tags=["consents"],
+    @api("GET", "/v1/participants/<id>/consents", person_data=True,
+         roles=READERS, response=list[ConsentOut], tags=["consents"],
          summary="A participant's consents, newest first (the read is audited)")
     def list_consents(self, call: Call, id: str) -> list[ConsentOut]:
         person = self._participant(call, id)
-        self._audit_now(call, "consent.read", "participant", person.id)
         rows = self.db.scalars(select(ConsentRecord).where(ConsentRecord.participant_id == person.id)
                                .order_by(ConsentRecord.created_at.desc(), ConsentRecord.id))
-        return [_consent_out(r) for r in rows]
+        out = [_consent_out(r) for r in rows]
+        self._audit_now(call, "consent.read", "participant", person.id, {"ids": [c.id for c in out]})
+        return out
 
-    @api("GET", "/v1/participants/<id>/consents/<consent_id>", roles=READERS, response=ConsentOut,
+    @api("GET", "/v1/participants/<id>/consents/<consent_id>", person_data=True, roles=READERS, response=ConsentOut,
          tags=["consents"], summary="One consent, with its ETag")
     def get_consent(self, call: Call, id: str, consent_id: str) -> ApiResponse:
         person = self._participant(call, id)
@@ -1059,7 +1079,8 @@ class CaseworkService(ServiceBase):
         self._audit_now(call, "report.caseload", "report", "caseload")
         return _csv(rows, reports.CaseloadRow) if call.query.format == "csv" else rows
 
-    @api("GET", "/v1/reports/overdue", roles=REPORT_READERS, query=ReportQuery, response=list[reports.OverdueItem],
+    @api("GET", "/v1/reports/overdue", person_data=True,
+         roles=REPORT_READERS, query=ReportQuery, response=list[reports.OverdueItem],
          tags=["reports"], alternatives=["text/csv"],
          summary="Everything late on open cases, oldest first (?format=csv for text/csv)")
     def overdue_report(self, call: Call) -> Any:
@@ -1074,7 +1095,8 @@ class CaseworkService(ServiceBase):
         items = reports.overdue_items(now=now, clocks=clocks, contacts=h.scheduled_contacts(self.db, ids),
                                       plans=plans, grace=dt.timedelta(hours=self.settings.checkin_grace_hours),
                                       no_contact_days=self.settings.no_contact_days)
-        self._audit_now(call, "report.overdue", "report", "overdue")
+        self._audit_now(call, "report.overdue", "report", "overdue",
+                        {"case_ids": sorted({item.case_id for item in items})})
         return _csv(items, reports.OverdueItem) if call.query.format == "csv" else items
 
     @api("GET", "/v1/reports/outcomes", roles=REPORT_READERS, query=OutcomesQuery,

@@ -14,7 +14,7 @@ from services.intake import handlers as h
 from services.intake.domain import decisions as rules
 from services.intake.domain.report import build_report, render_csv
 from services.intake.domain.ruleset import Ruleset
-from services.intake.models import Program
+from services.intake.models import Program, ReferralRow
 from services.intake.schemas import (
     BatchIn,
     BatchOut,
@@ -36,7 +36,7 @@ from shared.db import Database
 from shared.http import Call, api
 from shared.http.api import ApiResponse
 from shared.http.concurrency import etag, require_if_match
-from shared.http.pagination import Page, decode_cursor, encode_cursor
+from shared.http.pagination import Page, Pager
 from shared.http.problems import (
     Conflict,
     NotFound,
@@ -220,21 +220,16 @@ class IntakeService(ServiceBase):
                     raise
         raise AssertionError("unreachable")
 
-    @api("GET", "/v1/referrals", roles=REFERRAL_READERS, query=ReferralQuery, response=Page[ReferralSummary],
+    @api("GET", "/v1/referrals", person_data=True,
+         roles=REFERRAL_READERS, query=ReferralQuery, response=Page[ReferralSummary],
          tags=["referrals"], summary="Referrals of the agency, newest first (filter by status, program, dates)")
     def list_referrals(self, call: Call) -> Page[ReferralSummary]:
         query: ReferralQuery = call.query
-        cursor = decode_cursor(query.cursor)
-        after = None
-        if cursor:
-            try:
-                after = (dt.datetime.fromisoformat(str(cursor["at"])), str(cursor["id"]))
-            except (KeyError, ValueError):
-                raise UnprocessableContent("the cursor is not one this API issued", slug="invalid-cursor") from None
+        pager = Pager(call, ReferralRow.received_at.desc(), ReferralRow.id.desc())
         rows = h.list_referrals(self.db, call.agency, status=query.status, program=query.program,
                                 received_from=query.received_from, received_to=query.received_to,
-                                after=after, limit=query.limit + 1)
-        page = rows[: query.limit]
+                                after=pager.after, limit=pager.fetch)  # type: ignore[arg-type]
+        page, next_cursor = pager.page(rows, key=lambda pair: (pair[0].received_at, pair[0].id))
         items = [
             ReferralSummary(
                 id=r.id, status=r.status, source=r.source, case_number=r.case_number, external_id=r.external_id,
@@ -245,15 +240,11 @@ class IntakeService(ServiceBase):
             )
             for r, d in page
         ]
-        next_cursor = None
-        if len(rows) > query.limit and page:
-            last = page[-1][0]
-            next_cursor = encode_cursor({"at": last.received_at.isoformat(), "id": last.id})
-        if items:
-            self._audit_now(call, "referral.listed", None, {"ids": [i.id for i in items]})
+        self._audit_now(call, "referral.listed", None, {"ids": [i.id for i in items]})
         return Page[ReferralSummary](items=items, next_cursor=next_cursor)
 
-    @api("GET", "/v1/referrals/<referral_id>", roles=REFERRAL_READERS, response=ReferralOut, tags=["referrals"],
+    @api("GET", "/v1/referrals/<referral_id>", person_data=True,
+         roles=REFERRAL_READERS, response=ReferralOut, tags=["referrals"],
          summary="A referral with its screenings, decisions, disposition and possible duplicates")
     def get_referral(self, call: Call, referral_id: str) -> ApiResponse:
         row = self._referral(call, referral_id)

@@ -1,9 +1,10 @@
 """The delivery worker's steps: queue due reminders, claim due deliveries, record what each send did.
 
 Claiming and recording are short transactions; the send itself happens between them, outside any
-transaction. A claim sets `status='sending'` and a lease; a row whose sender died is claimed again
-once the lease runs out (and the lost try is logged), so nothing waits forever and nothing is sent by
-two instances at once while a send is in flight. Rows are claimed with `FOR UPDATE SKIP LOCKED` on
+transaction. A claim sets `status='sending'`, a lease and the claiming instance; a row whose sender died
+is put back as soon as that instance stops beating (`instances`), or claimed again once the lease runs out
+(and the lost try is logged), so nothing waits forever and nothing is sent by two instances at once
+while a send is in flight. Rows are claimed with `FOR UPDATE SKIP LOCKED` on
 PostgreSQL; the claiming UPDATE repeats the condition, so SQLite (one writer) is safe as well.
 """
 
@@ -58,6 +59,7 @@ class Job:
     trigger_event_type: str
     message: Message | None  # None: not sendable any more (cancel with `cancel_reason`)
     cancel_reason: str | None = None
+    retaken: bool = False  # claimed again after a lease ran out: the last try may have gone out unrecorded
 
 
 def aware(moment: datetime | None) -> datetime | None:
@@ -74,8 +76,8 @@ def _claimable(now: datetime) -> Any:
 
 
 def claim_deliveries(session: Session, now: datetime, lease: timedelta, limit: int,
-                     grace_secrets: bool = True) -> list[Job]:
-    """Claim up to `limit` due deliveries for this instance and commit; returns what to send."""
+                     grace_secrets: bool = True, instance: str | None = None) -> list[Job]:
+    """Claim up to `limit` due deliveries for `instance` (see `instances`) and commit; returns what to send."""
     ids = session.scalars(
         select(_delivery.c.id).where(_claimable(now)).order_by(_delivery.c.next_attempt_at)
         .limit(limit).with_for_update(skip_locked=True)
@@ -95,7 +97,7 @@ def claim_deliveries(session: Session, now: datetime, lease: timedelta, limit: i
         ])
     rows = session.execute(
         update(_delivery).where(_delivery.c.id.in_(ids), _claimable(now)).values(
-            status="sending", lease_until=now + lease, attempts=_delivery.c.attempts + 1,
+            status="sending", lease_until=now + lease, claimed_by=instance, attempts=_delivery.c.attempts + 1,
             round_attempts=_delivery.c.round_attempts + 1, updated_at=now,
         ).returning(
             _delivery.c.id, _delivery.c.agency_id, _delivery.c.channel, _delivery.c.attempts,
@@ -107,6 +109,7 @@ def claim_deliveries(session: Session, now: datetime, lease: timedelta, limit: i
     subscriptions = _subscriptions(session, {row.subscription_id for row in rows if row.subscription_id})
     opted_out = _opted_out(session, [row.recipient for row in rows if row.channel == "sms"])
     session.commit()
+    retaken = {row.id for row in lost}
     jobs = []
     for row in rows:
         message, reason = _message(row, subscriptions, opted_out, now)
@@ -114,7 +117,7 @@ def claim_deliveries(session: Session, now: datetime, lease: timedelta, limit: i
             delivery_id=row.id, agency=row.agency_id, channel=row.channel, attempt=row.attempts,
             round_attempt=row.round_attempts, subscription_id=row.subscription_id,
             trigger_event_id=row.trigger_event_id, trigger_event_type=row.trigger_event_type,
-            message=message, cancel_reason=reason,
+            message=message, cancel_reason=reason, retaken=row.id in retaken,
         ))
     return jobs
 

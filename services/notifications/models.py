@@ -1,5 +1,5 @@
 """Notifications' tables (its own database): subscriptions, deliveries and their attempts, reminders,
-contact preferences and opt-outs, staff contacts, template overrides."""
+contact preferences and opt-outs, staff contacts, template overrides, instance heartbeats."""
 
 from __future__ import annotations
 
@@ -88,12 +88,27 @@ class Delivery(Base):
     round_attempts: Mapped[int] = mapped_column(Integer, default=0)  # reset by a replay
     next_attempt_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime())
     lease_until: Mapped[dt.datetime | None] = mapped_column(UtcDateTime())
+    # The instance whose lease it is (`instance_heartbeat.id`): when that instance stops beating, a peer
+    # takes the delivery over at once instead of waiting out the lease.
+    claimed_by: Mapped[str | None] = mapped_column(String(64))
     last_status_code: Mapped[int | None] = mapped_column(Integer)
     last_error: Mapped[str | None] = mapped_column(String(2000))
     created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
     updated_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
     delivered_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime())
     version: Mapped[int] = mapped_column(Integer, default=1)
+
+
+class InstanceHeartbeat(Base):
+    """A running notifications instance and its last beat (database time), so peers can tell it died."""
+
+    __tablename__ = "instance_heartbeat"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    host: Mapped[str] = mapped_column(String(255))
+    pid: Mapped[int] = mapped_column(Integer)
+    started_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
+    beat_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
 
 
 class DeliveryAttempt(Base):

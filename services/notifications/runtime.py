@@ -4,6 +4,8 @@ One `NotificationRuntime` per container. A dispatch pass queues due reminders, c
 and hands each to its own green thread, so a slow or dead endpoint holds one slot of the pool and
 never the others. Results go to one recorder thread that logs attempts in batches (one transaction
 per batch). Passes run on the `@timer` tick and right after an event handler commits new deliveries.
+A heartbeat thread keeps this instance's row in `instance_heartbeat` and takes over the claims of peers
+that stopped beating (see `instances`).
 """
 
 from __future__ import annotations
@@ -37,12 +39,14 @@ from services.notifications.dispatch import (
 from services.notifications.domain.clock import Clock, SystemClock
 from services.notifications.domain.delivery import RetryPolicy
 from services.notifications.fanout import FanoutContext
+from services.notifications.instances import Beat, beat, join, leave, new_instance_id
 from services.notifications.models import TemplateOverride
 from services.notifications.settings import NotificationSettings, notification_settings_of
 from services.notifications.templates import TemplateRenderer
 from shared.config import SETTINGS_KEY
 from shared.messaging.metrics import register_service_metrics
 from shared.messaging.service import find_database
+from shared.metrics import metrics_for
 
 log = logging.getLogger(__name__)
 
@@ -94,14 +98,26 @@ class NotificationRuntime(DependencyProvider):
         self._renderers: dict[Any, TemplateRenderer] = {}
         self._default_renderer = TemplateRenderer()
         self.running = False
+        self.instance_id = new_instance_id()
+        self.joined = False  # claims wait until our heartbeat row exists, so a peer never takes them for orphans
+        self.resent = metrics_for(self.container).counter(
+            "deliveries_resent_total",
+            "Deliveries sent again because the instance that claimed them stopped, or their lease ran out "
+            "(the earlier try may have reached the receiver: it deduplicates by webhook-id)",
+            ("reason",),
+        )
+        for reason in ("instance_stopped", "lease_expired"):
+            self.resent.labels(reason)
 
     def start(self) -> None:
         database = find_database(self.container)
         assert database is not None, "the notifications service declares a Database"
         self.engine: Engine = database.engine
         self.running = True
+        self._join()
         self._recorder = self.container.spawn_managed_thread(self._record_loop, identifier="delivery_recorder")
         self._waker = self.container.spawn_managed_thread(self._wake_loop, identifier="delivery_waker")
+        self._heart = self.container.spawn_managed_thread(self._heartbeat_loop, identifier="delivery_heartbeat")
 
     def stop(self) -> None:
         self.running = False
@@ -111,6 +127,8 @@ class NotificationRuntime(DependencyProvider):
         with eventlet.Timeout(10, exception=False):
             self._recorder.wait()
         self._waker.kill()
+        self._heart.kill()
+        self._leave()
         self._close_channels()
 
     def kill(self) -> None:
@@ -215,10 +233,16 @@ class NotificationRuntime(DependencyProvider):
             if free <= 0:
                 eventlet.sleep(0.005)
                 continue
+            if not self.joined:
+                break  # the heartbeat thread joins (the database was unreachable at start)
             with Session(self.engine, expire_on_commit=False) as session:
-                jobs = claim_deliveries(session, self.clock.now(), lease, min(free, self.own.dispatch_batch))
+                jobs = claim_deliveries(session, self.clock.now(), lease, min(free, self.own.dispatch_batch),
+                                        instance=self.instance_id)
             if not jobs:
                 break
+            retaken = sum(1 for job in jobs if job.retaken)
+            if retaken:
+                self.resent.labels("lease_expired").inc(retaken)
             for job in jobs:
                 self.pool.spawn_n(self._send, job)
             started += len(jobs)
@@ -270,6 +294,53 @@ class NotificationRuntime(DependencyProvider):
             except Exception:  # noqa: BLE001 - the rows keep their lease and are tried again after it
                 log.exception("recording %d delivery attempts failed (try %d of %d)", len(batch), attempt, tries)
                 eventlet.sleep(0.5 * attempt)
+
+    # -- heartbeat and takeover ----------------------------------------------------------------
+
+    def _join(self) -> None:
+        try:
+            with Session(self.engine, expire_on_commit=False) as session:
+                join(session, self.instance_id)
+            self.joined = True
+            log.info("notifications instance %s joined", self.instance_id)
+        except Exception:  # noqa: BLE001 - the heartbeat thread joins once the database answers
+            log.exception("notifications instance %s could not register its heartbeat yet", self.instance_id)
+
+    def _leave(self) -> None:
+        try:
+            with Session(self.engine, expire_on_commit=False) as session:
+                leave(session, self.instance_id)
+        except Exception:  # noqa: BLE001 - peers take our row for dead after the timeout instead
+            log.warning("notifications instance %s could not remove its heartbeat", self.instance_id, exc_info=True)
+
+    def heartbeat(self) -> Beat:
+        """One beat: stamp our row, remove silent peers, put back the deliveries they held."""
+        with Session(self.engine, expire_on_commit=False) as session:
+            result = beat(session, self.instance_id, timedelta(seconds=self.own.instance_timeout_seconds),
+                          self.clock.now())
+        if result.rejoined and self.joined:
+            log.warning("notifications instance %s was taken for dead by a peer (no heartbeat for %g s); "
+                        "joined again", self.instance_id, self.own.instance_timeout_seconds)
+        self.joined = True
+        if result.dead:
+            log.warning("notifications instance(s) %s stopped beating; taking over their deliveries",
+                        ", ".join(result.dead))
+        if result.taken_over:
+            log.warning("%d delivery(ies) of stopped instances will be sent again (same webhook-id)",
+                        len(result.taken_over))
+            self.resent.labels("instance_stopped").inc(len(result.taken_over))
+            self.wake()
+        return result
+
+    def _heartbeat_loop(self) -> None:
+        interval = self.own.heartbeat_interval_seconds
+        while self.running:
+            started = time.monotonic()
+            try:
+                self.heartbeat()
+            except Exception:  # noqa: BLE001 - the next beat tries again; peers wait for the timeout
+                log.exception("heartbeat of notifications instance %s failed", self.instance_id)
+            eventlet.sleep(max(0.0, interval - (time.monotonic() - started)))
 
     def _wake_loop(self) -> None:
         while True:

@@ -9,8 +9,8 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 from urllib.parse import parse_qsl
 
-from sqlalchemy import and_, or_, select
 from sqlalchemy import event as sa_event
+from sqlalchemy import select
 from werkzeug.wrappers import Request
 
 from services.notifications.channels.amqp_feed import InvalidFeedName, feed_routing_key
@@ -91,7 +91,7 @@ from shared.http import (
 )
 from shared.http.api import ApiEntrypoint
 from shared.http.concurrency import etag, require_if_match
-from shared.http.pagination import Page, decode_cursor, encode_cursor
+from shared.http.pagination import Page, Pager
 from shared.idempotency import remember, replay
 from shared.messaging import CloudEvent, Outbox, reliable_handler
 from shared.messaging.catalog import (
@@ -188,6 +188,13 @@ class NotificationsService(ServiceBase):
         write_audit(self.db, service=self.name, action=action, outcome="success", identity=call.identity,
                     resource_type=resource_type, resource_id=resource_id, source_ip=call.remote_addr,
                     request_id=call.request_id, detail=detail)
+
+    def _audit_read(self, call: Call, action: str, resource_type: str, resource_id: str | None,
+                    detail: dict[str, Any] | None = None) -> None:
+        """A read of person-level data, in its own transaction (recorded whatever happens next)."""
+        write_audit_now(self.db.get_bind(), service=self.name, action=action, outcome="success",  # type: ignore[arg-type]
+                        identity=call.identity, resource_type=resource_type, resource_id=resource_id,
+                        source_ip=call.remote_addr, request_id=call.request_id, detail=detail)
 
     def _wake_after_commit(self) -> None:
         # Once per transaction: the handlers of a batch share one session (shared.messaging.consumer).
@@ -331,6 +338,7 @@ class NotificationsService(ServiceBase):
         delivery.status, delivery.attempts, delivery.round_attempts = "sending", 1, 1
         delivery.next_attempt_at = None
         delivery.lease_until = now + dt.timedelta(seconds=self.runtime.own.lease_seconds)
+        delivery.claimed_by = self.runtime.instance_id
         self.db.add(delivery)
         self._audit(call, "subscription.pinged", "subscription", row.id, {"delivery_id": delivery_id})
         self.db.commit()
@@ -387,7 +395,8 @@ class NotificationsService(ServiceBase):
 
     # ---------------------------------------------------------------- deliveries
 
-    @api("GET", "/v1/deliveries", roles={"partner", "admin"}, query=DeliveryQuery, response=Page[DeliveryOut],
+    @api("GET", "/v1/deliveries", person_data=True,
+         roles={"partner", "admin"}, query=DeliveryQuery, response=Page[DeliveryOut],
          tags=["deliveries"], summary="The delivery log, newest first (a partner sees its organization's)")
     def list_deliveries(self, call: Call) -> Page[DeliveryOut]:
         query: DeliveryQuery = call.query
@@ -399,36 +408,28 @@ class NotificationsService(ServiceBase):
             value = getattr(query, column)
             if value is not None:
                 statement = statement.where(getattr(Delivery, column) == value)
-        cursor = decode_cursor(query.cursor)
-        if cursor:
-            try:
-                created = dt.datetime.fromisoformat(str(cursor["c"]))
-                last_id = str(cursor["i"])
-            except (KeyError, ValueError):
-                raise UnprocessableContent("the cursor is not one this API issued", slug="invalid-cursor") from None
-            statement = statement.where(or_(Delivery.created_at < created,
-                                            and_(Delivery.created_at == created, Delivery.id < last_id)))
-        rows = self.db.scalars(
-            statement.order_by(Delivery.created_at.desc(), Delivery.id.desc()).limit(query.limit + 1)
-        ).all()
-        items = [_delivery_out(row) for row in rows[: query.limit]]
-        next_cursor = None
-        if len(rows) > query.limit:
-            last = rows[query.limit - 1]
-            next_cursor = encode_cursor({"c": aware(last.created_at).isoformat(), "i": last.id})  # type: ignore[union-attr]
+        pager = Pager(call, Delivery.created_at.desc(), Delivery.id.desc())
+        rows, next_cursor = pager.page(self.db.scalars(pager.apply(statement)).all(),
+                                       key=lambda row: (aware(row.created_at), row.id))
+        items = [_delivery_out(row) for row in rows]
+        self._audit_read(call, "delivery.listed", "delivery", None, {"ids": [d.id for d in items]})
         return Page[DeliveryOut](items=items, next_cursor=next_cursor)
 
-    @api("GET", "/v1/deliveries/<delivery_id>", roles={"partner", "admin"}, response=DeliveryOut,
+    @api("GET", "/v1/deliveries/<delivery_id>", person_data=True, roles={"partner", "admin"}, response=DeliveryOut,
          tags=["deliveries"], summary="One delivery")
     def get_delivery(self, call: Call, delivery_id: str) -> DeliveryOut:
-        return _delivery_out(self._delivery(call, delivery_id))
+        row = self._delivery(call, delivery_id)
+        self._audit_read(call, "delivery.read", "delivery", row.id)
+        return _delivery_out(row)
 
-    @api("GET", "/v1/deliveries/<delivery_id>/attempts", roles={"partner", "admin"}, response=list[AttemptOut],
+    @api("GET", "/v1/deliveries/<delivery_id>/attempts", person_data=True,
+         roles={"partner", "admin"}, response=list[AttemptOut],
          tags=["deliveries"], summary="Every attempt of a delivery: time, outcome, status code, latency, error")
     def list_attempts(self, call: Call, delivery_id: str) -> list[AttemptOut]:
         delivery = self._delivery(call, delivery_id)
         rows = self.db.scalars(select(DeliveryAttempt).where(DeliveryAttempt.delivery_id == delivery.id)
                                .order_by(DeliveryAttempt.attempt_number, DeliveryAttempt.id).limit(1000)).all()
+        self._audit_read(call, "delivery.attempts_read", "delivery", delivery.id, {"attempts": len(rows)})
         return [AttemptOut.model_validate(row) for row in rows]
 
     @api("POST", "/v1/deliveries/<delivery_id>/replay", roles={"partner", "admin"}, response=DeliveryOut,
@@ -491,7 +492,7 @@ class NotificationsService(ServiceBase):
             updated_at=row.updated_at,
         )
 
-    @api("GET", "/v1/contact-preferences/<case_id>", roles={"case_manager", "supervisor", "admin"},
+    @api("GET", "/v1/contact-preferences/<case_id>", person_data=True, roles={"case_manager", "supervisor", "admin"},
          response=ContactPreferenceOut, tags=["people"], summary="A participant's contact preferences")
     def get_contact_preference(self, call: Call, case_id: str) -> ApiResponse:
         row = self.db.scalars(select(ContactPreference).where(
@@ -561,7 +562,8 @@ class NotificationsService(ServiceBase):
             self.db.commit()
         return ApiResponse(None, status=204)
 
-    @api("GET", "/v1/appointments/<appointment_id>/reminders", roles={"case_manager", "supervisor", "admin"},
+    @api("GET", "/v1/appointments/<appointment_id>/reminders", person_data=True,
+         roles={"case_manager", "supervisor", "admin"},
          response=list[ReminderOut], tags=["people"],
          summary="An appointment's reminders: when each is due, and whether it was queued or skipped (and why)")
     def list_reminders(self, call: Call, appointment_id: str) -> list[ReminderOut]:
@@ -570,6 +572,7 @@ class NotificationsService(ServiceBase):
         ).order_by(Reminder.send_at)).all()
         if not rows:
             raise NotFound(f"no reminders for appointment {appointment_id}")
+        self._audit_read(call, "reminder.listed", "appointment", appointment_id, {"ids": [r.id for r in rows]})
         return [ReminderOut.model_validate(row) for row in rows]
 
     # ---------------------------------------------------------------- templates

@@ -7,7 +7,7 @@ from datetime import time, timedelta
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import NoDecode
 
 from services.notifications.channels.settings import ChannelSettings
@@ -37,6 +37,10 @@ class NotificationSettings(ChannelSettings):
     # A claimed delivery whose sender vanished (crash) is claimed again after this long; it must be
     # longer than any send takes, or a slow send could be repeated by another instance.
     lease_seconds: float = Field(default=120.0, ge=5, le=3600)
+    # Each instance beats this often in its database; one silent for `instance_timeout_seconds` is taken
+    # for dead, and a live instance sends the deliveries it had claimed again at once (same webhook-id).
+    heartbeat_interval_seconds: float = Field(default=1.0, gt=0, le=60)
+    instance_timeout_seconds: float = Field(default=5.0, ge=1, le=3600)
     retry_jitter: float = Field(default=0.1, ge=0, lt=1)
     secret_rotation_grace_hours: float = Field(default=24.0, ge=0, le=24 * 30)
 
@@ -64,6 +68,13 @@ class NotificationSettings(ChannelSettings):
         for item in value:
             parse_offset(item)
         return value
+
+    @model_validator(mode="after")
+    def _timeout_spans_beats(self) -> NotificationSettings:
+        if self.instance_timeout_seconds < 2 * self.heartbeat_interval_seconds:
+            raise ValueError("instance_timeout_seconds must be at least twice heartbeat_interval_seconds, "
+                             "or a live instance that misses one beat is taken for dead")
+        return self
 
     @field_validator("timezone")
     @classmethod

@@ -119,6 +119,17 @@ SERVICE = Table(
     Column("version", Integer, nullable=False, server_default="1"),
 )
 
+# Ours, not HSDS: the agency whose partner logins may edit an organization's listings, set by a
+# directory_admin (ADR 0031). Not part of an import, so re-importing the directory keeps it.
+DIRECTORY_STEWARD = Table(
+    "directory_steward",
+    Base.metadata,
+    Column("organization_id", String(64), primary_key=True),
+    Column("agency_id", String(64), nullable=False),
+    Column("assigned_by", String(200), nullable=False),
+    Column("assigned_at", UtcDateTime(), nullable=False),
+)
+
 # table name in the database for each Directory table (HSDS kinds, singular like `organization`).
 HSDS_TABLES: dict[str, Table] = {"organizations": ORGANIZATION, "services": SERVICE}
 for _record in RECORD_TYPES:

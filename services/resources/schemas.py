@@ -83,6 +83,20 @@ class ServiceHit(BaseModel):
     distance_km: float | None = Field(default=None, description="to the nearest location, when searching near")
 
 
+class StewardIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    agency_id: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{1,62}$",
+                           description="the agency whose partner logins speak for the organization")
+
+
+class StewardOut(BaseModel):
+    organization_id: str
+    agency_id: str
+    assigned_by: str
+    assigned_at: dt.datetime
+
+
 class ServicePatch(BaseModel):
     """Fields a partner keeps current; `assured: true` records that someone confirmed the listing today."""
 

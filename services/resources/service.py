@@ -13,10 +13,11 @@ from nameko.extensions import DependencyProvider
 from nameko.timer import Timer
 from pydantic import Field, field_validator
 from pydantic_settings import SettingsConfigDict
-from sqlalchemy import Table, or_, select, update
+from sqlalchemy import Table, delete, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from services.resources.directory import export_hsds
+from services.resources.domain.ownership import is_directory_admin, may_edit_listing
 from services.resources.domain.referrals import (
     Actor,
     InvalidTransition,
@@ -31,6 +32,7 @@ from services.resources.domain.search import Circle, local_moment
 from services.resources.hsds_api import HsdsApi, HsdsSettings
 from services.resources.models import (
     ADDRESS,
+    DIRECTORY_STEWARD,
     LOCATION,
     ORGANIZATION,
     SERVICE,
@@ -58,6 +60,8 @@ from services.resources.schemas import (
     ServiceSearchQuery,
     StaleListingOut,
     StaleListingsQuery,
+    StewardIn,
+    StewardOut,
     TaxonomyTermOut,
     TaxonomyTermQuery,
 )
@@ -69,7 +73,7 @@ from shared.db import Database
 from shared.http import Call, api
 from shared.http.api import ApiResponse
 from shared.http.concurrency import etag, require_if_match
-from shared.http.pagination import Page, decode_cursor, encode_cursor
+from shared.http.pagination import Page, Pager
 from shared.http.problems import (
     Conflict,
     Forbidden,
@@ -91,7 +95,7 @@ from shared.service import ServiceBase
 
 log = logging.getLogger(__name__)
 
-ANY_ROLE = {"screener", "case_manager", "supervisor", "partner", "admin", "auditor"}
+ANY_ROLE = {"screener", "case_manager", "supervisor", "partner", "admin", "auditor", "directory_admin"}
 STAFF = {"case_manager", "supervisor", "admin"}
 REFERRAL_READERS = STAFF | {"partner"}
 CREATE_SCOPE = "service_referral.create"
@@ -161,14 +165,6 @@ def _aware(value: dt.datetime) -> dt.datetime:
     return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
 
 
-def _offset(cursor: str | None) -> int:
-    values = decode_cursor(cursor) or {}
-    offset = values.get("o", 0)
-    if not isinstance(offset, int) or offset < 0:
-        raise UnprocessableContent("the cursor is not one this API issued", slug="invalid-cursor")
-    return offset
-
-
 class ResourcesService(HsdsApi, ServiceBase):
     """The community resource directory (HSDS 3.0) and closed-loop service referrals to partners."""
 
@@ -192,18 +188,11 @@ class ResourcesService(HsdsApi, ServiceBase):
         statement = select(o.c.id, o.c.name, o.c.alternate_name, o.c.description, o.c.email, o.c.website)
         if query.search:
             statement = statement.where(o.c.name.ilike(f"%{query.search}%"))
-        cursor = decode_cursor(query.cursor)
-        if cursor:
-            statement = statement.where(
-                (o.c.name > str(cursor.get("name")))
-                | ((o.c.name == str(cursor.get("name"))) & (o.c.id > str(cursor.get("id"))))
-            )
-        rows = self.db.execute(statement.order_by(o.c.name, o.c.id).limit(query.limit + 1)).mappings().all()
-        items = [OrganizationOut.model_validate(dict(row)) for row in rows[: query.limit]]
-        more = len(rows) > query.limit
-        return Page[OrganizationOut](
-            items=items, next_cursor=encode_cursor({"name": items[-1].name, "id": items[-1].id}) if more else None
-        )
+        pager = Pager(call, o.c.name, o.c.id)
+        rows, next_cursor = pager.page(self.db.execute(pager.apply(statement)).mappings().all(),
+                                       key=lambda row: (row["name"], row["id"]))
+        items = [OrganizationOut.model_validate(dict(row)) for row in rows]
+        return Page[OrganizationOut](items=items, next_cursor=next_cursor)
 
     @api("GET", "/v1/organizations/<organization_id>", roles=ANY_ROLE, response=dict[str, Any],
          tags=["directory"], summary="One organization as an HSDS 3.0 document (services, locations nested)")
@@ -220,7 +209,8 @@ class ResourcesService(HsdsApi, ServiceBase):
          summary="Search services: need category, free text, organization, open now, distance; ranked, paged")
     def search_services(self, call: Call) -> Page[ServiceHit]:
         query: ServiceSearchQuery = call.query
-        offset = _offset(query.cursor)
+        pager = Pager(call, offset=True)  # ranked by relevance and distance: a signed offset
+        offset = pager.offset
         open_at = None
         if query.open_now:
             open_at = local_moment(query.at or _now(), self.config.timezone)
@@ -241,8 +231,7 @@ class ResourcesService(HsdsApi, ServiceBase):
             )
             for h in hits
         ]
-        return Page[ServiceHit](items=items,
-                                next_cursor=encode_cursor({"o": offset + len(items)}) if more else None)
+        return Page[ServiceHit](items=items, next_cursor=pager.next_offset(len(items), more))
 
     def _service_row(self, service_id: str) -> Any:
         row = self.db.execute(select(SERVICE).where(SERVICE.c.id == service_id)).mappings().first()
@@ -266,19 +255,49 @@ class ResourcesService(HsdsApi, ServiceBase):
     def get_service(self, call: Call, service_id: str) -> ApiResponse:
         return self._service_document(service_id)
 
-    @api("PATCH", "/v1/services/<service_id>", roles={"partner", "admin"}, body=ServicePatch,
+    def _platform_agency(self) -> str:
+        return self.ops.settings.common.platform_agency
+
+    @api("PUT", "/v1/organizations/<organization_id>/steward", roles={"directory_admin"}, body=StewardIn,
+         response=StewardOut, tags=["directory"],
+         summary="Name the agency whose partner logins may edit this organization's listings (directory_admin "
+                 "of the deployment)")
+    def set_steward(self, call: Call, organization_id: str) -> StewardOut:
+        assert call.identity is not None
+        body: StewardIn = call.body
+        if not is_directory_admin(call.identity, self._platform_agency()):
+            raise Forbidden("directory_admin counts only in the deployment's operator tenant",
+                            slug="not-directory-admin")
+        if self.db.execute(select(ORGANIZATION.c.id).where(ORGANIZATION.c.id == organization_id)).first() is None:
+            raise NotFound("no such organization")
+        now = _now()
+        self.db.execute(delete(DIRECTORY_STEWARD).where(DIRECTORY_STEWARD.c.organization_id == organization_id))
+        self.db.execute(insert(DIRECTORY_STEWARD).values(organization_id=organization_id, agency_id=body.agency_id,
+                                                         assigned_by=call.actor, assigned_at=now))
+        write_audit(self.db, service=self.name, action="organization.steward_set", outcome="success",
+                    identity=call.identity, resource_type="organization", resource_id=organization_id,
+                    source_ip=call.remote_addr, request_id=call.request_id, detail={"agency_id": body.agency_id})
+        self.db.commit()
+        return StewardOut(organization_id=organization_id, agency_id=body.agency_id, assigned_by=call.actor,
+                          assigned_at=now)
+
+    @api("PATCH", "/v1/services/<service_id>", roles={"partner", "directory_admin"}, body=ServicePatch,
          response=dict[str, Any], headers=["If-Match"], errors=[412, 428], tags=["directory"],
-         summary="Update a listing (a partner only its own organization's), set capacity, confirm it (assured)")
+         summary="Update a listing (the deployment's directory_admin; a partner only its own organization's, "
+                 "from its steward agency), set capacity, confirm it (assured)")
     def update_service(self, call: Call, service_id: str) -> ApiResponse:
         assert call.identity is not None
         patch: ServicePatch = call.body
         row = self._service_row(service_id)
-        if "admin" not in call.identity.roles and call.identity.org != row["organization_id"]:
+        steward = self.db.execute(select(DIRECTORY_STEWARD.c.agency_id).where(
+            DIRECTORY_STEWARD.c.organization_id == row["organization_id"])).scalar()
+        verdict = may_edit_listing(call.identity, row["organization_id"], steward, self._platform_agency())
+        if not verdict.allowed:
             write_audit_now(self.db.get_bind(), service=self.name, action="service.update", outcome="denied",
                             identity=call.identity, resource_type="service", resource_id=service_id,
                             source_ip=call.remote_addr, request_id=call.request_id,
-                            detail={"reason": "not the partner's organization"})
-            raise Forbidden("a partner may change only its own organization's listings", slug="not-your-listing")
+                            detail={"reason": verdict.reason})
+            raise Forbidden(verdict.reason, slug="not-your-listing")
         require_if_match(call, etag(service_id, row["version"]))
         values: dict[str, Any] = patch.model_dump(exclude_unset=True, exclude={"assured", "assurer_email"})
         if patch.assured:
@@ -320,13 +339,11 @@ class ResourcesService(HsdsApi, ServiceBase):
             statement = statement.where(sal.c.service_id == query.service_id)
         if query.organization_id:
             statement = statement.where(s.c.organization_id == query.organization_id)
-        offset = _offset(query.cursor)
-        rows = self.db.execute(statement.order_by(o.c.name, s.c.name, sal.c.id).limit(query.limit + 1)
-                               .offset(offset)).mappings().all()
-        items = [ServiceAtLocationOut.model_validate(dict(r)) for r in rows[: query.limit]]
-        more = len(rows) > query.limit
-        return Page[ServiceAtLocationOut](items=items,
-                                          next_cursor=encode_cursor({"o": offset + len(items)}) if more else None)
+        pager = Pager(call, o.c.name, s.c.name, sal.c.id)
+        rows, next_cursor = pager.page(self.db.execute(pager.apply(statement)).mappings().all(),
+                                       key=lambda r: (r["organization_name"], r["service_name"], r["id"]))
+        items = [ServiceAtLocationOut.model_validate(dict(r)) for r in rows]
+        return Page[ServiceAtLocationOut](items=items, next_cursor=next_cursor)
 
     @api("GET", "/v1/taxonomy_terms", roles=ANY_ROLE, query=TaxonomyTermQuery, response=Page[TaxonomyTermOut],
          tags=["directory"], summary="Taxonomy terms (the need categories are taxonomy diversion-needs)")
@@ -336,13 +353,11 @@ class ResourcesService(HsdsApi, ServiceBase):
         statement = select(t.c.id, t.c.code, t.c.name, t.c.description, t.c.taxonomy, t.c.taxonomy_id, t.c.parent_id)
         if query.taxonomy:
             statement = statement.where(t.c.taxonomy == query.taxonomy)
-        offset = _offset(query.cursor)
-        rows = self.db.execute(statement.order_by(t.c.taxonomy, t.c.name, t.c.id).limit(query.limit + 1)
-                               .offset(offset)).mappings().all()
-        items = [TaxonomyTermOut.model_validate(dict(r)) for r in rows[: query.limit]]
-        more = len(rows) > query.limit
-        return Page[TaxonomyTermOut](items=items,
-                                     next_cursor=encode_cursor({"o": offset + len(items)}) if more else None)
+        pager = Pager(call, t.c.taxonomy, t.c.name, t.c.id)
+        rows, next_cursor = pager.page(self.db.execute(pager.apply(statement)).mappings().all(),
+                                       key=lambda r: (r["taxonomy"], r["name"], r["id"]))
+        items = [TaxonomyTermOut.model_validate(dict(r)) for r in rows]
+        return Page[TaxonomyTermOut](items=items, next_cursor=next_cursor)
 
     @api("GET", "/v1/reports/stale-listings", roles={"supervisor", "admin", "partner"}, query=StaleListingsQuery,
          response=Page[StaleListingOut], tags=["directory"],
@@ -353,28 +368,26 @@ class ResourcesService(HsdsApi, ServiceBase):
         s, o = SERVICE, ORGANIZATION
         today = dt.date.today()
         cutoff = today - dt.timedelta(days=query.days)
+        assured = func.coalesce(s.c.assured_date, dt.date(1, 1, 1))  # never-verified first
         statement = (
             select(s.c.id.label("service_id"), s.c.name.label("service_name"), s.c.organization_id,
-                   o.c.name.label("organization_name"), s.c.assured_date)
+                   o.c.name.label("organization_name"), s.c.assured_date, assured.label("assured_key"))
             .join(o, o.c.id == s.c.organization_id)
             .where(or_(s.c.assured_date.is_(None), s.c.assured_date < cutoff))
         )
         if not call.identity.has_any({"supervisor", "admin"}):
             statement = statement.where(s.c.organization_id == (call.identity.org or ""))
-        offset = _offset(query.cursor)
         # Never-verified first, then the oldest verification.
-        rows = self.db.execute(
-            statement.order_by(s.c.assured_date.is_not(None), s.c.assured_date, o.c.name, s.c.name, s.c.id)
-            .limit(query.limit + 1).offset(offset)
-        ).mappings().all()
+        pager = Pager(call, assured, o.c.name, s.c.name, s.c.id)
+        rows, next_cursor = pager.page(
+            self.db.execute(pager.apply(statement)).mappings().all(),
+            key=lambda r: (r["assured_key"], r["organization_name"], r["service_name"], r["service_id"]))
         items = [
-            StaleListingOut(**dict(r), days_since_assured=(today - r["assured_date"]).days if r["assured_date"]
-                            else None)
-            for r in rows[: query.limit]
+            StaleListingOut(**{k: v for k, v in r.items() if k != "assured_key"},
+                            days_since_assured=(today - r["assured_date"]).days if r["assured_date"] else None)
+            for r in rows
         ]
-        more = len(rows) > query.limit
-        return Page[StaleListingOut](items=items,
-                                     next_cursor=encode_cursor({"o": offset + len(items)}) if more else None)
+        return Page[StaleListingOut](items=items, next_cursor=next_cursor)
 
     # -- service referrals --------------------------------------------------------------------------
 
@@ -516,7 +529,7 @@ class ResourcesService(HsdsApi, ServiceBase):
             changed_by_role=self._actor(call).value if call is not None else "system", changed_at=at,
         ))
 
-    @api("GET", "/v1/service-referrals", roles=REFERRAL_READERS, query=ServiceReferralQuery,
+    @api("GET", "/v1/service-referrals", person_data=True, roles=REFERRAL_READERS, query=ServiceReferralQuery,
          response=Page[ServiceReferralOut | PartnerServiceReferralOut], tags=["service referrals"],
          summary="The agency's service referrals; a partner sees only those addressed to its organization")
     def list_service_referrals(self, call: Call) -> Any:
@@ -527,25 +540,16 @@ class ResourcesService(HsdsApi, ServiceBase):
             value = getattr(query, name)
             if value is not None:
                 statement = statement.where(getattr(ServiceReferral, name) == value)
-        cursor = decode_cursor(query.cursor)
-        if cursor:
-            statement = statement.where(or_(
-                ServiceReferral.requested_at < dt.datetime.fromisoformat(str(cursor.get("at"))),
-                (ServiceReferral.requested_at == dt.datetime.fromisoformat(str(cursor.get("at"))))
-                & (ServiceReferral.id < str(cursor.get("id"))),
-            ))
-        rows = self.db.scalars(statement.order_by(ServiceReferral.requested_at.desc(), ServiceReferral.id.desc())
-                               .limit(query.limit + 1)).all()
-        page = rows[: query.limit]
+        pager = Pager(call, ServiceReferral.requested_at.desc(), ServiceReferral.id.desc())
+        page, next_cursor = pager.page(self.db.scalars(pager.apply(statement)).all(),
+                                       key=lambda row: (row.requested_at, row.id))
         items = [self._referral_view(r, actor) for r in page]
-        self._audit_read(call, None, {"listed": len(items), "ids": [r.id for r in page][:50]})
-        more = len(rows) > query.limit
+        self._audit_read(call, None, {"listed": len(items), "ids": [r.id for r in page]})
         return Page[ServiceReferralOut | PartnerServiceReferralOut](  # type: ignore[misc]
-            items=items,
-            next_cursor=encode_cursor({"at": page[-1].requested_at.isoformat(), "id": page[-1].id}) if more else None,
+            items=items, next_cursor=next_cursor,
         )
 
-    @api("GET", "/v1/service-referrals/<referral_id>", roles=REFERRAL_READERS,
+    @api("GET", "/v1/service-referrals/<referral_id>", person_data=True, roles=REFERRAL_READERS,
          response=ServiceReferralOut | PartnerServiceReferralOut, tags=["service referrals"],
          summary="One service referral (a partner's view holds only what sharing allows), with its ETag")
     def get_service_referral(self, call: Call, referral_id: str) -> ApiResponse:
@@ -582,7 +586,7 @@ class ResourcesService(HsdsApi, ServiceBase):
         self.db.commit()
         return ApiResponse(self._referral_view(ref, actor), headers={"ETag": etag(ref.id, ref.version)})
 
-    @api("GET", "/v1/service-referrals/<referral_id>/history", roles=STAFF,
+    @api("GET", "/v1/service-referrals/<referral_id>/history", person_data=True, roles=STAFF,
          response=list[ServiceReferralHistoryOut], tags=["service referrals"],
          summary="Every status of a referral, who set it and why (the referring agency only)")
     def service_referral_history(self, call: Call, referral_id: str) -> list[ServiceReferralHistoryOut]:

@@ -17,6 +17,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
+from urllib.parse import parse_qsl
 
 from eventlet.event import Event
 from nameko.containers import ServiceContainer
@@ -29,10 +30,10 @@ from werkzeug.routing import Rule
 from werkzeug.wrappers import Request, Response
 
 from shared.audit import write_audit_now
-from shared.auth import AuthenticationFailed, Identity, TokenVerifier
+from shared.auth import AuthenticationFailed, Identity, TokenVerifier, unverified_claims
 from shared.config import SETTINGS_KEY, Settings
+from shared.http.limits import parse_json, refuse_bad_text
 from shared.http.problems import (
-    BadRequest,
     Forbidden,
     MethodNotAllowed,
     NotFound,
@@ -50,6 +51,7 @@ from shared.metrics import metrics_for
 
 log = logging.getLogger(__name__)
 
+MAX_PATH_INT = 2**31 - 1  # `<int:...>` path values beyond this name nothing (PostgreSQL integer)
 TRACEPARENT = re.compile(r"^00-([0-9a-f]{32})-([0-9a-f]{16})-[0-9a-f]{2}$")
 REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,100}$")
 
@@ -68,6 +70,8 @@ class Call:
     idempotency_key: str | None = None
     remote_addr: str | None = None
     raw_body: bytes = b""
+    route: str = ""  # "POST /v1/referrals": the route pattern, what cursors and idempotency keys are bound to
+    cursor_key: bytes = field(default=b"", repr=False)
 
     @property
     def agency(self) -> str:
@@ -97,9 +101,13 @@ class ApiWsgiApp(WsgiApp):
     """nameko's WSGI app, answering unknown routes and methods with problems instead of HTML."""
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        if environ.get("HTTP_TRANSFER_ENCODING", "").lower() == "chunked":
+            # eventlet's input reads a chunked body to its end by itself; tell werkzeug so, or it reads
+            # nothing (it still stops at the route's size limit, see `_parse`).
+            environ["wsgi.input_terminated"] = True
         request = Request(environ, shallow=True)
-        adapter = self.url_map.bind_to_environ(environ)
         try:
+            adapter = self.url_map.bind_to_environ(environ)
             provider, values = adapter.match()
             request.path_values = values  # type: ignore[attr-defined]
             response = provider.handle_request(request)
@@ -112,12 +120,43 @@ class ApiWsgiApp(WsgiApp):
             elif exc.code not in (404, 405):
                 problem.status = exc.code or 400
             response = problem_response(problem, instance=request.path)
+        except Exception as exc:  # noqa: BLE001 - the last guard: a problem, never the server's own page
+            log.error("unhandled error routing %s %s: %s", environ.get("REQUEST_METHOD"), request.path,
+                      type(exc).__name__, exc_info=(type(exc), exc, exc.__traceback__))
+            response = problem_response(internal_error(), instance=request.path)
         return response(environ, start_response)
 
 
 class ApiWebServer(WebServer):
     def get_wsgi_app(self) -> ApiWsgiApp:
         return ApiWsgiApp(self)
+
+    def get_wsgi_server(self, sock: Any, wsgi_app: Any, protocol: Any = None, debug: bool = False) -> Any:
+        from shared.http.server import ProblemHttpProtocol
+
+        return super().get_wsgi_server(sock, wsgi_app, protocol=ProblemHttpProtocol, debug=debug)
+
+
+def _read_chunked(request: Request, limit: int) -> bytes:
+    """A body without Content-Length (chunked): read up to one byte past the limit, so "too large" shows."""
+    if not request.environ.get("wsgi.input_terminated"):
+        return b""
+    stream = request.environ["wsgi.input"]
+    parts: list[bytes] = []
+    size = 0
+    while size <= limit:
+        part = stream.read(min(65536, limit + 1 - size))
+        if not part:
+            break
+        parts.append(part)
+        size += len(part)
+    return b"".join(parts)
+
+
+def internal_error() -> Problem:
+    problem = Problem("an internal error occurred; quote the request id when reporting it", slug="internal-error")
+    problem.status, problem.title = 500, "Internal server error"
+    return problem
 
 
 def verifier_for(container: ServiceContainer) -> TokenVerifier:
@@ -128,6 +167,18 @@ def verifier_for(container: ServiceContainer) -> TokenVerifier:
         verifier = TokenVerifier(settings.common)
         container._diversion_verifier = verifier  # type: ignore[attr-defined]
     return verifier
+
+
+def cursor_key_for(container: ServiceContainer) -> bytes:
+    """The key list cursors are signed with (shared/http/pagination.py), derived once per container."""
+    key = getattr(container, "_diversion_cursor_key", None)
+    if key is None:
+        from shared.auth import cursor_secret
+        from shared.http.pagination import derive_cursor_key
+
+        key = derive_cursor_key(cursor_secret(container.config[SETTINGS_KEY].common))
+        container._diversion_cursor_key = key  # type: ignore[attr-defined]
+    return bytes(key)
 
 
 class ApiEntrypoint(HttpRequestHandler):
@@ -154,6 +205,7 @@ class ApiEntrypoint(HttpRequestHandler):
         max_body_bytes: int | None = None,
         responses: dict[int, Any] | None = None,
         alternatives: Iterable[str] = (),
+        person_data: bool = False,
         **kwargs: Any,
     ):
         if not public and not roles:
@@ -174,6 +226,9 @@ class ApiEntrypoint(HttpRequestHandler):
         self.extra_responses = dict(responses or {})
         # Other media types the success response may take (e.g. text/csv for ?format=csv).
         self.alternatives = tuple(alternatives)
+        # Returns person-level data: the method audits every read (OpenAPI `x-person-data`, walked by a test),
+        # and a read that fails after authentication is audited here.
+        self.person_data = person_data
         super().__init__(method, url, **kwargs)
 
     def get_url_rule(self) -> Rule:
@@ -205,6 +260,11 @@ class ApiEntrypoint(HttpRequestHandler):
             response = self._response_from_result(result)
         except Exception as exc:  # noqa: BLE001 - every failure becomes a problem, never a stack trace
             response = self._response_from_exception(exc, request_id, request.path)
+            if response.status_code >= 500 and as_problem(exc) is None:
+                self._audit_failure(identity, request, request_id, exc)
+            if self.person_data and identity is not None:
+                self._audit(identity, "person_data.read", "failure", request, request_id,
+                            {"status": response.status_code, "path": request.path[:300]})
         response.headers["X-Request-ID"] = request_id
         response.headers.setdefault("traceparent", traceparent)
         metrics_for(self.container).observe_http(
@@ -218,7 +278,12 @@ class ApiEntrypoint(HttpRequestHandler):
         try:
             identity = verifier_for(self.container).verify_header(request.headers.get("Authorization"))
         except AuthenticationFailed as exc:
-            self._audit(None, "authentication.failed", "failure", request, request_id, {"reason": exc.reason})
+            # Under the agency the token claims (unverified), so that agency's auditor sees the attempt; a
+            # token naming none goes to the platform audit (agency_id NULL) the deployment's admin reads.
+            agency, sub = unverified_claims(request.headers.get("Authorization"))
+            self._audit(None, "authentication.failed", "failure", request, request_id,
+                        {"reason": exc.reason, "claims_verified": False, "claimed_agency": agency},
+                        agency_id=agency, actor=f"unverified:{sub}" if sub else None)
             metrics_for(self.container).auth_failures.inc()
             raise Unauthorized(exc.reason, headers={"WWW-Authenticate": 'Bearer realm="diversion"'}) from None
         if not identity.has_any(self.roles):
@@ -229,7 +294,7 @@ class ApiEntrypoint(HttpRequestHandler):
 
     def _audit(
         self, identity: Identity | None, action: str, outcome: str, request: Request, request_id: str,
-        detail: dict[str, Any],
+        detail: dict[str, Any], agency_id: str | None = None, actor: str | None = None,
     ) -> None:
         from shared.db import Database
 
@@ -246,10 +311,24 @@ class ApiEntrypoint(HttpRequestHandler):
                     source_ip=request.remote_addr,
                     request_id=request_id,
                     detail=detail,
+                    agency_id=agency_id,
+                    actor=actor,
                 )
                 return
 
+    def _audit_failure(self, identity: Identity | None, request: Request, request_id: str, exc: BaseException) -> None:
+        """An unexpected error is a defect: on the audit trail too, so it is seen (never its message)."""
+        try:
+            self._audit(identity, "request.failed", "failure", request, request_id,
+                        {"error": type(exc).__name__, "method": request.method})
+        except Exception:  # noqa: BLE001 - the answer is already a 500; losing this row must not change it
+            log.exception("could not audit a failed request %s", request_id)
+
     def _parse(self, request: Request, identity: Identity | None, request_id: str, traceparent: str) -> Call:
+        path_values = dict(request.path_values)  # type: ignore[attr-defined]
+        refuse_bad_text({k: v for k, v in path_values.items() if isinstance(v, str)}, "path")
+        if any(isinstance(v, int) and v > MAX_PATH_INT for v in path_values.values()):
+            raise NotFound("no such resource")
         raw = b""
         body: Any = None
         if self.body_adapter is not None:
@@ -259,20 +338,19 @@ class ApiEntrypoint(HttpRequestHandler):
                 raise PayloadTooLarge(f"the body is {declared} bytes; the limit is {limit}")
             request.max_content_length = limit
             try:
-                raw = request.get_data(cache=True)
+                raw = _read_chunked(request, limit) if declared is None else request.get_data(cache=True)
             except RequestEntityTooLarge:
                 raise PayloadTooLarge(f"the body exceeds the limit of {limit} bytes") from None
             if len(raw) > limit:
-                raise PayloadTooLarge(f"the body exceeds the limit of {limit} bytes")
+                raise PayloadTooLarge(f"the body exceeds the limit of {limit} bytes",
+                                      headers={"Connection": "close"})  # the rest is never read
             mimetype = request.mimetype or "application/json"
             if self.media_type == "application/json" and mimetype not in ("application/json",) and \
                     not mimetype.endswith("+json"):
                 raise UnsupportedMediaType(f"send application/json, not {mimetype}")
             if self.media_type == "application/json":
-                try:
-                    document = json.loads(raw or b"null")
-                except (ValueError, UnicodeDecodeError) as exc:
-                    raise BadRequest(f"the body is not valid JSON: {exc}") from None
+                document = parse_json(raw)
+                refuse_bad_text(document, "body")
                 try:
                     body = self.body_adapter.validate_python(document)
                 except ValidationError as exc:
@@ -281,12 +359,15 @@ class ApiEntrypoint(HttpRequestHandler):
                     ) from None
             else:
                 body = raw
+                if self.media_type == "application/x-www-form-urlencoded":
+                    refuse_bad_text(dict(parse_qsl(raw.decode("utf-8", "replace"), keep_blank_values=True)), "body")
         query = None
         if self.query_model is not None:
             values: dict[str, Any] = {}
             for key in request.args:
                 items = request.args.getlist(key)
                 values[key] = items if len(items) > 1 else items[0]
+            refuse_bad_text(values, "query")
             try:
                 query = self.query_model.model_validate(values)
             except ValidationError as exc:
@@ -296,7 +377,7 @@ class ApiEntrypoint(HttpRequestHandler):
                 ) from None
         return Call(
             identity=identity,
-            path=dict(request.path_values),  # type: ignore[attr-defined]
+            path=path_values,
             body=body,
             query=query,
             request_id=request_id,
@@ -305,6 +386,8 @@ class ApiEntrypoint(HttpRequestHandler):
             idempotency_key=request.headers.get("Idempotency-Key"),
             remote_addr=request.remote_addr,
             raw_body=raw,
+            route=f"{self.method} {self.url}",
+            cursor_key=cursor_key_for(self.container) if self.query_model is not None else b"",
         )
 
     # -- response -------------------------------------------------------------------------------
@@ -345,9 +428,7 @@ class ApiEntrypoint(HttpRequestHandler):
         if problem is None:
             log.error("unhandled error in %s %s: %s", self.method, self.url, type(exc).__name__,
                       exc_info=(type(exc), exc, exc.__traceback__))
-            problem = Problem("an internal error occurred; quote the request id when reporting it",
-                              slug="internal-error")
-            problem.status, problem.title = 500, "Internal server error"
+            problem = internal_error()
         return problem_response(problem, request_id=request_id, instance=path)
 
 

@@ -17,6 +17,7 @@ from pydantic import TypeAdapter
 from pydantic.json_schema import JsonSchemaMode
 
 from shared.http.api import ApiEntrypoint, api_routes
+from shared.http.pagination import PageQuery
 from shared.http.problems import PROBLEM_MEDIA_TYPE, ProblemDocument
 
 REF = "#/components/schemas/{model}"
@@ -83,8 +84,10 @@ def _error_statuses(route: ApiEntrypoint, has_path_params: bool) -> set[int]:
         statuses |= {400, 413, 415, 422}
     if route.query_model is not None:
         statuses.add(422)
+        if issubclass(route.query_model, PageQuery):
+            statuses.add(400)  # invalid-cursor
     if has_path_params:
-        statuses.add(404)
+        statuses |= {404, 422}  # 422: a path segment holding control characters
     return statuses
 
 
@@ -118,6 +121,8 @@ def openapi_document(service_cls: type, *, title: str, version: str, description
             "responses": {},
         }
         operation["description"] = _description(service_cls, name, route)
+        if route.person_data:
+            operation["x-person-data"] = True  # every call is audited (CJIS AU-2); tests walk this flag
         if route.public:
             operation["security"] = []
         if route.query_model is not None:

@@ -65,6 +65,7 @@ from shared.messaging.service import (
     delivery_limit_of,
     find_database,
 )
+from shared.messaging.signing import IdentityRefused, key_of, verify_event
 from shared.messaging.tables import TABLES
 from shared.messaging.topology import (
     declare_consumer_topology,
@@ -116,8 +117,11 @@ class ReliableQueueConsumer(QueueConsumer):
     def handle_message(self, provider: Any, body: Any, message: Any) -> None:
         # Queueing a message for a batch is quick and never blocks: done right here, without the
         # green thread nameko spawns per message. Everything else goes the usual way.
-        if isinstance(provider, ReliableEventHandler) and provider.queue_for_batch(body, message):
-            return
+        if isinstance(provider, ReliableEventHandler):
+            if not provider.identity_verified(message):
+                return
+            if provider.queue_for_batch(body, message):
+                return
         super().handle_message(provider, body, message)
 
 
@@ -203,6 +207,7 @@ class ReliableEventHandler(Consumer):
             declare_consumer_topology(connection, service)
             declare_publisher_topology(connection, self.source_service)
             self.queue.declare(channel=connection.default_channel)
+        self.signing_key = key_of(self.container)
         self.engines = EngineSource(self.container)
         self.database = find_database(self.container)
         # Batches share the service's Database session between handlers: without one, one by one.
@@ -282,6 +287,18 @@ class ReliableEventHandler(Consumer):
         return found is not None
 
     # -- messages -------------------------------------------------------------------------------
+
+    def identity_verified(self, message: Any) -> bool:
+        """An event whose identity headers are unsigned or forged is dead-lettered at once, never applied."""
+        try:
+            verify_event(message, self.signing_key)
+        except IdentityRefused as exc:
+            log.error("%s: refusing an event (message id %s): %s", self.consumer_name,
+                      message.properties.get("message_id"), exc)
+            self.container.spawn_managed_thread(partial(self._dead_letter, message, exc, 1),
+                                                identifier=f"{self.consumer_name}.refused")
+            return False
+        return True
 
     def handle_message(self, body: Any, message: Any) -> None:
         """One message, one worker (batching off, a suspect event, or a message that does not parse)."""

@@ -26,6 +26,7 @@ from shared.messaging.envelope import CloudEvent
 from shared.messaging.metrics import register_service_metrics
 from shared.messaging.outbox import OutboxRelay, RelayLoop, record
 from shared.messaging.service import EngineSource, amqp_uri_of
+from shared.messaging.signing import key_of
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +50,8 @@ class OutboxRelayRunner(SharedExtension):
     def start(self) -> None:
         engine = self.engines.engine()
         relay = OutboxRelay(
-            engine, amqp_uri_of(self.container), self.container.service_name, batch_size=self.batch_size
+            engine, amqp_uri_of(self.container), self.container.service_name, batch_size=self.batch_size,
+            signing_key=key_of(self.container),
         )
         poll_interval = float(self.container.config.get(OUTBOX_POLL_KEY, self.poll_interval))
         self.loop = RelayLoop(relay, poll_interval=poll_interval)

@@ -1,5 +1,9 @@
 """Transactional outbox: `record()` writes an event row in the caller's transaction; the relay publishes it.
 
+`record()` keeps the row with the session and writes every row of the transaction in one multi-row INSERT
+just before it commits (or before an ORM flush, so a savepoint holds what was recorded before it); rows of
+a transaction or savepoint that rolls back are dropped with it. `write_recorded()` writes them at once.
+
 The relay claims pending rows (`FOR UPDATE SKIP LOCKED` on PostgreSQL, so several relays may run),
 publishes them in id order with publisher confirms, and marks a row sent only once the broker confirmed
 it. A crash between confirm and mark republishes the event: delivery is at least once and consumers'
@@ -18,11 +22,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 from kombu import Connection
+from sqlalchemy import event as sa_event
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from shared.messaging.envelope import CloudEvent
+from shared.messaging.signing import sign_event
 from shared.messaging.tables import TABLES
 from shared.messaging.topology import declare_publisher_topology, events_exchange_name
 
@@ -55,19 +61,62 @@ def record(
     headers["nameko.agency"] = event.tenantid
     if event.traceparent:
         headers["nameko.traceparent"] = event.traceparent
-    session.execute(
-        insert(TABLES.outbox).values(
-            event_id=event.id,
-            event_type=event.type,
-            subject=event.subject,
-            exchange=events_exchange_name(service or event.source),
-            routing_key=event.type,
-            body=event.to_bytes().decode(),
-            headers=json.dumps(headers),
-            created_at=datetime.now(UTC),
-            attempts=0,
-        )
-    )
+    row = {
+        "event_id": event.id,
+        "event_type": event.type,
+        "subject": event.subject,
+        "exchange": events_exchange_name(service or event.source),
+        "routing_key": event.type,
+        "body": event.to_bytes().decode(),
+        "headers": json.dumps(headers),
+        "created_at": datetime.now(UTC),
+        "attempts": 0,
+    }
+    if not session.info.get(_LISTENING):
+        session.info[_LISTENING] = True
+        sa_event.listen(session, "before_flush", _write_before_flush)
+        sa_event.listen(session, "before_commit", write_recorded)
+        sa_event.listen(session, "after_soft_rollback", _drop_rolled_back)
+        sa_event.listen(session, "after_transaction_end", _drop_unwritten)
+    # Tagged with the innermost transaction, so a savepoint's rollback drops only its own rows.
+    transaction = session.get_nested_transaction() or session.get_transaction() or session.begin()
+    session.info.setdefault(_RECORDED, []).append((transaction, row))
+
+
+_RECORDED = "diversion_outbox_recorded"
+_LISTENING = "diversion_outbox_listening"
+
+
+def write_recorded(session: Session) -> None:
+    """Write the rows `record()` kept, in order, as one multi-row INSERT in the session's transaction."""
+    recorded = session.info.pop(_RECORDED, None)
+    if recorded:
+        session.execute(insert(TABLES.outbox), [row for _transaction, row in recorded])
+
+
+def _write_before_flush(session: Session, flush_context: Any, instances: Any) -> None:
+    write_recorded(session)
+
+
+def _drop_rolled_back(session: Session, previous_transaction: Any) -> None:
+    recorded = session.info.get(_RECORDED)
+    if not recorded:
+        return
+
+    def inside(transaction: Any) -> bool:
+        while transaction is not None:
+            if transaction is previous_transaction:
+                return True
+            transaction = transaction.parent
+        return False
+
+    session.info[_RECORDED] = [(t, row) for t, row in recorded if not inside(t)]
+
+
+def _drop_unwritten(session: Session, transaction: Any) -> None:
+    """A transaction that ended without a commit (`close()`) takes its rows along, like a rollback."""
+    if transaction.parent is None:
+        _drop_rolled_back(session, transaction)
 
 
 def outbox_backlog(engine: Engine) -> int:
@@ -108,7 +157,13 @@ class OutboxRelay:
         *,
         batch_size: int = 500,
         confirm_timeout: float = 10.0,
+        signing_key: bytes | None = None,
     ) -> None:
+        from shared.config import CommonSettings
+        from shared.messaging.signing import signing_key as deployment_key
+
+        # Identity headers are signed as they leave (ADR 0011); default: the key of the process environment.
+        self.signing_key = signing_key or deployment_key(CommonSettings())
         self.engine = engine
         self.amqp_uri = amqp_uri
         self.service = service
@@ -224,7 +279,8 @@ class OutboxRelay:
                     content_encoding="utf-8",
                     delivery_mode=2,
                     message_id=row.event_id,
-                    application_headers=json.loads(row.headers),
+                    application_headers=sign_event(json.loads(row.headers), signer=self.service,
+                                                   message_id=row.event_id, body=row.body, key=self.signing_key),
                 )
                 channel._basic_publish(message, exchange=row.exchange, routing_key=row.routing_key, mandatory=True)
             self._wait_for_confirms()

@@ -17,30 +17,43 @@ stopped service does not act on calls nobody waits for any more.
 
 from __future__ import annotations
 
+import logging
 import uuid
 from typing import Any
 
 import eventlet
 from kombu import Queue
+from kombu.serialization import dumps as kombu_dumps
+from kombu.serialization import loads as kombu_loads
 from nameko.containers import WorkerContext
 from nameko.rpc import RPC_REPLY_QUEUE_TTL, MethodProxy, ReplyListener, Rpc, RpcConsumer, get_rpc_exchange
 from nameko.rpc import RpcProxy as NamekoRpcProxy
 from nameko.rpc import ServiceProxy as NamekoServiceProxy
 
+from shared.messaging import signing
 from shared.messaging.errors import RpcTimeout
 from shared.messaging.service import delivery_limit_of, rpc_timeout_of
 from shared.messaging.topology import declare_consumer_topology, quorum_arguments
 
+log = logging.getLogger(__name__)
+
 
 class TimedMethodProxy(MethodProxy):
-    def __init__(self, *args: Any, timeout: float, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, timeout: float, signing_key: bytes, **kwargs: Any) -> None:
         self.timeout = timeout
         super().__init__(*args, **kwargs)
         publish = self.publisher.publish
+        signer = self.worker_ctx.container.service_name
 
         def publish_expiring(payload: Any, **options: Any) -> Any:
             # The request expires when the caller stops waiting (kombu takes seconds).
             options.setdefault("expiration", timeout)
+            # The caller's identity headers, signed (ADR 0011): the callee refuses a call without it.
+            headers = dict(options.get("extra_headers") or {})
+            headers.update(signing.signature_headers(
+                headers, signer=signer, message_id=options["correlation_id"],
+                digest=signing.payload_digest(_as_received(payload, options.get("serializer"))), key=signing_key))
+            options["extra_headers"] = headers
             return publish(payload, **options)
 
         self.publisher.publish = publish_expiring  # type: ignore[method-assign]
@@ -64,14 +77,22 @@ class TimedMethodProxy(MethodProxy):
             timer.cancel()
 
 
+def _as_received(payload: Any, serializer: str | None) -> Any:
+    """The payload as the callee will decode it (the digest is over that, not over Python objects)."""
+    content_type, encoding, data = kombu_dumps(payload, serializer=serializer or "json")
+    return kombu_loads(data, content_type, encoding)
+
+
 class TimedServiceProxy(NamekoServiceProxy):
-    def __init__(self, *args: Any, timeout: float, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, timeout: float, signing_key: bytes, **kwargs: Any) -> None:
         self.timeout = timeout
+        self.signing_key = signing_key
         super().__init__(*args, **kwargs)
 
     def __getattr__(self, name: str) -> TimedMethodProxy:
         return TimedMethodProxy(
-            self.worker_ctx, self.service_name, name, self.reply_listener, timeout=self.timeout, **self.options
+            self.worker_ctx, self.service_name, name, self.reply_listener, timeout=self.timeout,
+            signing_key=self.signing_key, **self.options
         )
 
 
@@ -103,11 +124,13 @@ class RpcProxy(NamekoRpcProxy):
 
     def setup(self) -> None:
         self.timeout = self.timeout_override or rpc_timeout_of(self.container)
+        self.signing_key = signing.key_of(self.container)
         super().setup()
 
     def get_dependency(self, worker_ctx: WorkerContext) -> TimedServiceProxy:
         return TimedServiceProxy(
-            worker_ctx, self.target_service, self.rpc_reply_listener, timeout=self.timeout, **self.options
+            worker_ctx, self.target_service, self.rpc_reply_listener, timeout=self.timeout,
+            signing_key=self.signing_key, **self.options
         )
 
 
@@ -130,6 +153,22 @@ class QuorumRpcConsumer(RpcConsumer):
             )
             self.queue_consumer.register_provider(self)
             self._registered = True
+        self.signing_key = signing.key_of(self.container)
+
+    def handle_message(self, body: Any, message: Any) -> None:
+        """A call whose identity headers are unsigned, forged or stale is answered `IdentityRefused`, not run."""
+        try:
+            signing.verify(message.headers, message_id=message.properties.get("correlation_id"),
+                           digest=signing.payload_digest(body), key=self.signing_key,
+                           max_age=signing.RPC_MAX_AGE_SECONDS)
+        except signing.IdentityRefused as exc:
+            log.error("refusing an RPC call to %s: %s", message.delivery_info.get("routing_key"), exc)
+            try:
+                self.handle_result(message, None, (type(exc), exc, exc.__traceback__))
+            except Exception:  # noqa: BLE001 - no usable reply_to: the call is dropped all the same
+                self.queue_consumer.ack_message(message)
+            return
+        super().handle_message(body, message)
 
 
 class QuorumRpc(Rpc):

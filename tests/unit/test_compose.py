@@ -112,6 +112,7 @@ def compose_problems(compose: dict[str, Any]) -> list[str]:
         problems.append(f"rabbitmq image {image!r} is not pinned")
     if not pinned(postgres.get("image", "")):
         problems.append(f"postgres image {postgres.get('image')!r} is not pinned")
+    problems.extend(broker_problems(rabbitmq))
     for name in ("rabbitmq", "postgres"):
         if not services[name].get("healthcheck", {}).get("test"):
             problems.append(f"{name} has no healthcheck")
@@ -151,6 +152,46 @@ def compose_problems(compose: dict[str, Any]) -> list[str]:
     return problems
 
 
+DEFINITIONS_FILE = ROOT / "deploy" / "rabbitmq" / "definitions.json"
+RABBITMQ_CONF = ROOT / "deploy" / "rabbitmq" / "20-diversion.conf"
+
+
+def _broker_login_problems(name: str, uri: str) -> list[str]:
+    """Each service logs in as itself, with the password the definitions file holds (ADR 0011)."""
+    import base64
+    import hashlib
+
+    from kombu.utils.url import url_to_parts
+
+    parts = url_to_parts(uri) if uri else None
+    if parts is None or parts.username != name:
+        return [f"{name} uses broker login {parts.username if parts else None!r}, not its own"]
+    users = {user["name"]: user for user in json.loads(DEFINITIONS_FILE.read_text())["users"]}
+    if name not in users:
+        return [f"the definitions file has no broker login {name}"]
+    stored = base64.b64decode(users[name]["password_hash"])
+    if hashlib.sha256(stored[:4] + (parts.password or "").encode()).digest() != stored[4:]:
+        return [f"{name}'s broker password is not the one deploy/rabbitmq/definitions.json holds"]
+    return []
+
+
+def broker_problems(rabbitmq: dict[str, Any]) -> list[str]:
+    """The broker loads the definitions file (its logins), and no login is guest."""
+    problems = []
+    mounts = {str(m).split(":")[1]: str(m).split(":")[0] for m in rabbitmq.get("volumes", []) if ":" in str(m)}
+    conf = next((source for target, source in mounts.items() if target.startswith("/etc/rabbitmq/conf.d/")), None)
+    loaded = re.search(r"(?m)^load_definitions\s*=\s*(\S+)", RABBITMQ_CONF.read_text())
+    if conf != "./deploy/rabbitmq/20-diversion.conf" or not loaded:
+        problems.append("rabbitmq does not load_definitions from deploy/rabbitmq/20-diversion.conf")
+    elif mounts.get(loaded.group(1)) != "./deploy/rabbitmq/definitions.json":
+        problems.append("rabbitmq does not mount deploy/rabbitmq/definitions.json where load_definitions reads it")
+    if "guest" in {user["name"] for user in json.loads(DEFINITIONS_FILE.read_text())["users"]}:
+        problems.append("the definitions file has a guest login")
+    if "guest" in (environment(rabbitmq).get("RABBITMQ_DEFAULT_USER") or ""):
+        problems.append("rabbitmq's default user is guest")
+    return problems
+
+
 def _service_problems(
     name: str, service: dict[str, Any], migrate: dict[str, Any], postgres_env: dict[str, str | None]
 ) -> list[str]:
@@ -183,6 +224,7 @@ def _service_problems(
         problems.append(f"{name} listens on {env.get(f'{prefix}HTTP_PORT')} instead of {port}")
     if "rabbitmq:5672" not in interpolate(env.get("DIVERSION_AMQP_URI") or ""):
         problems.append(f"{name} does not reach the broker at rabbitmq:5672")
+    problems.extend(_broker_login_problems(name, interpolate(env.get("DIVERSION_AMQP_URI") or "")))
     if not env.get("DIVERSION_JWT_ALGORITHM") or "DIVERSION_JWT_SECRET" not in env:
         problems.append(f"{name} has no JWT settings")
 
@@ -409,6 +451,18 @@ COMPOSE_MUTATIONS: dict[str, tuple[Callable[[dict[str, Any]], object], str]] = {
             "postgresql+psycopg2://intake:other@postgres:5432/intake",
         ),
         "intake's password is not",
+    ),
+    "shared broker login": (
+        _set_env("intake", "DIVERSION_AMQP_URI", "amqp://casework:casework-broker-local@rabbitmq:5672/"),
+        "intake uses broker login 'casework'",
+    ),
+    "broker password not in the definitions": (
+        _set_env("resources", "DIVERSION_AMQP_URI", "amqp://resources:other@rabbitmq:5672/"),
+        "resources's broker password",
+    ),
+    "definitions not loaded": (
+        _set("rabbitmq", "volumes", ["rabbitmq-data:/var/lib/rabbitmq"]),
+        "does not load_definitions",
     ),
     "loopback listener": (_set_env("casework", "DIVERSION_CASEWORK_HTTP_HOST", "127.0.0.1"), "0.0.0.0"),
     "no management plugin": (_set("rabbitmq", "image", "rabbitmq:3.13.7"), "no management plugin"),

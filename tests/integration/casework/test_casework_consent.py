@@ -6,12 +6,12 @@ from __future__ import annotations
 from datetime import date, timedelta
 
 import pytest
-from nameko.standalone.rpc import ClusterRpcProxy
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from services.casework.models import DisclosureLog
 from tests.conftest import AMQP_URI
+from tests.support.signed import rpc_call
 
 ORG = "org-housing-1"
 TODAY = date.today()
@@ -48,9 +48,8 @@ def check(tenant):
         context = {"sub": "resources-cm", "roles": ["case_manager"]}
         if agency:
             context["agency"] = agency
-        with ClusterRpcProxy({"AMQP_URI": AMQP_URI}, context_data=context, timeout=15) as proxy:
-            return proxy.casework.consent_covers(participant_id, recipient, list(categories), purpose,
-                                                 on.isoformat())
+        return rpc_call(AMQP_URI, "casework", "consent_covers",
+                        [participant_id, recipient, list(categories), purpose, on.isoformat()], context)
     return covers
 
 

@@ -16,6 +16,7 @@ from shared.messaging import new_event
 from shared.messaging.outbox import CLOUDEVENTS_CONTENT_TYPE
 from shared.messaging.topology import declare_publisher_topology, events_exchange_name
 from tests.conftest import AMQP_URI, make_token
+from tests.support.signed import event_headers
 from tests.support.waiting import wait_for
 
 
@@ -114,6 +115,7 @@ def publish_as_casework(data: Any, *, subject: str, agency: str, event_id: str |
         producer = Producer(connection.channel())
         producer.publish(event.to_bytes(), exchange=events_exchange_name("casework"), routing_key=event.type,
                          content_type=CLOUDEVENTS_CONTENT_TYPE, content_encoding="utf-8", delivery_mode=2,
-                         message_id=event.id, headers={"nameko.agency": agency, "nameko.sub": "cm-1"},
+                         message_id=event.id,
+                         headers=event_headers(event, {"nameko.agency": agency, "nameko.sub": "cm-1"}),
                          mandatory=True)
     return event.id

@@ -116,14 +116,13 @@ def test_agency_without_a_ruleset_cannot_submit_referrals(start_service, agency)
 
 def test_same_idempotency_key_returns_the_first_referral_and_another_body_is_refused(api, agency):
     body = referral_body()
-    first = submit(api, agency, body, headers={"Idempotency-Key": "abc-1"})
-    again = api.post("/v1/referrals", token=make_token(agency, ("screener",)), json=body,
-                     headers={"Idempotency-Key": "abc-1"})
+    token = make_token(agency, ("screener",), sub="screener-1")  # a replay goes only to the same caller
+    first = api.post("/v1/referrals", token=token, json=body, headers={"Idempotency-Key": "abc-1"}).json()
+    again = api.post("/v1/referrals", token=token, json=body, headers={"Idempotency-Key": "abc-1"})
     assert again.status_code == 201
     assert again.json()["id"] == first["id"]
     assert again.headers["Idempotent-Replayed"] == "true"
-    other = api.post("/v1/referrals", token=make_token(agency, ("screener",)), json=referral_body(),
-                     headers={"Idempotency-Key": "abc-1"})
+    other = api.post("/v1/referrals", token=token, json=referral_body(), headers={"Idempotency-Key": "abc-1"})
     assert other.status_code == 422
     listed = api.get("/v1/referrals", token=make_token(agency, ("screener",))).json()["items"]
     assert [r["id"] for r in listed] == [first["id"]]

@@ -75,6 +75,8 @@ def config(
         "DIVERSION_RPC_TIMEOUT_SECONDS": str(rpc_timeout),
         "DIVERSION_CASEWORK_DATABASE_URL": database_url,
         "DIVERSION_DATA_DIR": "/tmp",
+        "DIVERSION_MESSAGE_SIGNING_KEY": os.environ.get("DIVERSION_MESSAGE_SIGNING_KEY",
+                                                        "test-message-key-not-for-production-0123456789"),
     }
     if batch_size is not None:
         env["DIVERSION_CONSUMER_BATCH_SIZE"] = str(batch_size)

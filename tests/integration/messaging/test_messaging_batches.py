@@ -15,6 +15,7 @@ from conftest import AMQP, wait_for
 from shared.messaging.metrics import dead_letter_depth, duplicates_absorbed, event_batches, handler_failures
 from shared.messaging.outbox import CLOUDEVENTS_CONTENT_TYPE
 from shared.messaging.topology import declare_publisher_topology, events_exchange
+from tests.support.signed import event_headers
 
 
 def publish(publisher: str, events: list[Any]) -> None:
@@ -24,7 +25,8 @@ def publish(publisher: str, events: list[Any]) -> None:
         producer = Producer(connection.default_channel, exchange=events_exchange(publisher))
         for event in events:
             producer.publish(event.to_bytes(), routing_key=event.type, content_type=CLOUDEVENTS_CONTENT_TYPE,
-                             content_encoding="utf-8", delivery_mode=2)
+                             content_encoding="utf-8", delivery_mode=2, message_id=event.id,
+                             headers=event_headers(event, signer=publisher))
 
 
 def consumer_container(container_factory: Any, name: str, source: str, url: str, batch_size: int | None = None) -> Any:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+import uuid
 from typing import Any
 
 import messaging_support as support
@@ -19,6 +20,7 @@ from shared.messaging import ConsentRequired, OutboxRelay, RpcTimeout, outbox_ba
 from shared.messaging import dlq as dead_letters
 from shared.messaging.metrics import dead_letter_depth, duplicates_absorbed, handler_failures
 from shared.messaging.tables import TABLES
+from tests.support.signed import rpc_headers
 
 
 def commit_events(url: str, publisher: str, numbers: range, program: str = "general") -> None:
@@ -47,13 +49,17 @@ def unsent(url: str) -> int:
 
 def fire_rpc(amqp: str, service: str, method: str, *args: Any) -> None:
     """Send an RPC request nobody waits for (the callee is about to be killed)."""
+    payload = {"args": list(args), "kwargs": {}}
+    correlation_id = str(uuid.uuid4())
     with Connection(amqp) as connection:
         producer = connection.Producer()
         producer.publish(
-            {"args": list(args), "kwargs": {}},
+            payload,
             exchange=Exchange("nameko-rpc", type="topic", durable=True),
             routing_key=f"{service}.{method}",
             serializer="json",
+            correlation_id=correlation_id,
+            headers=rpc_headers(payload, correlation_id, {}),
         )
 
 

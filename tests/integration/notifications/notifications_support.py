@@ -16,6 +16,7 @@ from shared.messaging.envelope import CloudEvent
 from shared.messaging.outbox import CLOUDEVENTS_CONTENT_TYPE
 from shared.messaging.topology import declare_publisher_topology, events_exchange
 from tests.conftest import AMQP_URI
+from tests.support.signed import event_headers
 from tests.support.waiting import wait_for  # noqa: F401 (re-exported to the tests here)
 
 
@@ -60,6 +61,7 @@ def publish(event: CloudEvent) -> None:
         producer.publish(
             event.to_bytes(), routing_key=event.type, content_type=CLOUDEVENTS_CONTENT_TYPE,
             content_encoding="utf-8", delivery_mode=2, message_id=event.id, retry=True,
+            headers=event_headers(event),
         )
 
 
@@ -72,7 +74,7 @@ def publish_many(events: list[CloudEvent]) -> None:
             producer = Producer(connection.default_channel, exchange=events_exchange(event.source))
             producer.publish(
                 event.to_bytes(), routing_key=event.type, content_type=CLOUDEVENTS_CONTENT_TYPE,
-                content_encoding="utf-8", delivery_mode=2, message_id=event.id,
+                content_encoding="utf-8", delivery_mode=2, message_id=event.id, headers=event_headers(event),
             )
 
 

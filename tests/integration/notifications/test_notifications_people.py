@@ -147,6 +147,9 @@ def test_opted_out_participant_gets_nothing_and_start_opts_back_in(notifications
     stop = api.post("/v1/sms/inbound", data={"From": "+13145550177", "Body": " stop "},
                     headers={"X-Diversion-Inbound-Secret": INBOUND_SECRET})
     assert stop.status_code == 204, stop.text
+    nul = api.post("/v1/sms/inbound", data={"From": "+13145550177", "Body": "stop\x00"},
+                   headers={"X-Diversion-Inbound-Secret": INBOUND_SECRET})
+    assert nul.status_code == 422 and [e["field"] for e in nul.json()["errors"]] == ["Body"], nul.text
 
     clock.set(datetime(2031, 3, 6, 14, 0, tzinfo=CHICAGO))  # both reminders are due now
     wait_for(lambda: [r["status"] for r in reminders(api, agency, first.data.appointment_id)] == ["skipped"] * 2,

@@ -37,10 +37,9 @@ def test_creating_twice_with_one_idempotency_key_makes_one_subscription(notifica
     api = notifications()
     receiver = make_receiver()
     headers = {"Idempotency-Key": "create-1"}
-    first = api.post("/v1/subscriptions", token=partner(agency, "org-a"), json={"url": receiver.url},
-                     headers=headers)
-    second = api.post("/v1/subscriptions", token=partner(agency, "org-a"), json={"url": receiver.url},
-                      headers=headers)
+    token = partner(agency, "org-a")  # a replay goes only to the same caller (subject and organization)
+    first = api.post("/v1/subscriptions", token=token, json={"url": receiver.url}, headers=headers)
+    second = api.post("/v1/subscriptions", token=token, json={"url": receiver.url}, headers=headers)
     assert first.status_code == second.status_code == 201
     assert first.json()["id"] == second.json()["id"]
     assert len(api.get("/v1/subscriptions", token=partner(agency, "org-a")).json()) == 1
@@ -116,3 +115,17 @@ def test_amqp_feed_subscription_ping_lands_in_the_partners_queue(notifications, 
     assert message is not None
     body = message.body if isinstance(message.body, str) else message.body.decode()
     assert '"type":"org.diversion.notifications.subscription.ping"' in body
+
+
+def test_another_partner_with_the_same_idempotency_key_gets_422_and_never_the_signing_secret(
+        notifications, make_receiver, agency):
+    api = notifications()
+    receiver = make_receiver()
+    headers = {"Idempotency-Key": "shared-key"}
+    mine = api.post("/v1/subscriptions", token=partner(agency, "org-a"), json={"url": receiver.url}, headers=headers)
+    assert mine.status_code == 201
+    theirs = api.post("/v1/subscriptions", token=partner(agency, "org-b"), json={"url": receiver.url},
+                      headers=headers)
+    assert theirs.status_code == 422 and theirs.json()["type"].endswith("/idempotency-key-reused")
+    assert mine.json()["secret"] not in theirs.text and mine.json()["id"] not in theirs.text
+    assert api.get("/v1/subscriptions", token=partner(agency, "org-b")).json() == []

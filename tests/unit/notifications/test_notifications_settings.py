@@ -53,3 +53,10 @@ def test_offsets_read_like_people_write_them():
     assert parse_offset("1d") == timedelta(days=1) and parse_offset("15min") == timedelta(minutes=15)
     with pytest.raises(ValueError):
         parse_offset("0h")
+
+
+def test_an_instance_timeout_shorter_than_two_heartbeats_is_refused_by_name():
+    with pytest.raises(ConfigError, match="instance_timeout_seconds"):
+        load_settings("notifications", env={
+            "DIVERSION_NOTIFICATIONS_HEARTBEAT_INTERVAL_SECONDS": "2",
+            "DIVERSION_NOTIFICATIONS_INSTANCE_TIMEOUT_SECONDS": "3"}, extra_class=SETTINGS_CLASS)

@@ -1,14 +1,14 @@
 """The rest of HSDS 3.0, so an import keeps everything the official examples carry: programs, funding,
 accessibility, cost options, required documents, organization identifiers and metadata.
 
-Revision ID: resources_0005
-Revises: resources_0004
+Revision ID: resources_0006
+Revises: resources_0005
 """
 import sqlalchemy as sa
 from alembic import op
 
-revision = "resources_0005"
-down_revision = "resources_0004"
+revision = "resources_0006"
+down_revision = "resources_0005"
 branch_labels = None
 depends_on = None
 
