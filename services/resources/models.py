@@ -83,7 +83,7 @@ def hsds_columns(record: type[Record]) -> list[Column[Any]]:
         if name == "id":
             columns.append(Column("id", String(36), primary_key=True))
             continue
-        indexed = name in record.references or name == "link_id"
+        indexed = name in record.references or name in ("link_id", "resource_id")
         columns.append(Column(name, _sql_type(info.annotation), nullable=not info.is_required(), index=indexed))
     return columns
 

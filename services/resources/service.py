@@ -12,7 +12,7 @@ from nameko.exceptions import UnknownService
 from nameko.extensions import DependencyProvider
 from nameko.timer import Timer
 from pydantic import Field, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
 from sqlalchemy import Table, delete, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
@@ -29,6 +29,7 @@ from services.resources.domain.referrals import (
     respond_by,
 )
 from services.resources.domain.search import Circle, local_moment
+from services.resources.hsds_api import HsdsApi, HsdsSettings
 from services.resources.models import (
     ADDRESS,
     DIRECTORY_STEWARD,
@@ -103,8 +104,8 @@ register_problem(InvalidTransition, 409, "invalid-transition", "The service refe
 register_problem(ReasonCodeRequired, 422, "reason-code-required", "A reason code is required")
 
 
-class ResourcesSettings(BaseSettings):
-    """resources' own settings (`DIVERSION_RESOURCES_*`)."""
+class ResourcesSettings(HsdsSettings):
+    """resources' own settings (`DIVERSION_RESOURCES_*`; the HSDS profile's `..._HSDS_*` among them)."""
 
     model_config = SettingsConfigDict(env_prefix="DIVERSION_RESOURCES_", extra="ignore")
 
@@ -164,7 +165,7 @@ def _aware(value: dt.datetime) -> dt.datetime:
     return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
 
 
-class ResourcesService(ServiceBase):
+class ResourcesService(HsdsApi, ServiceBase):
     """The community resource directory (HSDS 3.0) and closed-loop service referrals to partners."""
 
     name = "resources"
@@ -244,6 +245,7 @@ class ResourcesService(ServiceBase):
         organization = export_hsds(directory, validate=False)[0]
         document = next(s for s in organization.get("services", []) if s["id"] == service_id)
         document["organization"] = {k: v for k, v in organization.items() if not isinstance(v, list)}
+        document.setdefault("organization_id", row["organization_id"])  # implied by nesting in the export
         document["capacity"] = row["capacity"]
         document["referral_sla_hours"] = row["referral_sla_hours"]
         return ApiResponse(document, headers={"ETag": etag(service_id, row["version"])})

@@ -203,12 +203,27 @@ def load_directory(session: Session, organization_ids: Iterable[str] | None = No
         _in(languages.c.phone_id, phone_ids)))
     d.service_areas = _select(  # type: ignore[assignment]
         session, types["service_areas"], _in(t["service_areas"].c.service_id, service_ids))
+    program_ids = [str(s.program_id) for s in d.services if s.program_id]  # type: ignore[attr-defined]
+    d.programs = _select(session, types["programs"], or_(  # type: ignore[assignment]
+        _in(t["programs"].c.organization_id, orgs), _in(t["programs"].c.id, program_ids)))
+    d.funding = _select(session, types["funding"], or_(  # type: ignore[assignment]
+        _in(t["funding"].c.organization_id, orgs), _in(t["funding"].c.service_id, service_ids)))
+    d.accessibility = _select(  # type: ignore[assignment]
+        session, types["accessibility"], _in(t["accessibility"].c.location_id, location_ids))
+    d.cost_options = _select(  # type: ignore[assignment]
+        session, types["cost_options"], _in(t["cost_options"].c.service_id, service_ids))
+    d.required_documents = _select(  # type: ignore[assignment]
+        session, types["required_documents"], _in(t["required_documents"].c.service_id, service_ids))
+    d.organization_identifiers = _select(  # type: ignore[assignment]
+        session, types["organization_identifiers"], _in(t["organization_identifiers"].c.organization_id, orgs))
     linked = [str(r.id) for table in d.counts() for r in d.rows(table)]
     d.attributes = _select(session, types["attributes"], _in(ATTRIBUTE.c.link_id, linked))  # type: ignore[assignment]
     term_ids = [str(a.taxonomy_term_id) for a in d.attributes]  # type: ignore[attr-defined]
     d.taxonomy_terms = _select(session, types["taxonomy_terms"], _in(TAXONOMY_TERM.c.id, term_ids))  # type: ignore[assignment]
     taxonomy_ids = [str(term.taxonomy_id) for term in d.taxonomy_terms if term.taxonomy_id]  # type: ignore[attr-defined]
     d.taxonomies = _select(session, types["taxonomies"], _in(TAXONOMY.c.id, taxonomy_ids))  # type: ignore[assignment]
+    described = [str(r.id) for table in d.counts() for r in d.rows(table)]
+    d.metadata = _select(session, types["metadata"], _in(t["metadata"].c.resource_id, described))  # type: ignore[assignment]
     return d
 
 

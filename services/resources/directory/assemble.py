@@ -2,8 +2,9 @@
 
 A record is checked against its HSDS 3.0 schema, then against the normalized model; a bad one is
 reported with where it came from and the JSON path of the offending field, and left out. Repeated ids
-(nested HSDS repeats a phone under each owner) merge into one row. At the end every reference must
-resolve: a dangling required one drops the record, a dangling optional one is cleared with a warning.
+(nested HSDS repeats a phone under each owner) merge into one row. At the end every required reference
+must resolve (a dangling one drops the record); a dangling optional one (a parent organization or term
+published elsewhere) is kept as given, with a warning, so that nothing the source said is lost.
 """
 
 from __future__ import annotations
@@ -59,6 +60,7 @@ class Collector:
         default_factory=lambda: {r.table: {} for r in RECORD_TYPES}
     )
     _origins: dict[tuple[str, uuid.UUID], _Origin] = field(default_factory=dict)
+    _kept: set[tuple[str, uuid.UUID, str]] = field(default_factory=set)
 
     def issue(
         self,
@@ -81,11 +83,13 @@ class Collector:
         index: int | None,
         path: str,
         inherited: Mapping[str, str] | None = None,
+        defaults: Mapping[str, str] | None = None,
     ) -> Record | None:
         """Check and store one record given as flat HSDS fields; None (and an issue) if it is bad.
 
         `inherited` are foreign keys implied by where the record sat (nested under its owner); a record
-        that names a different owner than the one it is nested under is an error.
+        that names a different owner than the one it is nested under is an error. `defaults` fill fields
+        the record leaves out (an attribute's `link_entity`) without overriding what it says.
         """
         origin = _Origin(source, index, path)
         record_id = raw.get("id")
@@ -112,6 +116,9 @@ class Collector:
                     f"is {given} but the record is nested under {value}",
                 )
                 bad = True
+        for key, value in (defaults or {}).items():
+            if flat.get(key) in (None, ""):
+                flat[key] = value
         for sub, message in hsds_errors(kind, flat):
             self.issue(origin, kind, record_id, _join(path, sub), message)
             bad = True
@@ -200,28 +207,36 @@ class Collector:
                                 f"no {target} record has id {value}",
                             )
                             drop = True
-                        else:
+                        elif (model.table, record_id, fk) not in self._kept:
+                            self._kept.add((model.table, record_id, fk))
                             self.issue(
                                 origin,
                                 model.kind,
                                 record_id,
                                 f"{origin.path}.{fk}",
-                                f"no {target} record has id {value}; reference cleared",
+                                f"no {target} record has id {value} here; kept as a reference to a record "
+                                "published elsewhere",
                                 "warning",
                             )
-                            updates[fk] = None
                     if isinstance(record, Attribute):
                         link_entity = record.link_entity
                         link_table = LINK_ENTITY_TABLES.get(link_entity)
                         if link_table is None:
-                            self.issue(
-                                origin,
-                                model.kind,
-                                record_id,
-                                f"{origin.path}.link_entity",
-                                f"unknown entity {link_entity!r}",
-                            )
-                            drop = True
+                            # Not a table name (the HSDS examples say "link_entity"); the id still names
+                            # the record, so the attribute stays attached to it.
+                            owner = next((t for t, rows in self._tables.items() if record.link_id in rows), None)
+                            if (model.table, record_id, "link_entity") not in self._kept:
+                                self._kept.add((model.table, record_id, "link_entity"))
+                                linked = f"linked by id to a {owner} record" if owner else \
+                                    f"no record here has id {record.link_id}"
+                                self.issue(
+                                    origin,
+                                    model.kind,
+                                    record_id,
+                                    f"{origin.path}.link_entity",
+                                    f"unknown entity {link_entity!r}; {linked}; kept as given",
+                                    "warning",
+                                )
                         elif record.link_id not in self._tables[link_table]:
                             self.issue(
                                 origin,

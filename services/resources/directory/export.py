@@ -1,29 +1,36 @@
-"""HSDS 3.0 JSON export: a Directory as a list of organization documents with everything nested in them.
+"""HSDS 3.0 JSON export: a Directory as nested HSDS documents, shaped by the official compiled schemas.
 
-Each row is written once, under its most specific owner (a phone with a contact goes under the
-contact), with all its foreign keys spelled out, so importing the export rebuilds the same Directory.
+A document is a tree walked along the compiled schema of its kind (`compiled/organization.json`,
+`compiled/service.json`, `compiled/service_at_location.json`, or a `*_list.json` for list items): each
+nested array or object the schema names holds every row related to its owner, so a phone that belongs
+to an organization, a contact and a location appears under each of them, as in the HSDS examples. A
+foreign key is written only where the nesting does not already say it, so importing an export (or an
+official example) and exporting it again gives back the same document.
 """
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections import defaultdict
+from collections.abc import Iterable
+from functools import cache
 from typing import Any
 
-from .hsds import validate_hsds
-from .model import (
-    Attribute,
-    Contact,
-    Directory,
-    Language,
-    Location,
-    Phone,
-    Record,
-    Schedule,
-    Service,
-    ServiceAtLocation,
-    TaxonomyTerm,
-)
+from .hsds import SCHEMA_DIR, validate_hsds
+from .model import RECORD_BY_KIND, Attribute, Directory, Metadata, Record
+
+COMPILED = SCHEMA_DIR / "compiled"
+
+# object key -> the owner's field that names the nested record
+OBJECT_KEYS = {
+    "organization": "organization_id",
+    "program": "program_id",
+    "location": "location_id",
+    "service": "service_id",
+    "taxonomy_term": "taxonomy_term_id",
+    "taxonomy_detail": "taxonomy_id",
+}
 
 
 class InvalidHsdsExport(ValueError):
@@ -34,143 +41,135 @@ class InvalidHsdsExport(ValueError):
         self.errors = errors
 
 
-def _owner(record: Record, order: tuple[str, ...]) -> tuple[str, uuid.UUID] | None:
-    for fk in order:
-        value = getattr(record, fk)
-        if value is not None:
-            return fk, value
-    return None
+@cache
+def _compiled(name: str) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads((COMPILED / f"{name}.json").read_text(encoding="utf-8"))
+    return data
 
 
-class _Exporter:
+def document_schema(kind: str, shape: str = "full") -> dict[str, Any]:
+    """The compiled HSDS schema a `kind` document of this `shape` ("full" or "list") follows."""
+    if shape == "list" and kind in ("organization", "service", "service_at_location"):
+        return _compiled(f"{kind}_list")
+    if kind in ("organization", "service", "service_at_location"):
+        return _compiled(kind)
+    if kind == "location":
+        return dict(_compiled("organization")["properties"]["locations"]["items"])
+    term = _compiled("service")["properties"]["attributes"]["items"]["properties"]["taxonomy_term"]
+    if kind == "taxonomy_term":
+        return dict(term)
+    if kind == "taxonomy":
+        return dict(term["properties"]["taxonomy_detail"])
+    raise ValueError(f"no HSDS document shape for {kind!r}")
+
+
+def _reference_fields(record: Record) -> list[str]:
+    fields = list(record.references)
+    if isinstance(record, Attribute):
+        fields.append("link_id")
+    if isinstance(record, Metadata):
+        fields.append("resource_id")
+    return fields
+
+
+class _Index:
+    """The directory's rows by id and by each foreign key, built once per export."""
+
     def __init__(self, directory: Directory) -> None:
-        self.d = directory
-        self.phones = self._group(
-            directory.phones,
-            ("contact_id", "service_at_location_id", "service_id", "location_id", "organization_id"),
-        )
-        self.contacts = self._group(
-            directory.contacts, ("service_at_location_id", "service_id", "location_id", "organization_id")
-        )
-        self.schedules = self._group(
-            directory.schedules, ("service_at_location_id", "service_id", "location_id")
-        )
-        self.languages = self._group(directory.languages, ("phone_id", "service_id", "location_id"))
-        self.attributes: dict[uuid.UUID, list[Attribute]] = defaultdict(list)
-        for attribute in directory.attributes:
-            self.attributes[attribute.link_id].append(attribute)
-        self.terms = {t.id: t for t in directory.taxonomy_terms}
-        self.taxonomies = {t.id: t for t in directory.taxonomies}
-        self.by_fk: dict[tuple[str, uuid.UUID], list[Any]] = defaultdict(list)
-        for rows, fk in (
-            (directory.addresses, "location_id"),
-            (directory.service_areas, "service_id"),
-            (directory.service_at_locations, "service_id"),
-            (directory.services, "organization_id"),
-            (directory.locations, "organization_id"),
-        ):
+        self.by_id: dict[str, dict[uuid.UUID, Record]] = {}
+        self.by_fk: dict[tuple[str, str], dict[uuid.UUID, list[Record]]] = {}
+        for table in directory.counts():
+            rows = directory.rows(table)
+            kind = type(rows[0]).kind if rows else table
+            self.by_id[kind] = {r.id: r for r in rows}
             for row in rows:
-                value = getattr(row, fk)
-                if value is not None:
-                    self.by_fk[(type(row).table + "." + fk, value)].append(row)
-        self.placed_locations: set[uuid.UUID] = {loc.id for loc in directory.locations if loc.organization_id}
+                for fk in _reference_fields(row):
+                    value = getattr(row, fk)
+                    if value is not None:
+                        self.by_fk.setdefault((row.kind, fk), defaultdict(list))[value].append(row)
 
-    @staticmethod
-    def _group(rows: list[Any], order: tuple[str, ...]) -> dict[tuple[str, uuid.UUID], list[Any]]:
-        grouped: dict[tuple[str, uuid.UUID], list[Any]] = defaultdict(list)
-        for row in rows:
-            owner = _owner(row, order)
-            if owner is not None:
-                grouped[owner].append(row)
-        return grouped
+    def children(self, child_kind: str, fk: str, owner_id: uuid.UUID) -> list[Record]:
+        return list(self.by_fk.get((child_kind, fk), {}).get(owner_id, []))
 
-    def _put(self, doc: dict[str, Any], key: str, items: list[dict[str, Any]]) -> None:
-        if items:
-            doc[key] = items
 
-    def term(self, term: TaxonomyTerm) -> dict[str, Any]:
-        doc = term.hsds()
-        if term.taxonomy_id is not None and term.taxonomy_id in self.taxonomies:
-            doc["taxonomy_detail"] = self.taxonomies[term.taxonomy_id].hsds()
+class _Document:
+    """One document being written: its rows, and which relations its nesting already expresses."""
+
+    def __init__(self, index: _Index) -> None:
+        self.index = index
+        self.expressed: set[tuple[str, uuid.UUID, str]] = set()
+        self.written: list[tuple[dict[str, Any], Record, dict[str, Any]]] = []
+
+    def render(self, record: Record, schema: dict[str, Any], ancestors: tuple[tuple[str, uuid.UUID], ...],
+               flat: frozenset[str] = frozenset()) -> dict[str, Any]:
+        properties: dict[str, Any] = schema.get("properties", {})
+        references = set(_reference_fields(record))
+        values = record.hsds()
+        doc: dict[str, Any] = {}
+        for key, prop in properties.items():
+            if key in values and key not in references and prop.get("type") not in ("array", "object"):
+                doc[key] = values[key]
+        self.written.append((doc, record, properties))
+        here = ancestors + ((record.kind, record.id),)
+        for key, prop in properties.items():
+            if key in flat:
+                prop = {**prop, "items": {**prop.get("items", {}), "properties": {
+                    k: v for k, v in prop.get("items", {}).get("properties", {}).items()
+                    if v.get("type") not in ("array", "object")}}}
+            if prop.get("type") == "array" and isinstance(prop.get("items"), dict) and "name" in prop["items"]:
+                child_kind = prop["items"]["name"]
+                fk = "link_id" if child_kind == "attribute" else "resource_id" if child_kind == "metadata" \
+                    else f"{record.kind}_id"
+                items = [
+                    self.render(child, prop["items"], here)
+                    for child in self.index.children(child_kind, fk, record.id)
+                    if (child.kind, child.id) not in here
+                ]
+                for child_id in (item["id"] for item in items):
+                    self.expressed.add((child_kind, uuid.UUID(child_id), fk))
+                if items:
+                    doc[key] = items
+            elif prop.get("type") == "object" and key in OBJECT_KEYS and "name" in prop:
+                target_id = getattr(record, OBJECT_KEYS[key], None)
+                child = self.index.by_id.get(prop["name"], {}).get(target_id) if target_id else None
+                if child is None or (child.kind, child.id) in here:
+                    continue
+                doc[key] = self.render(child, prop, here)
+                self.expressed.add((record.kind, record.id, OBJECT_KEYS[key]))
         return doc
 
-    def attrs(self, doc: dict[str, Any], record_id: uuid.UUID) -> dict[str, Any]:
-        items = []
-        for attribute in self.attributes.get(record_id, []):
-            item = attribute.hsds()
-            item["taxonomy_term"] = self.term(self.terms[attribute.taxonomy_term_id])
-            items.append(item)
-        self._put(doc, "attributes", items)
-        return doc
+    def finish(self) -> None:
+        """Spell out each foreign key that no nesting in this document expresses."""
+        for doc, record, properties in self.written:
+            for fk in _reference_fields(record):
+                value = getattr(record, fk)
+                if value is not None and fk in properties and (record.kind, record.id, fk) not in self.expressed:
+                    doc[fk] = str(value)
 
-    def language(self, language: Language) -> dict[str, Any]:
-        return self.attrs(language.hsds(), language.id)
 
-    def phone(self, phone: Phone) -> dict[str, Any]:
-        doc = phone.hsds()
-        self._put(
-            doc, "languages", [self.language(x) for x in self.languages.get(("phone_id", phone.id), [])]
-        )
-        return self.attrs(doc, phone.id)
+def export_documents(
+    directory: Directory,
+    kind: str,
+    ids: Iterable[uuid.UUID] | None = None,
+    *,
+    shape: str = "full",
+    flat: Iterable[str] = (),
+) -> list[dict[str, Any]]:
+    """The `kind` records of the directory (or those with these ids, in that order) as HSDS documents.
 
-    def contact(self, contact: Contact) -> dict[str, Any]:
-        doc = contact.hsds()
-        self._put(doc, "phones", [self.phone(p) for p in self.phones.get(("contact_id", contact.id), [])])
-        return self.attrs(doc, contact.id)
-
-    def schedule(self, schedule: Schedule) -> dict[str, Any]:
-        return self.attrs(schedule.hsds(), schedule.id)
-
-    def _owned(self, doc: dict[str, Any], fk: str, record_id: uuid.UUID, keys: tuple[str, ...]) -> None:
-        key = (fk, record_id)
-        if "contacts" in keys:
-            self._put(doc, "contacts", [self.contact(c) for c in self.contacts.get(key, [])])
-        if "phones" in keys:
-            self._put(doc, "phones", [self.phone(p) for p in self.phones.get(key, [])])
-        if "schedules" in keys:
-            self._put(doc, "schedules", [self.schedule(s) for s in self.schedules.get(key, [])])
-        if "languages" in keys:
-            self._put(doc, "languages", [self.language(x) for x in self.languages.get(key, [])])
-
-    def location(self, location: Location) -> dict[str, Any]:
-        doc = location.hsds()
-        self._owned(doc, "location_id", location.id, ("languages",))
-        addresses = self.by_fk.get(("addresses.location_id", location.id), [])
-        self._put(doc, "addresses", [self.attrs(a.hsds(), a.id) for a in addresses])
-        self._owned(doc, "location_id", location.id, ("contacts", "phones", "schedules"))
-        return self.attrs(doc, location.id)
-
-    def service_at_location(self, sal: ServiceAtLocation) -> dict[str, Any]:
-        doc = sal.hsds()
-        self._owned(doc, "service_at_location_id", sal.id, ("contacts", "phones", "schedules"))
-        if sal.location_id not in self.placed_locations:
-            # A location no organization owns can only travel nested in the link that uses it.
-            self.placed_locations.add(sal.location_id)
-            location = self.d.get("locations", sal.location_id)
-            if isinstance(location, Location):
-                doc["location"] = self.location(location)
-        return self.attrs(doc, sal.id)
-
-    def service(self, service: Service) -> dict[str, Any]:
-        doc = service.hsds()
-        self._owned(doc, "service_id", service.id, ("phones", "schedules"))
-        areas = self.by_fk.get(("service_areas.service_id", service.id), [])
-        self._put(doc, "service_areas", [self.attrs(a.hsds(), a.id) for a in areas])
-        sals = self.by_fk.get(("service_at_locations.service_id", service.id), [])
-        self._put(doc, "service_at_locations", [self.service_at_location(s) for s in sals])
-        self._owned(doc, "service_id", service.id, ("languages", "contacts"))
-        return self.attrs(doc, service.id)
-
-    def organization(self, organization_id: uuid.UUID) -> dict[str, Any]:
-        organization = self.d.get("organizations", organization_id)
-        assert organization is not None
-        doc = organization.hsds()
-        self._owned(doc, "organization_id", organization_id, ("contacts", "phones"))
-        locations = self.by_fk.get(("locations.organization_id", organization_id), [])
-        self._put(doc, "locations", [self.location(loc) for loc in locations])
-        services = self.by_fk.get(("services.organization_id", organization_id), [])
-        self._put(doc, "services", [self.service(s) for s in services])
-        return self.attrs(doc, organization_id)
+    `shape="list"` writes the HSDS list shape (`compiled/<kind>_list.json`); `flat` names nested arrays
+    of the root whose items carry only their own fields (an organization's services, by id and name).
+    """
+    index = _Index(directory)
+    rows = index.by_id.get(kind, {})
+    wanted = list(rows.values()) if ids is None else [rows[i] for i in ids if i in rows]
+    schema = document_schema(kind, shape)
+    documents = []
+    for record in wanted:
+        document = _Document(index)
+        documents.append(document.render(record, schema, (), frozenset(flat)))
+        document.finish()
+    return documents
 
 
 def export_hsds(directory: Directory, *, validate: bool = True) -> list[dict[str, Any]]:
@@ -179,8 +178,7 @@ def export_hsds(directory: Directory, *, validate: bool = True) -> list[dict[str
     Rows that no organization reaches (a taxonomy term no attribute uses, a location no organization
     or service uses) cannot appear in this format; `unreachable(directory)` lists them.
     """
-    exporter = _Exporter(directory)
-    documents = [exporter.organization(o.id) for o in directory.organizations]
+    documents = export_documents(directory, "organization")
     if validate:
         errors = [
             f"organization {doc['id']} {error}"
@@ -216,17 +214,11 @@ def unreachable(directory: Directory) -> dict[str, list[uuid.UUID]]:
 
 
 _KEY_TABLES = {
-    "services": "services",
-    "locations": "locations",
+    **{r.table: r.table for r in RECORD_BY_KIND.values()},
     "location": "locations",
-    "service_at_locations": "service_at_locations",
-    "addresses": "addresses",
-    "contacts": "contacts",
-    "phones": "phones",
-    "schedules": "schedules",
-    "languages": "languages",
-    "service_areas": "service_areas",
-    "attributes": "attributes",
+    "service": "services",
+    "organization": "organizations",
+    "program": "programs",
     "taxonomy_term": "taxonomy_terms",
     "taxonomy_detail": "taxonomies",
 }

@@ -38,6 +38,13 @@ KINDS = (
     "taxonomy_term",
     "attribute",
     "service_area",
+    "program",
+    "funding",
+    "accessibility",
+    "cost_option",
+    "required_document",
+    "organization_identifier",
+    "metadata",
 )
 
 
@@ -121,6 +128,9 @@ def schema_properties(kind: str) -> dict[str, dict[str, Any]]:
     if kind == "organization":
         # As in the compiled organization schema: organization documents nest their services.
         props.setdefault("services", {"name": "services", "type": "array", "items": {"$ref": "service.json"}})
+    if kind == "service_at_location":
+        # As in the compiled service_at_location schema: the service it links, nested.
+        props.setdefault("service", {"name": "service", "$ref": "service.json"})
     return props
 
 

@@ -19,7 +19,7 @@ from typing import IO, Any, ClassVar, Protocol, runtime_checkable
 
 from .assemble import Collector, RecordIssue
 from .hsds import schema_properties, schema_required
-from .model import RECORD_TYPES, Directory
+from .model import RECORD_BY_KIND, RECORD_TYPES, Directory
 
 ProgressCallback = Callable[[int, int], None]
 Source = Path | str | IO[str] | IO[bytes]
@@ -86,16 +86,19 @@ def _source_name(source: Source) -> str:
 
 # --- HSDS nested JSON -------------------------------------------------------------------------------
 
-LINK = "<link>"  # attributes take link_id / link_entity from their owner
+LINK = "<link>"  # attributes take link_id (and, unless they say, link_entity) from their owner
+META = "<meta>"  # metadata takes resource_id from the record it describes
 
 # kind -> {array key -> (child kind, foreign key the child gets from its owner)}
 ARRAY_CHILDREN: dict[str, dict[str, tuple[str, str]]] = {
     "organization": {
+        "funding": ("funding", "organization_id"),
         "contacts": ("contact", "organization_id"),
         "phones": ("phone", "organization_id"),
         "locations": ("location", "organization_id"),
+        "programs": ("program", "organization_id"),
+        "organization_identifiers": ("organization_identifier", "organization_id"),
         "services": ("service", "organization_id"),
-        "attributes": ("attribute", LINK),
     },
     "service": {
         "phones": ("phone", "service_id"),
@@ -103,49 +106,58 @@ ARRAY_CHILDREN: dict[str, dict[str, tuple[str, str]]] = {
         "service_areas": ("service_area", "service_id"),
         "service_at_locations": ("service_at_location", "service_id"),
         "languages": ("language", "service_id"),
+        "funding": ("funding", "service_id"),
+        "cost_options": ("cost_option", "service_id"),
+        "required_documents": ("required_document", "service_id"),
         "contacts": ("contact", "service_id"),
-        "attributes": ("attribute", LINK),
     },
     "location": {
         "languages": ("language", "location_id"),
         "addresses": ("address", "location_id"),
         "contacts": ("contact", "location_id"),
+        "accessibility": ("accessibility", "location_id"),
         "phones": ("phone", "location_id"),
         "schedules": ("schedule", "location_id"),
-        "attributes": ("attribute", LINK),
     },
     "service_at_location": {
         "contacts": ("contact", "service_at_location_id"),
         "phones": ("phone", "service_at_location_id"),
         "schedules": ("schedule", "service_at_location_id"),
-        "attributes": ("attribute", LINK),
     },
-    "contact": {"phones": ("phone", "contact_id"), "attributes": ("attribute", LINK)},
-    "phone": {"languages": ("language", "phone_id"), "attributes": ("attribute", LINK)},
-    "schedule": {"attributes": ("attribute", LINK)},
-    "address": {"attributes": ("attribute", LINK)},
-    "language": {"attributes": ("attribute", LINK)},
-    "service_area": {"attributes": ("attribute", LINK)},
-    "taxonomy_term": {},
-    "taxonomy": {},
-    "attribute": {},
+    "contact": {"phones": ("phone", "contact_id")},
+    "phone": {"languages": ("language", "phone_id")},
 }
+for _kind in RECORD_BY_KIND:
+    _children = ARRAY_CHILDREN.setdefault(_kind, {})
+    if _kind not in ("attribute", "metadata", "taxonomy", "taxonomy_term"):
+        _children["attributes"] = ("attribute", LINK)
+    if _kind != "metadata":
+        _children["metadata"] = ("metadata", META)
 # kind -> {object key -> (child kind, foreign key the owner gets from the child)}
 OBJECT_CHILDREN: dict[str, dict[str, tuple[str, str]]] = {
-    "service_at_location": {"location": ("location", "location_id")},
+    "service_at_location": {"location": ("location", "location_id"), "service": ("service", "service_id")},
     "attribute": {"taxonomy_term": ("taxonomy_term", "taxonomy_term_id")},
     "taxonomy_term": {"taxonomy_detail": ("taxonomy", "taxonomy_id")},
-    "service": {"organization": ("organization", "organization_id")},
+    "service": {"organization": ("organization", "organization_id"), "program": ("program", "program_id")},
 }
+# What a document at the top of a file may be: an organization unless the caller says otherwise.
+ROOT_KINDS = ("organization", "service", "service_at_location", "location", "taxonomy", "taxonomy_term")
 
 
 class HsdsJsonImporter:
     """HSDS 3.0 JSON: a list of organization documents with nested services, locations and so on.
 
-    Also accepts one organization document, or an HSDS API page (`{"contents": [...]}`).
+    Also accepts one organization document, or an HSDS API page (`{"contents": [...]}`). With `kind`
+    the documents are services, service_at_locations, locations, taxonomies or taxonomy terms instead
+    (what the HSDS API's `/services/{id}` or `/service_at_locations` answer).
     """
 
     name: ClassVar[str] = "hsds_json"
+
+    def __init__(self, kind: str = "organization") -> None:
+        if kind not in ROOT_KINDS:
+            raise ValueError(f"documents are one of {', '.join(ROOT_KINDS)}, not {kind!r}")
+        self.kind = kind
 
     def load(self, source: Source, on_progress: ProgressCallback | None = None) -> ImportResult:
         name = _source_name(source)
@@ -164,9 +176,9 @@ class HsdsJsonImporter:
         for index, document in enumerate(documents):
             path = f"$[{index}]"
             if not isinstance(document, Mapping):
-                collector.issue_for(source_name, index, "organization", None, path, "is not a JSON object")
+                collector.issue_for(source_name, index, self.kind, None, path, "is not a JSON object")
             else:
-                self._walk(collector, "organization", document, source_name, index, path, {})
+                self._walk(collector, self.kind, document, source_name, index, path, {})
             if on_progress is not None:
                 on_progress(index + 1, total)
         return ImportResult(collector.finish(), collector.issues, total)
@@ -197,6 +209,7 @@ class HsdsJsonImporter:
         index: int,
         path: str,
         inherited: dict[str, str],
+        defaults: dict[str, str] | None = None,
     ) -> str | None:
         """Store `document` and everything nested in it; the stored id, or None if it was rejected."""
         record_id = document.get("id")
@@ -206,8 +219,8 @@ class HsdsJsonImporter:
             child = document.get(key)
             if child is None:
                 continue
-            if kind == "service" and key == "organization" and "organization_id" in inherited:
-                continue  # the owner the service is already nested under, repeated
+            if owner_fk in inherited:
+                continue  # the owner the record is already nested under, repeated
             if not isinstance(child, Mapping):
                 collector.issue_for(source, index, kind, record_id, f"{path}.{key}", "is not a JSON object")
                 return None
@@ -226,7 +239,8 @@ class HsdsJsonImporter:
                 )
                 return None
             own[owner_fk] = child_id
-        record = collector.add(kind, document, source=source, index=index, path=path, inherited=own)
+        record = collector.add(kind, document, source=source, index=index, path=path, inherited=own,
+                               defaults=defaults)
         if record is None:
             return None
         arrays = ARRAY_CHILDREN.get(kind, {})
@@ -256,13 +270,18 @@ class HsdsJsonImporter:
             if not isinstance(value, list):
                 continue  # the schema check in `add` has reported it
             child_kind, fk = arrays[key]
-            link = {"link_id": str(record.id), "link_entity": kind} if fk == LINK else {fk: str(record.id)}
+            link: dict[str, str] = {fk: str(record.id)}
+            child_defaults: dict[str, str] | None = None
+            if fk == LINK:
+                link, child_defaults = {"link_id": str(record.id)}, {"link_entity": kind}
+            elif fk == META:
+                link = {"resource_id": str(record.id)}
             for i, item in enumerate(value):
                 child_path = f"{path}.{key}[{i}]"
                 if not isinstance(item, Mapping):
                     collector.issue_for(source, index, child_kind, None, child_path, "is not a JSON object")
                     continue
-                self._walk(collector, child_kind, item, source, index, child_path, link)
+                self._walk(collector, child_kind, item, source, index, child_path, link, child_defaults)
         return str(record.id)
 
 
@@ -283,18 +302,16 @@ CSV_FILES: dict[str, str] = {
     "taxonomies": "taxonomies.csv",
     "taxonomy_terms": "taxonomy_terms.csv",
     "attributes": "attributes.csv",
+    "programs": "programs.csv",
+    "funding": "funding.csv",
+    "accessibility": "accessibility.csv",
+    "cost_options": "cost_options.csv",
+    "required_documents": "required_documents.csv",
+    "organization_identifiers": "organization_identifiers.csv",
+    "metadata": "metadata.csv",
 }
 # HSDS tables the directory does not model; present files are reported, not silently ignored.
-UNMODELLED_CSV = (
-    "accessibility.csv",
-    "cost_options.csv",
-    "funding.csv",
-    "metadata.csv",
-    "meta_table_descriptions.csv",
-    "organization_identifiers.csv",
-    "programs.csv",
-    "required_documents.csv",
-)
+UNMODELLED_CSV = ("meta_table_descriptions.csv",)
 
 
 def _coerce(value: str, prop: Mapping[str, Any]) -> Any:
@@ -310,20 +327,47 @@ def _coerce(value: str, prop: Mapping[str, Any]) -> Any:
     return value
 
 
+def _typed(value: Any, prop: Mapping[str, Any]) -> Any:
+    """A table cell (CSV text, or a JSON value of tabular JSON) as the type its HSDS property expects."""
+    if isinstance(value, str):
+        return _coerce(value, prop)
+    if prop.get("type") == "string" and isinstance(value, int | float) and not isinstance(value, bool):
+        return str(value)  # tables are text: tabular JSON's numeric identifiers are HSDS strings
+    return value
+
+
 class CsvImporter:
-    """HSDS 3.0 tabular CSV: one file per table (organizations.csv, services.csv, ...) in a folder or zip."""
+    """HSDS 3.0 tabular CSV: one file per table (organizations.csv, services.csv, ...) in a folder or zip.
+
+    Also reads the same tables as one JSON object (`{"organizations.csv": [rows...], ...}`, HSDS's
+    `tabular.json`).
+    """
 
     name: ClassVar[str] = "csv"
 
     def load(self, source: Source, on_progress: ProgressCallback | None = None) -> ImportResult:
-        with self._files(source) as files:
-            tables: list[tuple[str, str, list[dict[str, str]]]] = []
+        tables: list[tuple[str, str, list[dict[str, Any]]]] = []
+        if isinstance(source, str | Path) and str(source).endswith(".json"):
+            try:
+                data = json.loads(Path(source).read_text(encoding="utf-8"))
+            except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+                raise UnreadableSource(f"not JSON: {exc}") from exc
+            if not isinstance(data, Mapping):
+                raise UnreadableSource("tabular JSON is an object of tables: {\"organizations.csv\": [...]}")
             for model in RECORD_TYPES:
-                file_name = CSV_FILES[model.table]
-                text = files.get(file_name)
-                if text is not None:
-                    tables.append((model.kind, file_name, list(csv.DictReader(io.StringIO(text)))))
-            unmodelled = [f for f in UNMODELLED_CSV if f in files]
+                rows = data.get(CSV_FILES[model.table])
+                if isinstance(rows, list):
+                    records = [dict(r) for r in rows if isinstance(r, Mapping)]
+                    tables.append((model.kind, CSV_FILES[model.table], records))
+            unmodelled = [f for f in UNMODELLED_CSV if f in data]
+        else:
+            with self._files(source) as files:
+                for model in RECORD_TYPES:
+                    file_name = CSV_FILES[model.table]
+                    text = files.get(file_name)
+                    if text is not None:
+                        tables.append((model.kind, file_name, list(csv.DictReader(io.StringIO(text)))))
+                unmodelled = [f for f in UNMODELLED_CSV if f in files]
         if not tables:
             raise UnreadableSource(
                 f"no HSDS CSV tables ({', '.join(CSV_FILES.values())}) in {_source_name(source)}"
@@ -347,7 +391,7 @@ class CsvImporter:
                 # An empty cell is an absent field, except a required description: HSDS requires
                 # one on organizations and taxonomy terms, and "" is its honest empty value.
                 record = {
-                    key: _coerce(value, props.get(key, {}))
+                    key: _typed(value, props.get(key, {}))
                     for key, value in row.items()
                     if key is not None and (value not in (None, "") or key in required_text)
                 }

@@ -11,7 +11,7 @@ import uuid
 from datetime import date, datetime, time
 from typing import Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_serializer
 
 Number = int | float
 LocationType = Literal["physical", "postal", "virtual"]
@@ -27,7 +27,8 @@ class Record(BaseModel):
 
     kind: ClassVar[str]  # HSDS schema name, e.g. "phone"
     table: ClassVar[str]  # Directory attribute and HSDS tabular file stem, e.g. "phones"
-    # Foreign keys: field -> table it points at. A Directory keeps every one of them resolvable.
+    # Foreign keys: field -> table it points at. A required one always resolves inside the Directory;
+    # an optional one may name a record outside it (a parent organization in another feed) and is kept.
     references: ClassVar[dict[str, str]] = {}
 
     id: uuid.UUID
@@ -60,10 +61,9 @@ class Organization(Record):
 class Service(Record):
     kind = "service"
     table = "services"
-    references = {"organization_id": "organizations"}
+    references = {"organization_id": "organizations", "program_id": "programs"}
 
     organization_id: uuid.UUID
-    # Programs are not modelled; the id is kept as given so an export does not lose it.
     program_id: uuid.UUID | None = None
     name: str
     alternate_name: str | None = None
@@ -86,6 +86,14 @@ class Service(Record):
     licenses: str | None = None
     alert: str | None = None
     last_modified: datetime | None = None
+
+    @field_serializer("last_modified", when_used="json-unless-none")
+    def _instant(self, value: datetime) -> str:
+        # As precise as the source gave it ("...45.123Z" comes back as "...45.123Z", not "...45.123000Z").
+        spec = "seconds" if not value.microsecond else "milliseconds" if not value.microsecond % 1000 \
+            else "microseconds"
+        text = value.isoformat(timespec=spec)
+        return text.removesuffix("+00:00") + "Z" if text.endswith("+00:00") else text
 
 
 class Location(Record):
@@ -259,6 +267,74 @@ class TaxonomyTerm(Record):
     term_uri: str | None = None
 
 
+class Program(Record):
+    kind = "program"
+    table = "programs"
+    references = {"organization_id": "organizations"}
+
+    organization_id: uuid.UUID | None = None
+    name: str
+    alternate_name: str | None = None
+    description: str = ""
+
+
+class Funding(Record):
+    kind = "funding"
+    table = "funding"
+    references = {"organization_id": "organizations", "service_id": "services"}
+
+    organization_id: uuid.UUID | None = None
+    service_id: uuid.UUID | None = None
+    source: str | None = None
+
+
+class Accessibility(Record):
+    kind = "accessibility"
+    table = "accessibility"
+    references = {"location_id": "locations"}
+
+    location_id: uuid.UUID | None = None
+    description: str | None = None
+    details: str | None = None
+    url: str | None = None
+
+
+class CostOption(Record):
+    kind = "cost_option"
+    table = "cost_options"
+    references = {"service_id": "services"}
+
+    service_id: uuid.UUID | None = None
+    # Text in HSDS (no date format), so kept exactly as given.
+    valid_from: str | None = None
+    valid_to: str | None = None
+    option: str | None = None
+    currency: str | None = None
+    amount: Number | None = None
+    amount_description: str | None = None
+
+
+class RequiredDocument(Record):
+    kind = "required_document"
+    table = "required_documents"
+    references = {"service_id": "services"}
+
+    service_id: uuid.UUID | None = None
+    document: str | None = None
+    uri: str | None = None
+
+
+class OrganizationIdentifier(Record):
+    kind = "organization_identifier"
+    table = "organization_identifiers"
+    references = {"organization_id": "organizations"}
+
+    organization_id: uuid.UUID | None = None
+    identifier_scheme: str | None = None
+    identifier_type: str
+    identifier: str
+
+
 class Attribute(Record):
     """Links a taxonomy term to any entity: how a service gets its need categories."""
 
@@ -271,6 +347,23 @@ class Attribute(Record):
     link_type: str | None = None
     link_entity: str
     value: str | None = None
+
+
+class Metadata(Record):
+    """A change to any record (HSDS metadata); `resource_id` is the record, whichever table it is in."""
+
+    kind = "metadata"
+    table = "metadata"
+
+    resource_id: uuid.UUID | None = None
+    resource_type: str | None = None
+    # Text in HSDS (no date format), so kept exactly as given.
+    last_action_date: str
+    last_action_type: str
+    field_name: str
+    previous_value: str
+    replacement_value: str
+    updated_by: str
 
 
 RECORD_TYPES: tuple[type[Record], ...] = (
@@ -287,6 +380,13 @@ RECORD_TYPES: tuple[type[Record], ...] = (
     Taxonomy,
     TaxonomyTerm,
     Attribute,
+    Program,
+    Funding,
+    Accessibility,
+    CostOption,
+    RequiredDocument,
+    OrganizationIdentifier,
+    Metadata,
 )
 RECORD_BY_KIND: dict[str, type[Record]] = {r.kind: r for r in RECORD_TYPES}
 RECORD_BY_TABLE: dict[str, type[Record]] = {r.table: r for r in RECORD_TYPES}
@@ -315,6 +415,13 @@ class Directory(BaseModel):
     taxonomies: list[Taxonomy] = Field(default_factory=list)
     taxonomy_terms: list[TaxonomyTerm] = Field(default_factory=list)
     attributes: list[Attribute] = Field(default_factory=list)
+    programs: list[Program] = Field(default_factory=list)
+    funding: list[Funding] = Field(default_factory=list)
+    accessibility: list[Accessibility] = Field(default_factory=list)
+    cost_options: list[CostOption] = Field(default_factory=list)
+    required_documents: list[RequiredDocument] = Field(default_factory=list)
+    organization_identifiers: list[OrganizationIdentifier] = Field(default_factory=list)
+    metadata: list[Metadata] = Field(default_factory=list)
 
     def rows(self, table: str) -> list[Record]:
         rows: list[Record] = getattr(self, table)
