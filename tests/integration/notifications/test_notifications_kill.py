@@ -70,6 +70,8 @@ def service(notifications_db: str, tmp_path: Path) -> Iterator[ServiceProcess]:
     env.update({
         "PYTHONPATH": str(ROOT), "DIVERSION_AMQP_URI": AMQP_URI, "DIVERSION_DATA_DIR": str(tmp_path),
         "DIVERSION_JWT_SECRET": JWT_SECRET, "DIVERSION_LOG_FORMAT": "text",
+        # The key the test's publisher signs events with (ADR 0011): without it every event is refused.
+        "DIVERSION_MESSAGE_SIGNING_KEY": os.environ["DIVERSION_MESSAGE_SIGNING_KEY"],
         "DIVERSION_NOTIFICATIONS_DATABASE_URL": notifications_db,
         "DIVERSION_NOTIFICATIONS_HTTP_PORT": str(free_port()),
         "DIVERSION_NOTIFICATIONS_WEBHOOK_ALLOW_LIST": "127.0.0.1",
