@@ -90,7 +90,8 @@ def test_the_replay_cli_shows_progress_and_the_same_report(fixture_referrals, ag
     env = {"DIVERSION_INTAKE_DATABASE_URL": pg_databases["intake"], "DIVERSION_JWT_SECRET": JWT_SECRET,
            "DIVERSION_DATA_DIR": str(tmp_path)}
     today = dt.date.today().isoformat()
-    result = CliRunner().invoke(rulesets, ["replay", "2026.2", "--agency", agency, "--from", today, "--to", today,
+    yesterday = (dt.date.today() - dt.timedelta(days=1)).isoformat()  # the fixture may have run before midnight
+    result = CliRunner().invoke(rulesets, ["replay", "2026.2", "--agency", agency, "--from", yesterday, "--to", today,
                                            "--format", "json"], env=env)
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)

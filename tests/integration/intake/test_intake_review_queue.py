@@ -177,7 +177,8 @@ def test_an_eligibility_date_brings_the_referral_back_screened_again(start_servi
     aged = next(p for p in pack["programs"] if p["id"] == "aged-history")
     aged["requires"][0]["params"]["measured_from"] = "screening_date"
     install_pack(api, agency, pack)
-    conviction = (dt.date.today() - dt.timedelta(days=5 * 365)).replace(day=1)
+    today = dt.date.today()
+    conviction = dt.date(today.year - 4, today.month, 1)  # five years are up about a year from now, whatever today is
     created = submit(api, agency, referral_body(dob="1980-01-01", convictions=[
         {"date": conviction.isoformat(), "offense_class": "felony_c"}]))
     aged_result = next(p for p in created["screening"]["programs"] if p["program"] == "aged-history")
