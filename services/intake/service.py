@@ -334,17 +334,7 @@ class IntakeService(ServiceBase):
                                 received_from=query.received_from, received_to=query.received_to,
                                 after=pager.after, limit=pager.fetch)  # type: ignore[arg-type]
         page, next_cursor = pager.page(rows, key=lambda pair: (pair[0].received_at, pair[0].id))
-        items = [
-            ReferralSummary(
-                id=r.id, status=r.status, source=r.source, case_number=r.case_number, external_id=r.external_id,
-                received_at=r.received_at,
-                defendant=PersonName(first_name=d.first_name, last_name=d.last_name, date_of_birth=d.date_of_birth),
-                recommendation=r.recommendation, eligible_programs=[p for p in r.eligible_programs.split(",") if p],
-                program=r.program, deferred_until=r.deferred_until, disposition=r.disposition,
-                **h.review_state(r),
-            )
-            for r, d in page
-        ]
+        items = [_summary(r, d) for r, d in page]
         self._audit_now(call, "referral.listed", None, {"ids": [i.id for i in items]})
         return Page[ReferralSummary](items=items, next_cursor=next_cursor)
 
@@ -358,16 +348,7 @@ class IntakeService(ServiceBase):
         rows = h.list_review_queue(self.db, call.agency, program=query.program,
                                    after=pager.after, limit=pager.fetch)  # type: ignore[arg-type]
         page, next_cursor = pager.page(rows, key=lambda pair: (pair[0].review_since, pair[0].id))
-        items = [
-            ReferralSummary(
-                id=r.id, status=r.status, source=r.source, case_number=r.case_number, external_id=r.external_id,
-                received_at=r.received_at,
-                defendant=PersonName(first_name=d.first_name, last_name=d.last_name, date_of_birth=d.date_of_birth),
-                recommendation=r.recommendation, eligible_programs=[p for p in r.eligible_programs.split(",") if p],
-                program=r.program, deferred_until=r.deferred_until, disposition=r.disposition, **h.review_state(r),
-            )
-            for r, d in page
-        ]
+        items = [_summary(r, d) for r, d in page]
         self._audit_now(call, "referral.listed", None, {"ids": [i.id for i in items], "needs": "review"})
         return Page[ReferralSummary](items=items, next_cursor=next_cursor)
 
@@ -560,6 +541,17 @@ class IntakeService(ServiceBase):
                         resource_id=referral_id, source_ip=None, request_id=self.event_context.get("request_id"),
                         detail={"disposition": str(disposition), "case_id": case_id, "event_id": event.id})
         self.db.commit()
+
+
+def _summary(r: Any, d: Any) -> ReferralSummary:
+    """A referral row and its defendant row as a list item (the list and the review queue alike)."""
+    return ReferralSummary(
+        id=r.id, status=r.status, source=r.source, case_number=r.case_number, external_id=r.external_id,
+        received_at=r.received_at,
+        defendant=PersonName(first_name=d.first_name, last_name=d.last_name, date_of_birth=d.date_of_birth),
+        recommendation=r.recommendation, eligible_programs=[p for p in r.eligible_programs.split(",") if p],
+        program=r.program, deferred_until=r.deferred_until, disposition=r.disposition, **h.review_state(r),
+    )
 
 
 def _created_detail(created: h.Created) -> dict[str, Any]:
