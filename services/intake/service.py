@@ -431,34 +431,30 @@ class IntakeService(ServiceBase):
     # ------------------------------------------------------------ events in
 
     @reliable_handler(CaseCompleted)
-    def on_case_completed(self, event: CloudEvent) -> None:
+    def on_case_completed(self, event: CloudEvent[CaseCompleted]) -> None:
         """The case ended well: the referral's disposition is dismissal or one-day probation."""
         data = event.data
-        assert isinstance(data, CaseCompleted)
         self._dispose(event, data.referral_id, data.disposition, data.case_id, data.completed_at, None)
 
     @reliable_handler(CaseTerminated)
-    def on_case_terminated(self, event: CloudEvent) -> None:
+    def on_case_terminated(self, event: CloudEvent[CaseTerminated]) -> None:
         """The case failed: the referral returns to prosecution."""
         data = event.data
-        assert isinstance(data, CaseTerminated)
         self._dispose(event, data.referral_id, rules.Disposition.RETURNED_TO_PROSECUTION, data.case_id,
                       data.terminated_at, data.reason)
 
     @reliable_handler(CaseOpened)
-    def on_case_opened(self, event: CloudEvent) -> None:
+    def on_case_opened(self, event: CloudEvent[CaseOpened]) -> None:
         """casework opened the referral's case: the referral knows its case from now on."""
         data = event.data
-        assert isinstance(data, CaseOpened)
         if h.record_case_opened(self.db, event.tenantid, data.referral_id, data.case_id):
             self._event_audit(event, "referral.case_opened", data.referral_id, {"case_id": data.case_id})
         self.db.commit()
 
     @reliable_handler(CaseWithdrawn)
-    def on_case_withdrawn(self, event: CloudEvent) -> None:
+    def on_case_withdrawn(self, event: CloudEvent[CaseWithdrawn]) -> None:
         """The case was withdrawn: the referral shows withdrawn and the agency's own system is told."""
         data = event.data
-        assert isinstance(data, CaseWithdrawn)
         if h.record_withdrawal(self.db, self._emit, event.tenantid, data.referral_id, case_id=data.case_id,
                                at=data.withdrawn_at, reason=data.reason):
             self._event_audit(event, "referral.withdrawn", data.referral_id, {"case_id": data.case_id})
