@@ -300,7 +300,7 @@ class IntakeService(ServiceBase):
         return response
 
     @api("POST", "/v1/referrals:batch", roles={"screener"}, body=BatchIn, response=BatchOut,
-         max_body_bytes=BATCH_BODY_LIMIT, errors=[409], tags=["referrals"],
+         max_body_bytes=BATCH_BODY_LIMIT, bulk=True, errors=[409], tags=["referrals"],
          summary="Submit up to 500 referrals; per-item results; an item already stored (external_id, else "
                  "case number + date of birth) is not created again")
     def submit_batch(self, call: Call) -> BatchOut:
