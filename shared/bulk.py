@@ -86,7 +86,8 @@ def write_rows(session: Session, table: Table, rows: Sequence[dict[str, Any]]) -
     if connection.dialect.name == "postgresql":
         statement = _json_insert(table, tuple(rows[0]), connection.dialect)
         if statement is not None:
-            connection.execute(statement, {"rows": _json_rows(rows)})
+            raw_keys = [k for k in rows[0] if isinstance(table.c[k].type, JsonDocument)]
+            connection.execute(statement, {"rows": _json_rows(rows, raw_keys)})
             return
     connection.execute(insert(table), list(rows))
 
@@ -150,15 +151,17 @@ def _encode(value: Any) -> Any:
 _dumps = json.JSONEncoder(default=_encode).encode  # SQLAlchemy's JSON serializer's output (json.dumps)
 
 
-def _json_rows(rows: Sequence[dict[str, Any]]) -> str:
-    """The rows as one JSON array; a RawJson value goes in as the document it already is."""
-    raw_keys = [k for k, v in rows[0].items() if isinstance(v, RawJson)]
-    if not raw_keys and not any(isinstance(v, RawJson) for row in rows for v in row.values()):
+def _json_rows(rows: Sequence[dict[str, Any]], raw_keys: Sequence[str] = ()) -> str:
+    """The rows as one JSON array; a RawJson value (in a `raw_keys` column) goes in as the document it is."""
+    if not raw_keys:
         return _dumps(list(rows))
     parts = []
     for row in rows:
+        raws = [f"{_dumps(k)}: {row[k]}" for k in raw_keys if isinstance(row[k], RawJson)]
+        if not raws:
+            parts.append(_dumps(row))
+            continue
         plain = {k: v for k, v in row.items() if not isinstance(v, RawJson)}
-        raws = [f"{_dumps(k)}: {v}" for k, v in row.items() if isinstance(v, RawJson)]
         head = _dumps(plain)
-        parts.append(head[:-1] + (", " if plain else "") + ", ".join(raws) + "}" if raws else head)
+        parts.append(head[:-1] + (", " if plain else "") + ", ".join(raws) + "}")
     return "[" + ", ".join(parts) + "]"

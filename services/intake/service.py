@@ -305,9 +305,10 @@ class IntakeService(ServiceBase):
                  "case number + date of birth) is not created again")
     def submit_batch(self, call: Call) -> BatchOut:
         ruleset, _ = h.current_ruleset(self.db, call.agency)
+        self.db.rollback()  # that read is over: validation and screening hold no transaction open
+        prepared = h.prepare_batch(call.body, ruleset, today=dt.date.today())
         for attempt in (1, 2):
-            out, created = h.import_batch(self.db, call.agency, call.body, ruleset, call.actor,
-                                          today=dt.date.today(), now=_now())
+            out, created = h.store_batch(self.db, call.agency, prepared, call.actor, now=_now())
             if created:
                 # One row for the whole batch (naming every id): 500 single-row inserts cost more than the batch.
                 self._audit(call, "referral.batch_created", None,
