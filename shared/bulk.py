@@ -92,7 +92,7 @@ def write_rows(session: Session, table: Table, rows: Sequence[dict[str, Any]]) -
     connection.execute(insert(table), list(rows))
 
 
-_STATEMENTS: dict[tuple[str, tuple[str, ...]], Any] = {}
+_STATEMENTS: dict[tuple[Table, tuple[str, ...]], Any] = {}
 
 
 def _carried(column_type: Any) -> bool:
@@ -108,7 +108,7 @@ def _carried(column_type: Any) -> bool:
 
 def _json_insert(table: Table, keys: tuple[str, ...], dialect: Dialect) -> Any:
     """`INSERT INTO t (a, b) SELECT r.a, r.b FROM json_to_recordset(:rows) AS r(a type, b type)`, or None."""
-    cache_key = (table.fullname, keys)
+    cache_key = (table, keys)
     if cache_key in _STATEMENTS:
         return _STATEMENTS[cache_key]
     statement = None
