@@ -87,6 +87,7 @@ def test_the_json_path_on_postgresql_stores_what_core_stores():
     engine = make_engine(url)
     rows = [{**row, "at": row["at"].replace(tzinfo=None) if n else row["at"]} for n, row in enumerate(ROWS)]
     rows[2]["flag"] = None
+    rows[0]["name"] = "Zoë \U0001f600 李 \" \\"  # beyond the BMP (a surrogate pair once escaped), quote, backslash
     try:
         METADATA.create_all(engine)
         with Session(engine) as session:
