@@ -347,7 +347,7 @@ def import_batch(
     for i, raw in enumerate(items):
         index = first_index + i
         try:
-            submission = ReferralSubmission.model_validate(raw)
+            submission = raw if isinstance(raw, ReferralSubmission) else ReferralSubmission.model_validate(raw)
         except ValidationError as exc:
             errors = validation_errors(exc.errors(include_url=False, include_input=False))
             results[i] = BatchItemResult.model_validate({"index": index, "status": "invalid", "errors": errors})

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 from typing import Any
 
 from nameko.extensions import DependencyProvider
@@ -240,7 +241,8 @@ class IntakeService(ServiceBase):
          tags=["rulesets"], errors=[409],
          summary="Install a new version of the agency's ruleset pack (new screenings use it)")
     def install_ruleset(self, call: Call) -> ApiResponse:
-        ruleset, fresh = h.install_ruleset(self.db, call.agency, call.body, call.actor, _now())
+        # The pack as sent, not the validated model: its content hash is of the document (as for a YAML pack).
+        ruleset, fresh = h.install_ruleset(self.db, call.agency, json.loads(call.raw_body), call.actor, _now())
         if fresh:
             self._audit(call, "ruleset.installed", ruleset.version, {"content_hash": ruleset.content_hash},
                         resource_type="ruleset")
@@ -375,7 +377,7 @@ class IntakeService(ServiceBase):
         return self._detail(row)
 
     @api("POST", "/v1/referrals/<referral_id>/decision", roles=DECIDERS, body=DecisionIn, response=ReferralOut,
-         headers=["If-Match"], errors=[409, 412, 428], tags=["referrals"],
+         required_headers=["If-Match"], errors=[409, 412, 428], tags=["referrals"],
          summary="Accept (eligible programs; a supervisor may override), decline or defer; needs If-Match")
     def decide_referral(self, call: Call, referral_id: str) -> ApiResponse:
         row = self._referral(call, referral_id, for_update=True)

@@ -35,6 +35,7 @@ from shared.auth import AuthenticationFailed, Identity, TokenVerifier, unverifie
 from shared.config import SETTINGS_KEY, Settings
 from shared.http.limits import parse_json, refuse_bad_text
 from shared.http.problems import (
+    BadRequest,
     Forbidden,
     MethodNotAllowed,
     NotFound,
@@ -55,6 +56,13 @@ log = logging.getLogger(__name__)
 MAX_PATH_INT = 2**31 - 1  # `<int:...>` path values beyond this name nothing (PostgreSQL integer)
 TRACEPARENT = re.compile(r"^00-([0-9a-f]{32})-([0-9a-f]{16})-[0-9a-f]{2}$")
 REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,100}$")
+# Request headers a route may declare, as the OpenAPI document states them and the edge (or, for
+# Idempotency-Key, shared/idempotency.py) enforces them: visible ASCII, at most 200 characters.
+HEADER_SCHEMAS: dict[str, dict[str, Any]] = {
+    "If-Match": {"type": "string", "minLength": 1, "maxLength": 200, "pattern": r"^[ -~]*[!-~][ -~]*$"},
+    "Idempotency-Key": {"type": "string", "minLength": 1, "maxLength": 200, "pattern": r"^[ -~]*[!-~][ -~]*$"},
+}
+IF_MATCH = re.compile(HEADER_SCHEMAS["If-Match"]["pattern"])
 
 
 @dataclass(frozen=True)
@@ -204,6 +212,7 @@ class ApiEntrypoint(HttpRequestHandler):
         errors: Iterable[int] = (),
         media_type: str = "application/json",
         headers: Iterable[str] = (),
+        required_headers: Iterable[str] = (),
         max_body_bytes: int | None = None,
         responses: dict[int, Any] | None = None,
         alternatives: Iterable[str] = (),
@@ -223,7 +232,9 @@ class ApiEntrypoint(HttpRequestHandler):
         self.tags = tuple(tags)
         self.errors = tuple(errors)
         self.media_type = media_type
-        self.request_headers = tuple(headers)
+        # `required_headers`: the route refuses a request without them (If-Match: 428), so the document says so.
+        self.required_headers = tuple(required_headers)
+        self.request_headers = tuple(dict.fromkeys((*headers, *self.required_headers)))
         self.max_body_bytes = max_body_bytes
         self.extra_responses = dict(responses or {})
         # Other media types the success response may take (e.g. text/csv for ?format=csv).
@@ -370,6 +381,11 @@ class ApiEntrypoint(HttpRequestHandler):
                 body = raw
                 if self.media_type == "application/x-www-form-urlencoded":
                     refuse_bad_text(dict(parse_qsl(raw.decode("utf-8", "replace"), keep_blank_values=True)), "body")
+        if_match = request.headers.get("If-Match")
+        malformed = if_match is not None and (len(if_match) > 200 or not IF_MATCH.match(if_match))
+        if malformed and "If-Match" in self.request_headers:
+            raise BadRequest("If-Match is 1-200 visible ASCII characters: the ETag you read, or *",
+                             errors=[{"field": "If-Match", "message": "malformed", "type": "header"}])
         query = None
         if self.query_model is not None:
             values: dict[str, Any] = {}
@@ -391,7 +407,7 @@ class ApiEntrypoint(HttpRequestHandler):
             query=query,
             request_id=request_id,
             traceparent=traceparent,
-            if_match=request.headers.get("If-Match"),
+            if_match=if_match,
             idempotency_key=request.headers.get("Idempotency-Key"),
             remote_addr=request.remote_addr,
             raw_body=raw,

@@ -6,6 +6,7 @@ per service is printed; the cursor, token and nested-body strategies are in test
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -52,6 +53,8 @@ def test_schemathesis_finds_no_server_error_and_no_response_breaking_the_documen
     token = make_token("stl-cao", ALL_ROLES, org=org, sub="fuzzer")
     try:
         result = _fuzz(api.base_url, token, tmp_path)
+        if os.environ.get("FUZZ_DUMP"):
+            Path(os.environ["FUZZ_DUMP"] + f"-{service}.txt").write_text(result.stdout + result.stderr)
     finally:
         if service == "notifications":  # its AMQP-feed subscriptions declared a durable queue on the broker
             with Connection(AMQP_URI) as connection:
@@ -69,9 +72,9 @@ def test_schemathesis_finds_no_server_error_and_no_response_breaking_the_documen
 def _fuzz(base_url: str, token: str, tmp_path: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [str(Path(sys.executable).parent / "st"), "run", f"{base_url}/openapi.json",
-         "--checks", ",".join(CHECKS),
+         "--checks", os.environ.get("FUZZ_CHECKS", ",".join(CHECKS)),
          "--header", f"Authorization: Bearer {token}",
-         "--phases", "examples,coverage,fuzzing",
+         "--phases", os.environ.get("FUZZ_PHASES", "examples,coverage,fuzzing"),
          "--max-examples", "15", "--workers", "1", "--request-timeout", "10",
          "--suppress-health-check", "all", "--seed", "20261128", "--no-color"],
         capture_output=True, text=True, timeout=600, cwd=tmp_path,
