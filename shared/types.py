@@ -18,6 +18,9 @@ from pydantic import AwareDatetime, BeforeValidator, EmailStr, WithJsonSchema
 # What `limits.BAD_TEXT` refuses, less the lone surrogates (a JSON-Schema string is code points, and an
 # ECMA-262 pattern without the `u` flag would read an emoji's surrogate pair as two bad characters).
 TEXT_PATTERN = r"^[^\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f]*$"
+# The same, with at least one character that is not white space (for fields stripped before they count).
+NONBLANK_TEXT_PATTERN = (r"^[^\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f]*[^\s\u0000-\u0008\u000b\u000c"
+                         r"\u000e-\u001f\u007f][^\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f]*$")
 
 _ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _ISO_DATETIME = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?([Zz]|[+-]\d{2}:?\d{2})?$")
@@ -44,11 +47,14 @@ IsoDateTime = Annotated[dt.datetime, BeforeValidator(_moment_only)]
 IsoAwareDatetime = Annotated[AwareDatetime, BeforeValidator(_moment_only)]
 
 # An address pydantic's email check takes: not under a special-use domain (RFC 6761: .test, .local, ...),
-# which it refuses and a plain `format: email` does not rule out; and a domain with a dot in it.
+# which it refuses and a plain `format: email` does not rule out; and a domain with a dot and a top-level
+# label that is not all digits.
 _SPECIAL_USE = "|".join("".join(f"[{c}{c.upper()}]" if c.isalpha() else c for c in name)
                         for name in sorted(SPECIAL_USE_DOMAIN_NAMES))
 EMAIL_SCHEMA = {"type": "string", "format": "email",
-                "pattern": rf"^[^@]+@(?!(?:[^@]*\.)?(?:{_SPECIAL_USE})\.?$)[^@]*[^@.]\.[^@]+$"}
+                "pattern": rf"^[^@]+@(?!(?:[^@]*\.)?(?:{_SPECIAL_USE})\.?$)"
+                           r"[^@]*[^@.]\.(?=[^@.]*[A-Za-z])[^@.]+$"}
 Email = Annotated[EmailStr, WithJsonSchema(EMAIL_SCHEMA)]
 
-__all__ = ["EMAIL_SCHEMA", "TEXT_PATTERN", "Email", "IsoAwareDatetime", "IsoDate", "IsoDateTime"]
+__all__ = ["EMAIL_SCHEMA", "NONBLANK_TEXT_PATTERN", "TEXT_PATTERN", "Email", "IsoAwareDatetime", "IsoDate",
+           "IsoDateTime"]

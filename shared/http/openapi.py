@@ -21,7 +21,7 @@ from shared.http.api import HEADER_SCHEMAS, ApiEntrypoint, api_routes
 from shared.http.limits import MAX_JSON_INTEGER
 from shared.http.pagination import PageQuery
 from shared.http.problems import PROBLEM_MEDIA_TYPE, ProblemDocument
-from shared.types import TEXT_PATTERN
+from shared.types import NONBLANK_TEXT_PATTERN, TEXT_PATTERN
 
 REF = "#/components/schemas/{model}"
 CONVERTER = re.compile(r"<(?:(\w+):)?(\w+)>")
@@ -66,7 +66,9 @@ class EdgeJsonSchema(GenerateJsonSchema):
     def str_schema(self, schema: core_schema.StringSchema) -> JsonSchemaValue:
         value = super().str_schema(schema)
         if self.mode == "validation" and "pattern" not in value and "format" not in value:
-            value["pattern"] = TEXT_PATTERN
+            stripped = schema.get("strip_whitespace") or self._config.str_strip_whitespace
+            # A model that strips whitespace first counts what is left: "   " is empty there.
+            value["pattern"] = NONBLANK_TEXT_PATTERN if stripped and value.get("minLength", 0) > 0 else TEXT_PATTERN
         return value
 
     def int_schema(self, schema: core_schema.IntSchema) -> JsonSchemaValue:
@@ -74,6 +76,13 @@ class EdgeJsonSchema(GenerateJsonSchema):
         if self.mode == "validation":
             value.setdefault("maximum", MAX_JSON_INTEGER)
             value.setdefault("minimum", -MAX_JSON_INTEGER)
+        return value
+
+    def model_schema(self, schema: core_schema.ModelSchema) -> JsonSchemaValue:
+        value = super().model_schema(schema)
+        open_object = value.get("type") == "object" and value.get("additionalProperties") is not False
+        if self.mode == "validation" and open_object:
+            value.setdefault("propertyNames", {"pattern": TEXT_PATTERN})  # the extra keys a model ignores, too
         return value
 
     def any_schema(self, schema: core_schema.AnySchema) -> JsonSchemaValue:

@@ -23,6 +23,7 @@ from tests.conftest import AMQP_URI, make_token
 
 SERVICES = ("intake", "casework", "resources", "notifications")
 ROOT = Path(__file__).resolve().parents[2]
+HERE = Path(__file__).resolve().parent
 ALL_ROLES = ("screener", "case_manager", "supervisor", "partner", "admin", "auditor")
 # Every response check schemathesis has. Left out: its data-acceptance checks (positive_data_acceptance,
 # negative_data_rejection), which need every rule of validation written into the document as JSON Schema
@@ -71,11 +72,14 @@ def test_schemathesis_finds_no_server_error_and_no_response_breaking_the_documen
 
 def _fuzz(base_url: str, token: str, tmp_path: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [str(Path(sys.executable).parent / "st"), "run", f"{base_url}/openapi.json",
+        [str(Path(sys.executable).parent / "st"), "--config-file", str(HERE / "schemathesis.toml"),
+         "run", f"{base_url}/openapi.json",
          "--checks", os.environ.get("FUZZ_CHECKS", ",".join(CHECKS)),
          "--header", f"Authorization: Bearer {token}",
          "--phases", os.environ.get("FUZZ_PHASES", "examples,coverage,fuzzing"),
          "--max-examples", "15", "--workers", "1", "--request-timeout", "10",
          "--suppress-health-check", "all", "--seed", "20261128", "--no-color"],
         capture_output=True, text=True, timeout=600, cwd=tmp_path,
+        env={**os.environ, "SCHEMATHESIS_HOOKS": "tests.integration.fuzz_hooks",
+             "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH", "")]))},
     )
