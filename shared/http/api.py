@@ -147,6 +147,19 @@ class ApiWebServer(WebServer):
         return super().get_wsgi_server(sock, wsgi_app, protocol=ProblemHttpProtocol, debug=debug)
 
 
+def _integral_floats_as_ints(document: Any) -> str:
+    """The document as JSON with 25.0 written 25: JSON Schema calls it an integer, and so does the document."""
+    def walk(value: Any) -> Any:
+        if isinstance(value, float) and value.is_integer() and abs(value) <= 2**53:
+            return int(value)
+        if isinstance(value, dict):
+            return {key: walk(child) for key, child in value.items()}
+        if isinstance(value, list):
+            return [walk(child) for child in value]
+        return value
+    return json.dumps(walk(document))
+
+
 def _read_chunked(request: Request, limit: int) -> bytes:
     """A body without Content-Length (chunked): read up to one byte past the limit, so "too large" shows."""
     if not request.environ.get("wsgi.input_terminated"):
@@ -374,7 +387,7 @@ class ApiEntrypoint(HttpRequestHandler):
                 try:
                     # Strict JSON: a number is no date, `0` no boolean, `false` no integer, "5" no number; what
                     # the OpenAPI document's types say, and nothing a client could send by mistake and get read.
-                    body = self.body_adapter.validate_json(raw or b"null", strict=True)
+                    body = self.body_adapter.validate_json(_integral_floats_as_ints(document), strict=True)
                 except ValidationError as exc:
                     raise UnprocessableContent(
                         "the body does not match the schema", errors=validation_errors(exc.errors())

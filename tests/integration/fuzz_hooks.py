@@ -9,6 +9,7 @@ left alone. Each rule has its own test where the server's refusal is asserted:
   400 `invalid-cursor`): a generated one is never valid, so a positive case starts on the first page;
 - an `Idempotency-Key` names one request: the same key with another body is 422 by design
   (tests/integration/test_edge_hardening.py), so every positive case gets a key of its own;
+- a referral's dates are not after today, nor before the defendant's birth;
 - a date range (`from`/`to`, `received_from`/`received_to`) runs forward;
 - `needs=review` takes only program, limit and cursor (the queue has its own order);
 - HSDS `proximity` is measured from a `postcode`; a directory search's `lat` and `lon` come together;
@@ -21,6 +22,7 @@ left alone. Each rule has its own test where the server's refusal is asserted:
 
 from __future__ import annotations
 
+import datetime as dt
 import itertools
 from typing import Any
 
@@ -52,8 +54,14 @@ def map_case(context: Any, case: Any) -> Any:
     for name in list(case.headers or {}):
         if name.lower() == "idempotency-key":
             case.headers[name] = f"fuzz-{next(_keys)}"
+    if label == "POST /v1/referrals:batch" and isinstance(case.body, list):
+        for item in case.body:
+            if isinstance(item, dict):
+                _keep_referral_rules(item)
     if isinstance(case.body, dict):
         _forward(case.body)
+        if label == "POST /v1/referrals":
+            _keep_referral_rules(case.body)
         if label == "POST /v1/rulesets":
             _keep_pack_rules(case.body)
         if label == "PUT /v1/settings" and "assignment_strategy" in case.body:
@@ -61,6 +69,28 @@ def map_case(context: Any, case: Any) -> Any:
 
             case.body["assignment_strategy"] = sorted(load_strategies())[0]
     return case
+
+
+def _keep_referral_rules(referral: dict[str, Any]) -> None:
+    """No date of a referral is after today, and none before the defendant's birth."""
+    today = dt.date.today().isoformat()
+    dated: list[tuple[dict[str, Any], str]] = []
+    defendant = referral.get("defendant")
+    if isinstance(defendant, dict) and isinstance(defendant.get("date_of_birth"), str):
+        dated.append((defendant, "date_of_birth"))
+    for charge in referral.get("charges") or []:
+        if isinstance(charge, dict) and isinstance(charge.get("offense_date"), str):
+            dated.append((charge, "offense_date"))
+    history = referral.get("history")
+    if isinstance(history, dict):
+        for kind in ("convictions", "prior_diversions"):
+            for entry in history.get(kind) or []:
+                if isinstance(entry, dict) and isinstance(entry.get("date"), str):
+                    dated.append((entry, "date"))
+    for holder, name in dated:
+        holder[name] = min(holder[name], today)
+    if dated and dated[0][1] == "date_of_birth":
+        defendant["date_of_birth"] = min(holder[name] for holder, name in dated)  # type: ignore[index]
 
 
 def _forward(values: dict[str, Any]) -> None:
@@ -79,8 +109,9 @@ def _keep_pack_rules(pack: dict[str, Any]) -> None:
         if isinstance(program, dict):
             program["requires"] = []
             duration = program.get("duration")
-            if isinstance(duration, dict) and isinstance(duration.get("min_months"), int) and \
-                    isinstance(duration.get("max_months"), int) and duration["min_months"] > duration["max_months"]:
+            if isinstance(duration, dict) and isinstance(duration.get("min_months"), (int, float)) and \
+                    isinstance(duration.get("max_months"), (int, float)) and \
+                    duration["min_months"] > duration["max_months"]:
                 duration["min_months"], duration["max_months"] = duration["max_months"], duration["min_months"]
     if isinstance(pack.get("programs"), list):
         pack["programs"] = list({p.get("id"): p for p in pack["programs"] if isinstance(p, dict)}.values())
