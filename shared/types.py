@@ -19,8 +19,10 @@ from pydantic import AwareDatetime, BeforeValidator, EmailStr, TypeAdapter, With
 # ECMA-262 pattern without the `u` flag would read an emoji's surrogate pair as two bad characters).
 TEXT_PATTERN = r"^[^\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f]*$"
 # The same, with at least one character that is not white space (for fields stripped before they count).
-NONBLANK_TEXT_PATTERN = (r"^[^\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f]*[^\s\u0000-\u0008\u000b\u000c"
-                         r"\u000e-\u001f\u007f][^\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f]*$")
+_SPACE = r"\t\n\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"  # str.isspace(), less controls
+NONBLANK_TEXT_PATTERN = (r"^[^\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f]*"
+                         rf"[^{_SPACE}\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f]"
+                         r"[^\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f]*$")
 
 _ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _ISO_DATETIME = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?([Zz]|[+-]\d{2}:?\d{2})?$")

@@ -238,7 +238,7 @@ class IntakeService(ServiceBase):
         return _ruleset_out(ruleset, source)
 
     @api("POST", "/v1/rulesets", roles={"admin"}, body=RulesetIn, response=RulesetOut, status=201,
-         tags=["rulesets"], errors=[409],
+         responses={200: RulesetOut}, tags=["rulesets"], errors=[409],  # 200: this very pack is installed already
          summary="Install a new version of the agency's ruleset pack (new screenings use it)")
     def install_ruleset(self, call: Call) -> ApiResponse:
         # The pack as sent, not the validated model: its content hash is of the document (as for a YAML pack).
