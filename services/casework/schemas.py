@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, EmailStr, Field
+from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
 
 from services.casework.domain.consent import (
     ConsentKind,
@@ -28,6 +27,7 @@ from services.casework.domain.supervision import (
     Response,
 )
 from shared.http.pagination import PageQuery
+from shared.types import Email, IsoAwareDatetime, IsoDate, IsoDateTime
 
 Slug = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[a-z0-9-]+$")]
 Text = Annotated[str, Field(min_length=1, max_length=2000)]
@@ -58,7 +58,7 @@ class StaffIn(Strict):
     """A new case manager or supervisor."""
 
     name: str = Field(min_length=1, max_length=200)
-    email: EmailStr
+    email: Email
     role: Literal["case_manager", "supervisor"] = "case_manager"
     programs: list[Slug] = Field(default_factory=list, max_length=50)
     caseload_cap: int = Field(default=25, ge=1, le=500)
@@ -85,7 +85,7 @@ class ParticipantOut(BaseModel):
     id: str
     first_name: str
     last_name: str
-    date_of_birth: dt.date
+    date_of_birth: IsoDate
     phone: str | None
     email: str | None
     preferred_language: str
@@ -105,10 +105,10 @@ class CaseSummary(BaseModel):
     program_id: str
     state: CaseState
     case_manager_id: str | None
-    opened_on: dt.date
-    start_date: dt.date | None
-    expected_end_date: dt.date | None
-    closed_on: dt.date | None
+    opened_on: IsoDate
+    start_date: IsoDate | None
+    expected_end_date: IsoDate | None
+    closed_on: IsoDate | None
     version: int
 
 
@@ -116,9 +116,9 @@ class CaseOut(CaseSummary):
     participant: ParticipantOut
     min_months: int
     max_months: int
-    referred_on: dt.date | None
-    earliest_completion: dt.date | None
-    latest_end: dt.date | None
+    referred_on: IsoDate | None
+    earliest_completion: IsoDate | None
+    latest_end: IsoDate | None
     disposition: Disposition | None
     termination_reason: str | None
     termination_detail: str | None
@@ -142,7 +142,7 @@ class ExtendIn(Strict):
     action: Literal["extend"]
     reason: Text
     months: int | None = Field(default=None, ge=1, le=60)
-    until: dt.date | None = None
+    until: IsoDate | None = None
 
 
 class CompleteIn(Strict):
@@ -150,7 +150,7 @@ class CompleteIn(Strict):
     disposition: Disposition = Disposition.DISMISSAL
     override_reason: str | None = Field(default=None, min_length=1, max_length=2000,
                                         description="supervisor override to complete before the minimum")
-    on: dt.date | None = Field(default=None, description="completion date; default today")
+    on: IsoDate | None = Field(default=None, description="completion date; default today")
 
 
 class TerminateIn(Strict):
@@ -178,7 +178,7 @@ class AssignmentOut(BaseModel):
 
     case_manager_id: str
     previous_case_manager_id: str | None
-    assigned_at: dt.datetime
+    assigned_at: IsoDateTime
     assigned_by: str | None
     strategy: str | None
     reason: str | None
@@ -194,14 +194,14 @@ class DomainAssessmentIn(Strict):
 
 
 class AssessmentIn(Strict):
-    assessed_on: dt.date | None = None
+    assessed_on: IsoDate | None = None
     domains: list[DomainAssessmentIn] = Field(min_length=1, max_length=len(NeedDomain))
 
 
 class AssessmentOut(BaseModel):
     id: str
     version: int
-    assessed_on: dt.date
+    assessed_on: IsoDate
     assessed_by: str
     domains: list[DomainAssessmentIn]
     priorities: list[str] = Field(description="domains with moderate or high need, highest first")
@@ -210,17 +210,17 @@ class AssessmentOut(BaseModel):
 class TaskOut(BaseModel):
     id: str
     description: str
-    due_date: dt.date | None
+    due_date: IsoDate | None
     owner: str
     done: bool
-    done_on: dt.date | None
+    done_on: IsoDate | None
 
 
 class GoalOut(BaseModel):
     id: str
     domain: NeedDomain
     description: str
-    target_date: dt.date | None
+    target_date: IsoDate | None
     status: GoalStatus
     service_referral_ids: list[str]
     tasks: list[TaskOut]
@@ -232,7 +232,7 @@ class PlanOut(BaseModel):
     case_id: str
     version: int
     goals: list[GoalOut]
-    updated_on: dt.date
+    updated_on: IsoDate
     updated_by: str
 
 
@@ -240,7 +240,7 @@ class AddGoal(Strict):
     op: Literal["add_goal"]
     domain: NeedDomain
     description: Text
-    target_date: dt.date | None = None
+    target_date: IsoDate | None = None
 
 
 class SetGoalStatus(Strict):
@@ -253,7 +253,7 @@ class AddTask(Strict):
     op: Literal["add_task"]
     goal_id: Id
     description: Text
-    due_date: dt.date | None = None
+    due_date: IsoDate | None = None
     owner: str = Field(default="participant", min_length=1, max_length=200)
 
 
@@ -276,11 +276,19 @@ PlanChangeIn = Annotated[AddGoal | SetGoalStatus | AddTask | CompleteTask | Link
 # ---------------------------------------------------------------- supervision
 
 
+# An amount of money or hours: a JSON number or a decimal string, above 0, at most 2 decimal places.
+Amount = Annotated[Decimal, Field(gt=0, le=Decimal("1000000"), decimal_places=2), WithJsonSchema({"anyOf": [
+    {"type": "number", "exclusiveMinimum": 0, "maximum": 1000000, "multipleOf": 0.01},
+    {"type": "string",
+     "pattern": r"^(?:[1-9][0-9]{0,5}(?:\.[0-9]{1,2})?|0\.(?:[1-9][0-9]?|0[1-9])|1000000(?:\.00?)?)$"},
+]})]
+
+
 class ConditionIn(Strict):
     kind: ConditionKind
     description: Text
     unit: MakeWholeUnit | None = None
-    required_amount: Decimal | None = Field(default=None, gt=0, le=Decimal("1000000"), decimal_places=2)
+    required_amount: Amount | None = None
 
 
 class ConditionOut(BaseModel):
@@ -294,22 +302,22 @@ class ConditionOut(BaseModel):
     remaining: Decimal | None
     percent_complete: Decimal | None
     met: bool
-    met_on: dt.date | None
+    met_on: IsoDate | None
     version: int
 
 
 class ProgressIn(Strict):
-    amount: Decimal = Field(gt=0, le=Decimal("1000000"), decimal_places=2)
-    on: dt.date | None = None
+    amount: Amount
+    on: IsoDate | None = None
 
 
 class ConditionMetIn(Strict):
-    on: dt.date | None = None
+    on: IsoDate | None = None
 
 
 class ContactIn(Strict):
     kind: ContactKind = ContactKind.CHECK_IN
-    scheduled_for: AwareDatetime
+    scheduled_for: IsoAwareDatetime
     status: Literal["scheduled", "completed"] = "scheduled"
     notes: str = Field(default="", max_length=4000)
 
@@ -317,23 +325,23 @@ class ContactIn(Strict):
 class ContactOutcomeIn(Strict):
     status: Literal["completed", "missed", "cancelled"]
     notes: str = Field(default="", max_length=4000)
-    completed_at: AwareDatetime | None = None
+    completed_at: IsoAwareDatetime | None = None
 
 
 class ContactOut(BaseModel):
     id: str
     case_id: str
     kind: ContactKind
-    scheduled_for: dt.datetime
+    scheduled_for: IsoDateTime
     status: str
-    completed_at: dt.datetime | None
+    completed_at: IsoDateTime | None
     notes: str
     version: int
 
 
 class AppointmentIn(Strict):
-    starts_at: AwareDatetime
-    ends_at: AwareDatetime | None = None
+    starts_at: IsoAwareDatetime
+    ends_at: IsoAwareDatetime | None = None
     kind: str = Field(default="meeting", min_length=1, max_length=50)
     with_whom: str = Field(min_length=1, max_length=200)
     location: str | None = Field(default=None, max_length=300)
@@ -343,8 +351,8 @@ class AppointmentIn(Strict):
 class AppointmentOut(BaseModel):
     id: str
     case_id: str
-    starts_at: dt.datetime
-    ends_at: dt.datetime | None
+    starts_at: IsoDateTime
+    ends_at: IsoDateTime | None
     kind: str
     with_whom: str
     location: str | None
@@ -355,7 +363,7 @@ class AppointmentOut(BaseModel):
 
 class IncidentIn(Strict):
     kind: IncidentKind
-    occurred_on: dt.date
+    occurred_on: IsoDate
     description: Text
     response: Response | None = Field(default=None, description="what was done; default: the suggested step")
     contact_id: str | None = Field(default=None, max_length=64)
@@ -365,7 +373,7 @@ class IncidentOut(BaseModel):
     id: str
     case_id: str
     kind: IncidentKind
-    occurred_on: dt.date
+    occurred_on: IsoDate
     description: str
     response: Response
     suggested_response: Response
@@ -379,7 +387,7 @@ class IncidentOut(BaseModel):
 class SignatureIn(Strict):
     signed_by: str = Field(min_length=1, max_length=200)
     method: SignatureMethod
-    signed_on: dt.date
+    signed_on: IsoDate
     capacity: SignerCapacity = SignerCapacity.PARTICIPANT
 
 
@@ -394,12 +402,12 @@ class ConsentIn(Strict):
     purposes: list[Purpose] = Field(min_length=1, max_length=len(Purpose))
     right_to_revoke_acknowledged: bool = False
     revocation_instructions: str = Field(default="", max_length=2000)
-    expires_on: dt.date | None = None
+    expires_on: IsoDate | None = None
     expiry_event: DispositionEvent | None = None
-    revocable_on: dt.date | None = None
+    revocable_on: IsoDate | None = None
     revocable_upon: DispositionEvent | None = None
     signature: SignatureIn | None = None
-    effective_on: dt.date | None = None
+    effective_on: IsoDate | None = None
 
 
 class ConsentOut(BaseModel):
@@ -414,13 +422,13 @@ class ConsentOut(BaseModel):
     purposes: list[Purpose]
     right_to_revoke_acknowledged: bool
     revocation_instructions: str
-    expires_on: dt.date | None
+    expires_on: IsoDate | None
     expiry_event: DispositionEvent | None
-    revocable_on: dt.date | None
+    revocable_on: IsoDate | None
     revocable_upon: DispositionEvent | None
     signature: SignatureIn | None
-    effective_on: dt.date | None
-    revoked_on: dt.date | None
+    effective_on: IsoDate | None
+    revoked_on: IsoDate | None
     revoked_by: str | None
     revocation_method: str | None
     missing_elements: list[str]
@@ -430,7 +438,7 @@ class ConsentOut(BaseModel):
 
 class RevocationIn(Strict):
     method: str = Field(min_length=1, max_length=100, description="e.g. written, oral")
-    on: dt.date | None = None
+    on: IsoDate | None = None
 
 
 class CoverageOut(BaseModel):

@@ -360,7 +360,7 @@ class CaseworkService(ServiceBase):
         return ApiResponse(out, headers={"ETag": tag})
 
     @api("PUT", "/v1/settings", roles={"supervisor", "admin"}, body=AgencySettingsIn, response=AgencySettingsOut,
-         headers=IF_MATCH, errors=[412, 428], tags=["staff"],
+         required_headers=IF_MATCH, errors=[412, 428], tags=["staff"],
          summary="Choose the agency's assignment strategy (a `diversion.assignment` plugin)")
     def put_settings(self, call: Call) -> ApiResponse:
         body: AgencySettingsIn = call.body
@@ -476,7 +476,7 @@ class CaseworkService(ServiceBase):
         return person
 
     @api("POST", "/v1/cases/<id>/transitions", roles=WRITERS, body=TransitionIn, response=CaseOut,
-         headers=IF_MATCH, errors=[409, 412, 428], tags=["cases"],
+         required_headers=IF_MATCH, errors=[409, 412, 428], tags=["cases"],
          summary="Extend, complete, terminate (return to prosecution) or withdraw a case")
     def transition_case(self, call: Call, id: str) -> ApiResponse:
         row = self._case(call, id, write=True)
@@ -530,7 +530,7 @@ class CaseworkService(ServiceBase):
         return self._case_out(row)
 
     @api("POST", "/v1/cases/<id>/assignment", roles=SUPERVISORS, body=AssignmentIn, response=CaseOut,
-         headers=IF_MATCH, errors=[409, 412, 428], tags=["cases"],
+         required_headers=IF_MATCH, errors=[409, 412, 428], tags=["cases"],
          summary="Assign or reassign the case manager (supervisor); history is kept")
     def assign_case(self, call: Call, id: str) -> ApiResponse:
         row = self._case(call, id, write=True)
@@ -630,7 +630,7 @@ class CaseworkService(ServiceBase):
         return _plan_out(h.plan_from_row(record))
 
     @api("POST", "/v1/cases/<id>/plan/changes", roles=WRITERS, body=PlanChangeIn, response=PlanOut,
-         headers=IF_MATCH, errors=[409, 412, 428], tags=["plan"],
+         required_headers=IF_MATCH, errors=[409, 412, 428], tags=["plan"],
          summary="Change the support plan (add a goal or task, set a goal's status, complete a task, link a "
                  "service referral); saves the next version")
     def change_plan(self, call: Call, id: str) -> ApiResponse:
@@ -736,7 +736,7 @@ class CaseworkService(ServiceBase):
         return ApiResponse(_condition_out(row), headers={"ETag": etag(row.id, row.version)})
 
     @api("POST", "/v1/cases/<id>/conditions/<condition_id>/progress", roles=WRITERS, body=ProgressIn,
-         response=ConditionOut, headers=IF_MATCH, errors=[409, 412, 428], tags=["supervision"],
+         response=ConditionOut, required_headers=IF_MATCH, errors=[409, 412, 428], tags=["supervision"],
          summary="Record a payment or hours on a make-whole condition")
     def record_condition_progress(self, call: Call, id: str, condition_id: str) -> ApiResponse:
         body: ProgressIn = call.body
@@ -746,7 +746,7 @@ class CaseworkService(ServiceBase):
                                       "condition.progress")
 
     @api("POST", "/v1/cases/<id>/conditions/<condition_id>/met", roles=WRITERS, body=ConditionMetIn,
-         response=ConditionOut, headers=IF_MATCH, errors=[409, 412, 428], tags=["supervision"],
+         response=ConditionOut, required_headers=IF_MATCH, errors=[409, 412, 428], tags=["supervision"],
          summary="Mark a general or therapeutic condition met")
     def mark_condition_met(self, call: Call, id: str, condition_id: str) -> ApiResponse:
         body: ConditionMetIn = call.body
@@ -792,7 +792,7 @@ class CaseworkService(ServiceBase):
         return out
 
     @api("POST", "/v1/cases/<id>/contacts/<contact_id>/outcome", roles=WRITERS, body=ContactOutcomeIn,
-         response=ContactOut, headers=IF_MATCH, errors=[409, 412, 428], tags=["supervision"],
+         response=ContactOut, required_headers=IF_MATCH, errors=[409, 412, 428], tags=["supervision"],
          summary="Record that a scheduled check-in was completed, missed or cancelled")
     def contact_outcome(self, call: Call, id: str, contact_id: str) -> ApiResponse:
         case = self._case(call, id, write=True)
@@ -971,7 +971,7 @@ class CaseworkService(ServiceBase):
         return row
 
     @api("POST", "/v1/participants/<id>/consents/<consent_id>/revocation", roles=WRITERS, body=RevocationIn,
-         response=ConsentOut, headers=IF_MATCH, errors=[409, 412, 428], tags=["consents"],
+         response=ConsentOut, required_headers=IF_MATCH, errors=[409, 412, 428], tags=["consents"],
          summary="Revoke a consent (a 2.35 consent only from its stated time or event, or at disposition)")
     def revoke_consent(self, call: Call, id: str, consent_id: str) -> ApiResponse:
         person = self._participant(call, id, write=True)

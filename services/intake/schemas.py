@@ -6,7 +6,6 @@ endpoint and the CLI import validate exactly the same way.
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -14,9 +13,11 @@ from pydantic import BaseModel, ConfigDict, Field
 from services.intake.domain.decisions import Override
 from services.intake.domain.referral import Charge, Defendant, History, Referral
 from services.intake.domain.report import ReportCell
+from services.intake.domain.ruleset import PackSpec
 from services.intake.domain.screening import ProgramScreening
 from shared.http.pagination import PageQuery
 from shared.http.problems import FieldError
+from shared.types import IsoDate, IsoDateTime
 
 MAX_BATCH = 500
 Slug = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[a-z0-9][a-z0-9-]*$")]
@@ -49,8 +50,8 @@ class ScreeningOut(BaseModel):
     trigger: Literal["submitted", "rescreen", "judgement", "eligible_on"]
     ruleset_version: str
     ruleset_hash: str
-    screened_on: dt.date
-    screened_at: dt.datetime
+    screened_on: IsoDate
+    screened_at: IsoDateTime
     screened_by: str
     recommendation: Literal["eligible", "needs_review", "ineligible"]
     programs: list[ProgramScreening]
@@ -62,10 +63,10 @@ class DecisionOut(BaseModel):
     reason_code: str | None = None
     note: str | None = None
     override: bool = False
-    deferred_until: dt.date | None = None
+    deferred_until: IsoDate | None = None
     ruleset_version: str | None = None
     decided_by: str
-    decided_at: dt.datetime
+    decided_at: IsoDateTime
 
 
 ReviewReasonName = Literal["needs_judgement", "possible_duplicate", "deferral_ended", "eligible_on_reached"]
@@ -78,8 +79,8 @@ class ReviewState(BaseModel):
         default_factory=list, description="programs whose verdict awaits a screener's judgement")
     review_reasons: list[ReviewReasonName] = Field(
         default_factory=list, description="why it is in the review queue (empty: it is not)")
-    review_since: dt.datetime | None = Field(default=None, description="in the review queue since")
-    eligible_on: dt.date | None = Field(
+    review_since: IsoDateTime | None = Field(default=None, description="in the review queue since")
+    eligible_on: IsoDate | None = Field(
         default=None, description="the first day time alone makes a program eligible; it comes back then")
 
 
@@ -90,7 +91,7 @@ class JudgementOut(BaseModel):
     reason: str
     screening_id: int | None = Field(default=None, description="the screening the judgement produced")
     judged_by: str
-    judged_at: dt.datetime
+    judged_at: IsoDateTime
 
 
 class PossibleDuplicate(BaseModel):
@@ -108,7 +109,7 @@ class ReferralOut(ReviewState):
     source: str
     case_number: str
     external_id: str | None = None
-    received_at: dt.datetime
+    received_at: IsoDateTime
     received_by: str
     defendant: Defendant
     charges: list[Charge]
@@ -116,11 +117,11 @@ class ReferralOut(ReviewState):
     screening: ScreeningOut = Field(description="the current (latest) screening")
     screenings: list[ScreeningOut] = Field(description="every screening, oldest first (append-only)")
     program: str | None = Field(default=None, description="the program accepted into")
-    deferred_until: dt.date | None = None
+    deferred_until: IsoDate | None = None
     decisions: list[DecisionOut]
     disposition: Literal["dismissal", "one_day_probation", "returned_to_prosecution"] | None = None
     disposition_reason: str | None = None
-    disposed_at: dt.datetime | None = None
+    disposed_at: IsoDateTime | None = None
     case_id: str | None = None
     possible_duplicates: list[PossibleDuplicate] = Field(
         description="other referrals of this agency for the same person (name and date of birth) or case"
@@ -131,7 +132,7 @@ class ReferralOut(ReviewState):
 class PersonName(BaseModel):
     first_name: str
     last_name: str
-    date_of_birth: dt.date
+    date_of_birth: IsoDate
 
 
 class ReferralSummary(ReviewState):
@@ -140,12 +141,12 @@ class ReferralSummary(ReviewState):
     source: str
     case_number: str
     external_id: str | None = None
-    received_at: dt.datetime
+    received_at: IsoDateTime
     defendant: PersonName
     recommendation: str
     eligible_programs: list[str]
     program: str | None = None
-    deferred_until: dt.date | None = None
+    deferred_until: IsoDate | None = None
     disposition: str | None = None
 
 
@@ -154,8 +155,8 @@ class ReferralQuery(PageQuery):
 
     status: Literal["screened", "accepted", "declined", "deferred", "disposed", "withdrawn"] | None = None
     program: Slug | None = Field(default=None, description="accepted into, or (undecided) screened eligible for")
-    received_from: dt.date | None = Field(default=None, description="received on or after this day (UTC)")
-    received_to: dt.date | None = Field(default=None, description="received on or before this day (UTC)")
+    received_from: IsoDate | None = Field(default=None, description="received on or after this day (UTC)")
+    received_to: IsoDate | None = Field(default=None, description="received on or before this day (UTC)")
     needs: Literal["review"] | None = Field(
         default=None, description="`review`: the review queue (a program awaits a judgement, a possible duplicate, "
                                   "a deferral or eligibility date that came), oldest first")
@@ -182,7 +183,7 @@ class DeclineIn(_Body):
 
 class DeferIn(_Body):
     action: Literal["defer"]
-    until: dt.date
+    until: IsoDate
     reason_code: Annotated[str, Field(min_length=1, max_length=64, description="one of the pack's deferral_reasons")]
     note: Annotated[str, Field(max_length=2000)] | None = None
 
@@ -205,7 +206,10 @@ JudgementIn = Annotated[ProgramJudgementIn | DuplicateJudgementIn, Field(discrim
 
 DecisionIn = Annotated[AcceptIn | DeclineIn | DeferIn, Field(discriminator="action")]
 
-BatchIn = Annotated[list[dict[str, Any]], Field(min_length=1, max_length=MAX_BATCH)]
+# Each item is a referral submission; one that does not validate is answered `invalid` in its own result
+# (the rest are still created), so the document says an item is a submission or any other object.
+BatchItemIn = Annotated[ReferralSubmission | dict[str, Any], Field(union_mode="left_to_right")]
+BatchIn = Annotated[list[BatchItemIn], Field(min_length=1, max_length=MAX_BATCH)]
 
 
 class BatchItemResult(BaseModel):
@@ -225,14 +229,14 @@ class BatchOut(BaseModel):
 class ReportQuery(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
-    from_: dt.date | None = Field(default=None, alias="from", description="received on or after (UTC day)")
-    to: dt.date | None = Field(default=None, description="received on or before (UTC day)")
+    from_: IsoDate | None = Field(default=None, alias="from", description="received on or after (UTC day)")
+    to: IsoDate | None = Field(default=None, description="received on or before (UTC day)")
     format: Literal["json", "csv"] = "json"
 
 
 class ScreeningReportOut(BaseModel):
-    date_from: dt.date | None
-    date_to: dt.date | None
+    date_from: IsoDate | None
+    date_to: IsoDate | None
     referrals: int
     min_cell: int
     cells: list[ReportCell]
@@ -250,14 +254,16 @@ class RulesetOut(BaseModel):
     deferral_reasons: dict[str, str]
 
 
-RulesetIn = Annotated[dict[str, Any], Field(description="a ruleset pack (the YAML pack's content as JSON)")]
+# A ruleset pack (the YAML pack's content as JSON), checked whole at the edge against the pack's own schema;
+# what only the loaded pack can tell (known criteria and their params, unique ids) answers `invalid-ruleset`.
+RulesetIn = Annotated[PackSpec, Field(description="a ruleset pack (the YAML pack's content as JSON)")]
 
 
 class ReplayIn(_Body):
     """Which referrals to replay: received between these days (UTC, both included)."""
 
-    from_: dt.date = Field(alias="from")
-    to: dt.date
+    from_: IsoDate = Field(alias="from")
+    to: IsoDate
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
@@ -269,6 +275,6 @@ class ExportQuery(BaseModel):
     variant: Literal["identified", "deidentified"] = Field(
         default="identified", description="deidentified (research): no names or case numbers, age bands instead of "
                                           "dates of birth, keyed hashes instead of ids")
-    from_: dt.date | None = Field(default=None, alias="from", description="received on or after (UTC day)")
-    to: dt.date | None = Field(default=None, description="received on or before (UTC day)")
+    from_: IsoDate | None = Field(default=None, alias="from", description="received on or after (UTC day)")
+    to: IsoDate | None = Field(default=None, description="received on or before (UTC day)")
     program: Slug | None = Field(default=None, description="accepted into, or screened eligible for")

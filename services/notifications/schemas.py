@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from shared.http.pagination import PageQuery
+from shared.types import Email, IsoDateTime
 
 PARTNER_EVENT_NAMES = "service_referral.requested, service_referral.status_changed, service_referral.escalated"
 AGENCY_EVENT_NAMES = "referral.accepted, referral.declined, referral.deferred, referral.disposed"
@@ -43,10 +43,10 @@ class SubscriptionOut(BaseModel):
     url: str | None
     event_types: list[str]
     status: str
-    created_at: dt.datetime
+    created_at: IsoDateTime
     description: str | None = None
     disabled_reason: str | None = None
-    previous_secret_expires_at: dt.datetime | None = None
+    previous_secret_expires_at: IsoDateTime | None = None
     version: int = 1
 
 
@@ -83,19 +83,19 @@ class DeliveryOut(BaseModel):
     trigger_event_type: str
     status: str
     attempts: int
-    next_attempt_at: dt.datetime | None
+    next_attempt_at: IsoDateTime | None
     last_status_code: int | None
     last_error: str | None
-    created_at: dt.datetime
-    updated_at: dt.datetime
-    delivered_at: dt.datetime | None
+    created_at: IsoDateTime
+    updated_at: IsoDateTime
+    delivered_at: IsoDateTime | None
 
 
 class AttemptOut(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
     attempt_number: int
-    attempted_at: dt.datetime
+    attempted_at: IsoDateTime
     outcome: str
     status_code: int | None
     latency_ms: float | None
@@ -109,7 +109,7 @@ StaffTopic = Literal["assignment", "service_referral_rejected", "escalation", "c
 class StaffContactIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    email: EmailStr
+    email: Email
     name: str | None = Field(default=None, max_length=200)
     language: str | None = Field(default=None, max_length=20)
     topics: list[StaffTopic] = Field(
@@ -129,7 +129,7 @@ class StaffContactOut(BaseModel):
     topics: list[str]
     active: bool
     version: int
-    updated_at: dt.datetime
+    updated_at: IsoDateTime
 
 
 class ContactPreferenceIn(BaseModel):
@@ -153,7 +153,7 @@ class ContactPreferenceOut(BaseModel):
     has_email: bool
     sms_opted_out: bool
     version: int
-    updated_at: dt.datetime
+    updated_at: IsoDateTime
 
 
 class ReminderOut(BaseModel):
@@ -163,8 +163,8 @@ class ReminderOut(BaseModel):
     appointment_id: str
     case_id: str
     offset_minutes: int
-    send_at: dt.datetime
-    appointment_at: dt.datetime
+    send_at: IsoDateTime
+    appointment_at: IsoDateTime
     status: str = Field(description="scheduled, queued (a delivery exists), skipped or cancelled")
     skip_reason: str | None
     delivery_id: str | None
@@ -182,7 +182,7 @@ class TemplateOverrideOut(BaseModel):
     key: str
     source: str
     version: int
-    updated_at: dt.datetime
+    updated_at: IsoDateTime
     updated_by: str
 
 

@@ -374,7 +374,7 @@ class NotificationsService(ServiceBase):
                           latency_ms=result.latency_ms, error=result.error)
 
     @api("POST", "/v1/subscriptions/<subscription_id>/secret-rotation", roles={"partner", "admin"},
-         response=SubscriptionWithSecret, headers=["If-Match"], errors=[409, 412, 428], tags=["subscriptions"],
+         response=SubscriptionWithSecret, required_headers=["If-Match"], errors=[409, 412, 428], tags=["subscriptions"],
          summary="New signing secret; both signatures are sent until the grace period ends")
     def rotate_secret(self, call: Call, subscription_id: str) -> ApiResponse:
         row = self._subscription(call, subscription_id, lock=True)
@@ -404,13 +404,13 @@ class NotificationsService(ServiceBase):
         return _tagged(_subscription_out(row), row)
 
     @api("POST", "/v1/subscriptions/<subscription_id>/disable", roles={"partner", "admin"},
-         response=SubscriptionOut, headers=["If-Match"], errors=[412, 428], tags=["subscriptions"],
+         response=SubscriptionOut, required_headers=["If-Match"], errors=[412, 428], tags=["subscriptions"],
          summary="Stop deliveries to this subscription")
     def disable_subscription(self, call: Call, subscription_id: str) -> ApiResponse:
         return self._set_status(call, subscription_id, "disabled")
 
     @api("POST", "/v1/subscriptions/<subscription_id>/enable", roles={"partner", "admin"},
-         response=SubscriptionOut, headers=["If-Match"], errors=[412, 428], tags=["subscriptions"],
+         response=SubscriptionOut, required_headers=["If-Match"], errors=[412, 428], tags=["subscriptions"],
          summary="Resume deliveries (also after a 410 Gone disabled it)")
     def enable_subscription(self, call: Call, subscription_id: str) -> ApiResponse:
         return self._set_status(call, subscription_id, "enabled")

@@ -46,6 +46,7 @@ from shared.config import SETTINGS_KEY
 from shared.http.api import ApiEntrypoint, ApiResponse, Call, verifier_for
 from shared.http.problems import NotFound, Problem, Unauthorized, UnprocessableContent, problem_response
 from shared.metrics import metrics_for
+from shared.types import IsoDateTime
 
 HSDS_VERSION = "3.0"
 STUB = "/hsds"
@@ -199,7 +200,7 @@ class _HsdsFilters(HsdsPageQuery):
     taxonomy_term_id: str | None = Field(default=None, max_length=64)
     taxonomy_id: str | None = Field(default=None, max_length=64)
     organization_id: str | None = Field(default=None, max_length=64)
-    modified_after: dt.datetime | None = Field(default=None, description="modified on or after (RFC 3339)")
+    modified_after: IsoDateTime | None = Field(default=None, description="modified on or after (RFC 3339)")
     full: bool = False
 
 

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from services.resources.directory.needs import NEED_CATEGORIES
 from shared.http.pagination import PageQuery
+from shared.types import Email, IsoDate, IsoDateTime
 
 NeedCategory = Literal[NEED_CATEGORIES]  # type: ignore[valid-type]
 Capacity = Literal["accepting", "waitlist", "closed"]
@@ -53,7 +53,7 @@ class ServiceSearchQuery(_Query):
     need: NeedCategory | None = Field(default=None, description="Need category (casework domain slug)")
     organization_id: str | None = Field(default=None, max_length=64)
     open_now: bool = Field(default=False, description="Only services whose weekly hours include `at`")
-    at: dt.datetime | None = Field(default=None, description="The moment for open_now (default: now)")
+    at: IsoDateTime | None = Field(default=None, description="The moment for open_now (default: now)")
     lat: float | None = Field(default=None, ge=-90, le=90)
     lon: float | None = Field(default=None, ge=-180, le=180)
     radius_km: float = Field(default=10.0, gt=0, le=500)
@@ -79,7 +79,7 @@ class ServiceHit(BaseModel):
     status: str
     capacity: Capacity
     need_categories: list[str]
-    assured_date: dt.date | None = None
+    assured_date: IsoDate | None = None
     distance_km: float | None = Field(default=None, description="to the nearest location, when searching near")
 
 
@@ -94,19 +94,19 @@ class StewardOut(BaseModel):
     organization_id: str
     agency_id: str
     assigned_by: str
-    assigned_at: dt.datetime
+    assigned_at: IsoDateTime
 
 
 class ServicePatch(BaseModel):
     """Fields a partner keeps current; `assured: true` records that someone confirmed the listing today."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"minProperties": 1})
 
     name: str | None = Field(default=None, min_length=1, max_length=300)
     alternate_name: str | None = Field(default=None, max_length=300)
     description: str | None = Field(default=None, max_length=5000)
     url: str | None = Field(default=None, max_length=500)
-    email: EmailStr | None = None
+    email: Email | None = None
     status: ServiceStatus | None = None
     application_process: str | None = Field(default=None, max_length=2000)
     fees_description: str | None = Field(default=None, max_length=2000)
@@ -116,7 +116,7 @@ class ServicePatch(BaseModel):
     capacity: Capacity | None = None
     referral_sla_hours: float | None = Field(default=None, gt=0, le=24 * 30)
     assured: bool | None = None
-    assurer_email: EmailStr | None = None
+    assurer_email: Email | None = None
 
     @model_validator(mode="after")
     def _something(self) -> ServicePatch:
@@ -166,7 +166,7 @@ class StaleListingOut(BaseModel):
     service_name: str
     organization_id: str
     organization_name: str
-    assured_date: dt.date | None
+    assured_date: IsoDate | None
     days_since_assured: int | None = Field(description="null: never verified")
 
 
@@ -177,7 +177,7 @@ class ParticipantContact(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     phone: str | None = Field(default=None, max_length=30)
-    email: EmailStr | None = None
+    email: Email | None = None
     preferred_language: str = Field(default="en", min_length=2, max_length=20)
 
 
@@ -218,9 +218,9 @@ class PartnerServiceReferralOut(BaseModel):
     need_category: str | None = None
     appointment_preference: str | None = None
     redisclosure_notice: str
-    requested_at: dt.datetime
-    respond_by: dt.datetime
-    updated_at: dt.datetime
+    requested_at: IsoDateTime
+    respond_by: IsoDateTime
+    updated_at: IsoDateTime
     allowed_next: list[str]
 
 
@@ -233,7 +233,7 @@ class ServiceReferralOut(PartnerServiceReferralOut):
     consent: ConsentScope
     note: str | None = None
     requested_by: str
-    escalated_at: dt.datetime | None = None
+    escalated_at: IsoDateTime | None = None
 
 
 class ServiceReferralQuery(_Query):
@@ -258,4 +258,4 @@ class ServiceReferralHistoryOut(BaseModel):
     note: str | None = None
     changed_by: str
     changed_by_role: str
-    changed_at: dt.datetime
+    changed_at: IsoDateTime

@@ -282,7 +282,7 @@ class ResourcesService(HsdsApi, ServiceBase):
                           assigned_at=now)
 
     @api("PATCH", "/v1/services/<service_id>", roles={"partner", "directory_admin"}, body=ServicePatch,
-         response=dict[str, Any], headers=["If-Match"], errors=[412, 428], tags=["directory"],
+         response=dict[str, Any], required_headers=["If-Match"], errors=[412, 428], tags=["directory"],
          summary="Update a listing (the deployment's directory_admin; a partner only its own organization's, "
                  "from its steward agency), set capacity, confirm it (assured)")
     def update_service(self, call: Call, service_id: str) -> ApiResponse:
@@ -558,7 +558,7 @@ class ResourcesService(HsdsApi, ServiceBase):
         return ApiResponse(self._referral_view(ref, self._actor(call)), headers={"ETag": etag(ref.id, ref.version)})
 
     @api("PATCH", "/v1/service-referrals/<referral_id>", roles=REFERRAL_READERS, body=ServiceReferralStatusChange,
-         response=ServiceReferralOut | PartnerServiceReferralOut, headers=["If-Match"], errors=[409, 412, 428],
+         response=ServiceReferralOut | PartnerServiceReferralOut, required_headers=["If-Match"], errors=[409, 412, 428],
          tags=["service referrals"],
          summary="Move a referral on: the partner receives, accepts, rejects, starts, completes or fails it; "
                  "the agency cancels it")

@@ -38,6 +38,7 @@ from shared.bulk import gc_paused
 from shared.config import SETTINGS_KEY, Settings
 from shared.http.limits import may_hold_bad_text, parse_json, refuse_bad_text
 from shared.http.problems import (
+    BadRequest,
     Forbidden,
     MethodNotAllowed,
     NotFound,
@@ -58,6 +59,13 @@ log = logging.getLogger(__name__)
 MAX_PATH_INT = 2**31 - 1  # `<int:...>` path values beyond this name nothing (PostgreSQL integer)
 TRACEPARENT = re.compile(r"^00-([0-9a-f]{32})-([0-9a-f]{16})-[0-9a-f]{2}$")
 REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,100}$")
+# Request headers a route may declare, as the OpenAPI document states them and the edge (or, for
+# Idempotency-Key, shared/idempotency.py) enforces them: visible ASCII, at most 200 characters.
+HEADER_SCHEMAS: dict[str, dict[str, Any]] = {
+    "If-Match": {"type": "string", "minLength": 1, "maxLength": 200, "pattern": r"^[ -~]*[!-~][ -~]*$"},
+    "Idempotency-Key": {"type": "string", "minLength": 1, "maxLength": 200, "pattern": r"^[ -~]*[!-~][ -~]*$"},
+}
+IF_MATCH = re.compile(HEADER_SCHEMAS["If-Match"]["pattern"])
 
 
 # The parsed body and query of a call: `Call[ReferralSubmission, ReferralQuery]` types `call.body` and `call.query`
@@ -148,6 +156,19 @@ class ApiWebServer(WebServer):  # type: ignore[misc]  # nameko's (eventlet/werkz
         return super().get_wsgi_server(sock, wsgi_app, protocol=ProblemHttpProtocol, debug=debug)
 
 
+def _integral_floats_as_ints(document: Any) -> str:
+    """The document as JSON with 25.0 written 25: JSON Schema calls it an integer, and so does the document."""
+    def walk(value: Any) -> Any:
+        if isinstance(value, float) and value.is_integer() and abs(value) <= 2**53:
+            return int(value)
+        if isinstance(value, dict):
+            return {key: walk(child) for key, child in value.items()}
+        if isinstance(value, list):
+            return [walk(child) for child in value]
+        return value
+    return json.dumps(walk(document))
+
+
 def _read_chunked(request: Request, limit: int) -> bytes:
     """A body without Content-Length (chunked): read up to one byte past the limit, so "too large" shows."""
     if not request.environ.get("wsgi.input_terminated"):
@@ -213,6 +234,7 @@ class ApiEntrypoint(HttpRequestHandler):  # type: ignore[misc]  # nameko's (even
         errors: Iterable[int] = (),
         media_type: str = "application/json",
         headers: Iterable[str] = (),
+        required_headers: Iterable[str] = (),
         max_body_bytes: int | None = None,
         responses: dict[int, Any] | None = None,
         alternatives: Iterable[str] = (),
@@ -233,7 +255,9 @@ class ApiEntrypoint(HttpRequestHandler):  # type: ignore[misc]  # nameko's (even
         self.tags = tuple(tags)
         self.errors = tuple(errors)
         self.media_type = media_type
-        self.request_headers = tuple(headers)
+        # `required_headers`: the route refuses a request without them (If-Match: 428), so the document says so.
+        self.required_headers = tuple(required_headers)
+        self.request_headers = tuple(dict.fromkeys((*headers, *self.required_headers)))
         self.max_body_bytes = max_body_bytes
         self.extra_responses = dict(responses or {})
         # Other media types the success response may take (e.g. text/csv for ?format=csv).
@@ -375,7 +399,9 @@ class ApiEntrypoint(HttpRequestHandler):  # type: ignore[misc]  # nameko's (even
                 if may_hold_bad_text(raw):
                     refuse_bad_text(document, "body")
                 try:
-                    body = self.body_adapter.validate_python(document)
+                    # Strict JSON: a number is no date, `0` no boolean, `false` no integer, "5" no number; what
+                    # the OpenAPI document's types say, and nothing a client could send by mistake and get read.
+                    body = self.body_adapter.validate_json(_integral_floats_as_ints(document), strict=True)
                 except ValidationError as exc:
                     raise UnprocessableContent(
                         "the body does not match the schema", errors=validation_errors(exc.errors())
@@ -384,6 +410,11 @@ class ApiEntrypoint(HttpRequestHandler):  # type: ignore[misc]  # nameko's (even
                 body = raw
                 if self.media_type == "application/x-www-form-urlencoded":
                     refuse_bad_text(dict(parse_qsl(raw.decode("utf-8", "replace"), keep_blank_values=True)), "body")
+        if_match = request.headers.get("If-Match")
+        malformed = if_match is not None and (len(if_match) > 200 or not IF_MATCH.match(if_match))
+        if malformed and "If-Match" in self.request_headers:
+            raise BadRequest("If-Match is 1-200 visible ASCII characters: the ETag you read, or *",
+                             errors=[{"field": "If-Match", "message": "malformed", "type": "header"}])
         query = None
         if self.query_model is not None:
             values: dict[str, Any] = {}
@@ -405,7 +436,7 @@ class ApiEntrypoint(HttpRequestHandler):  # type: ignore[misc]  # nameko's (even
             query=query,
             request_id=request_id,
             traceparent=traceparent,
-            if_match=request.headers.get("If-Match"),
+            if_match=if_match,
             idempotency_key=request.headers.get("Idempotency-Key"),
             remote_addr=request.remote_addr,
             raw_body=raw,

@@ -14,11 +14,14 @@ import re
 from typing import Any
 
 from pydantic import TypeAdapter
-from pydantic.json_schema import JsonSchemaMode
+from pydantic.json_schema import GenerateJsonSchema, JsonSchemaMode, JsonSchemaValue
+from pydantic_core import core_schema
 
-from shared.http.api import ApiEntrypoint, api_routes
+from shared.http.api import HEADER_SCHEMAS, ApiEntrypoint, api_routes
+from shared.http.limits import MAX_JSON_INTEGER
 from shared.http.pagination import PageQuery
 from shared.http.problems import PROBLEM_MEDIA_TYPE, ProblemDocument
+from shared.types import NONBLANK_TEXT_PATTERN, TEXT_PATTERN
 
 REF = "#/components/schemas/{model}"
 CONVERTER = re.compile(r"<(?:(\w+):)?(\w+)>")
@@ -30,11 +33,68 @@ STATUS_TEXT = {
 }
 PARAM_SCHEMA = {
     "uuid": {"type": "string", "format": "uuid"},
-    "int": {"type": "integer"},
-    "string": {"type": "string"},
-    None: {"type": "string"},
+    "int": {"type": "integer", "minimum": 0, "maximum": 2**31 - 1},  # beyond: 404 (api.MAX_PATH_INT)
+    "string": {"type": "string", "minLength": 1, "pattern": TEXT_PATTERN},
+    None: {"type": "string", "minLength": 1, "pattern": TEXT_PATTERN},
+}
+JSON_VALUE = {  # the component `EdgeJsonSchema.any_schema` refers to
+    "description": "Any JSON value the HTTP edge accepts: text without control characters, integers within "
+                   "2^53, nested at most 32 levels.",
+    "anyOf": [
+        {"type": "string", "pattern": TEXT_PATTERN},
+        {"type": "integer", "minimum": -MAX_JSON_INTEGER, "maximum": MAX_JSON_INTEGER},
+        {"type": "number", "not": {"type": "integer"}},
+        {"type": "boolean"},
+        {"type": "null"},
+        {"type": "array", "items": {"$ref": REF.format(model="JsonValue")}},
+        {"type": "object", "propertyNames": {"pattern": TEXT_PATTERN},
+         "additionalProperties": {"$ref": REF.format(model="JsonValue")}},
+    ],
 }
 CONTACT = {"name": "Diversion suite maintainers", "url": "https://diversion.example.org/"}
+
+
+class EdgeJsonSchema(GenerateJsonSchema):
+    """JSON Schema with the rules the HTTP edge applies to every value written into it (shared/http/limits.py).
+
+    The edge refuses control characters in any string and any integer beyond 2^53, whatever the model says;
+    a document that left that out would promise requests the edge refuses. A string that already has a
+    pattern or a format keeps it (every such pattern here admits printable characters only). Responses are
+    described as they are: a problem's `instance` echoes the path it was asked for, whatever it held.
+    """
+
+    def str_schema(self, schema: core_schema.StringSchema) -> JsonSchemaValue:
+        value = super().str_schema(schema)
+        if self.mode == "validation" and "pattern" not in value and "format" not in value:
+            stripped = schema.get("strip_whitespace") or self._config.str_strip_whitespace
+            # A model that strips whitespace first counts what is left: "   " is empty there.
+            value["pattern"] = NONBLANK_TEXT_PATTERN if stripped and value.get("minLength", 0) > 0 else TEXT_PATTERN
+        return value
+
+    def int_schema(self, schema: core_schema.IntSchema) -> JsonSchemaValue:
+        value = super().int_schema(schema)
+        if self.mode == "validation":
+            value.setdefault("maximum", MAX_JSON_INTEGER)
+            value.setdefault("minimum", -MAX_JSON_INTEGER)
+        return value
+
+    def model_schema(self, schema: core_schema.ModelSchema) -> JsonSchemaValue:
+        value = super().model_schema(schema)
+        open_object = value.get("type") == "object" and value.get("additionalProperties") is not False
+        if self.mode == "validation" and open_object:
+            value.setdefault("propertyNames", {"pattern": TEXT_PATTERN})  # the extra keys a model ignores, too
+        return value
+
+    def any_schema(self, schema: core_schema.AnySchema) -> JsonSchemaValue:
+        # Any JSON value the edge takes: text without control characters, integers within 2^53.
+        return {"$ref": REF.format(model="JsonValue")} if self.mode == "validation" else super().any_schema(schema)
+
+    def dict_schema(self, schema: core_schema.DictSchema) -> JsonSchemaValue:
+        value = super().dict_schema(schema)
+        if self.mode == "validation":
+            names = value.setdefault("propertyNames", {})
+            names.setdefault("pattern", TEXT_PATTERN)
+        return value
 
 
 def _description(service_cls: type, name: str, route: ApiEntrypoint) -> str:
@@ -86,6 +146,8 @@ def _error_statuses(route: ApiEntrypoint, has_path_params: bool) -> set[int]:
         statuses.add(422)
         if issubclass(route.query_model, PageQuery):
             statuses.add(400)  # invalid-cursor
+    if "If-Match" in route.request_headers:
+        statuses.add(400)  # a malformed If-Match
     if has_path_params:
         statuses |= {404, 422}  # 422: a path segment holding control characters
     return statuses
@@ -106,9 +168,11 @@ def openapi_document(service_cls: type, *, title: str, version: str, description
         if route.query_model is not None:
             adapters.append(((name, "query"), "validation", TypeAdapter(route.query_model)))
     schemas, definitions = TypeAdapter.json_schemas(
-        [(key, mode, adapter) for key, mode, adapter in adapters], ref_template=REF
+        [(key, mode, adapter) for key, mode, adapter in adapters], ref_template=REF,
+        schema_generator=EdgeJsonSchema,
     )
     components: dict[str, Any] = dict(definitions.get("$defs", {}))
+    components["JsonValue"] = JSON_VALUE
 
     paths: dict[str, Any] = {}
     for name, route in routes:
@@ -135,8 +199,9 @@ def openapi_document(service_cls: type, *, title: str, version: str, description
                     {"name": prop, "in": "query", "required": prop in required, "schema": schema}
                 )
         for header in route.request_headers:
-            operation["parameters"].append({"name": header, "in": "header", "required": False,
-                                            "schema": {"type": "string", "maxLength": 200}})
+            operation["parameters"].append({
+                "name": header, "in": "header", "required": header in route.required_headers,
+                "schema": dict(HEADER_SCHEMAS.get(header, {"type": "string", "maxLength": 200}))})
         if route.body_model is not None:
             operation["requestBody"] = {
                 "required": True,

@@ -147,7 +147,7 @@ class ReferralEndpoints(IntakeBase):
         return self._detail(row)
 
     @api("POST", "/v1/referrals/<referral_id>/decision", roles=DECIDERS, body=DecisionIn, response=ReferralOut,
-         headers=["If-Match"], errors=[409, 412, 428], tags=["referrals"],
+         required_headers=["If-Match"], errors=[409, 412, 428], tags=["referrals"],
          summary="Accept (eligible programs; a supervisor may override), decline or defer; needs If-Match")
     def decide_referral(self, call: Call[DecisionIn], referral_id: str) -> ApiResponse:
         row = self._referral(call, referral_id, for_update=True)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from sqlalchemy.exc import IntegrityError
 
 from services.intake.api.base import (
@@ -43,10 +45,11 @@ class RulesetEndpoints(IntakeBase):
         return _ruleset_out(ruleset, source)
 
     @api("POST", "/v1/rulesets", roles={"admin"}, body=RulesetIn, response=RulesetOut, status=201,
-         tags=["rulesets"], errors=[409],
+         responses={200: RulesetOut}, tags=["rulesets"], errors=[409],  # 200: this very pack is installed already
          summary="Install a new version of the agency's ruleset pack (new screenings use it)")
     def install_ruleset(self, call: Call[RulesetIn]) -> ApiResponse:
-        ruleset, fresh = rulesets.install_ruleset(self.db, call.agency, call.body, call.actor, utcnow())
+        # The pack as sent, not the validated model: its content hash is of the document (as for a YAML pack).
+        ruleset, fresh = rulesets.install_ruleset(self.db, call.agency, json.loads(call.raw_body), call.actor, utcnow())
         if fresh:
             self.audit.record(call, "ruleset.installed", "ruleset", ruleset.version,
                               detail={"content_hash": ruleset.content_hash})

@@ -10,8 +10,10 @@ from datetime import date
 from enum import StrEnum
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_core import InitErrorDetails, PydanticCustomError
+
+from shared.types import Email, IsoDate
 
 
 class OffenseClass(StrEnum):
@@ -69,13 +71,13 @@ class Address(_Model):
 class Defendant(_Model):
     first_name: Name
     last_name: Name
-    date_of_birth: date
+    date_of_birth: IsoDate
     # 40 like the catalog's Demographics.sex, so an accepted referral's event always validates.
     sex: Annotated[str, Field(min_length=1, max_length=40)] | None = None
     race: ShortText | None = None
     ethnicity: ShortText | None = None
     phone: Annotated[str, Field(min_length=7, max_length=25, pattern=r"^\+?[0-9 ().\-]+$")] | None = None
-    email: Annotated[EmailStr, Field(max_length=254)] | None = None
+    email: Annotated[Email, Field(max_length=254)] | None = None
     address: Address | None = None
     preferred_language: Literal["en", "es"] = "en"
 
@@ -91,7 +93,7 @@ class Charge(_Model):
     statute: Statute
     description: Annotated[str, Field(min_length=1, max_length=200)]
     offense_class: OffenseClass
-    offense_date: date
+    offense_date: IsoDate
     # None: the agency's offense list decides by statute (see criteria.NonViolent).
     violent: bool | None = None
 
@@ -104,7 +106,7 @@ class Charge(_Model):
 
 
 class Conviction(_Model):
-    date: dt.date
+    date: IsoDate
     offense_class: OffenseClass
     violent: bool | None = None
     statute: Statute | None = None
@@ -118,7 +120,7 @@ class Conviction(_Model):
 
 
 class PriorDiversion(_Model):
-    date: dt.date
+    date: IsoDate
     outcome: PriorDiversionOutcome = "unknown"
 
     @field_validator("date")

@@ -230,7 +230,8 @@ def prepare_batch(items: Sequence[Any], ruleset: Ruleset, *, today: dt.date, fir
     except ValidationError:
         for i, raw in enumerate(items):
             try:
-                valid.append((i, ReferralSubmission.model_validate(raw)))
+                submission = raw if isinstance(raw, ReferralSubmission) else ReferralSubmission.model_validate(raw)
+                valid.append((i, submission))
             except ValidationError as exc:
                 errors = validation_errors(exc.errors(include_url=False, include_input=False))
                 invalid[i] = BatchItemResult.model_validate({"index": first_index + i, "status": "invalid",
