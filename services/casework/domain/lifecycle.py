@@ -174,6 +174,17 @@ class SupervisorOverride(BaseModel):
     reason: str
 
 
+class OverrideNotPermitted(CaseworkError):
+    """Someone without the supervisor role asked to override the program's minimum duration."""
+
+
+def supervisor_override(actor: Actor, reason: str) -> SupervisorOverride:
+    """Only a supervisor overrides the minimum: the override is recorded in the acting supervisor's name."""
+    if not actor.roles & OVERRIDE_ROLES:
+        raise OverrideNotPermitted("only a supervisor may override the program's minimum duration")
+    return SupervisorOverride(approved_by=actor.subject, role="supervisor", reason=reason)
+
+
 class CaseEvent(BaseModel):
     """A fact to publish; `name` is one of `CaseEventName`, `data` is JSON-able."""
 

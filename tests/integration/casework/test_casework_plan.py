@@ -100,28 +100,6 @@ def test_service_referral_status_moves_the_linked_goal(tenant, case_id, intake, 
     assert current["version"] > version
 
 
-@pytest.mark.parametrize(("legacy", "attention"), [("declined", True), ("expired", True), ("in_progress", False)])
-def test_status_values_from_before_the_fhir_set_still_move_goals(tenant, case_id, legacy, attention):
-    """Events an older resources published (e.g. replayed from a dead-letter queue) use the old names."""
-    from sqlalchemy.orm import Session
-
-    from services.casework import handlers as h
-    from shared.messaging.outbox import record
-
-    goal = change_plan(tenant, case_id, {"op": "add_goal", "domain": "legal", "description": "expungement"})
-    referral = f"sr-{uuid.uuid4().hex[:8]}"
-    change_plan(tenant, case_id, {"op": "link_service_referral", "goal_id": goal["goals"][0]["id"],
-                                  "service_referral_id": referral})
-    with Session(tenant.engine) as session, session.begin():
-        changed = h.apply_referral_status(session, lambda e: record(session, e, service="casework"), tenant.slug,
-                                          referral, legacy)
-        assert changed == [case_id]
-        assert h.apply_referral_status(session, lambda e: record(session, e, service="casework"), tenant.slug,
-                                       referral, "no-such-status") == []
-    current = tenant.api.get(f"/v1/cases/{case_id}/plan", token=tenant.supervisor).json()
-    assert current["goals"][0]["needs_attention"] is attention
-
-
 def test_conditions_track_make_whole_progress_with_etags(tenant, case_id):
     token = tenant.manager_token()
     created = tenant.api.post(f"/v1/cases/{case_id}/conditions", token=token, json={

@@ -1,0 +1,109 @@
+"""Endpoints: cases, their participants, transitions to an outcome and (re)assignment."""
+
+from __future__ import annotations
+
+from services.casework.api.base import IF_MATCH, READERS, SUPERVISORS, WHOLE_AGENCY, WRITERS, CaseworkBase
+from services.casework.domain import lifecycle
+from services.casework.models import CaseRecord
+from services.casework.schemas import (
+    AssignmentIn,
+    AssignmentOut,
+    CaseListQuery,
+    CaseOut,
+    CaseSummary,
+    ParticipantOut,
+    TransitionIn,
+)
+from services.casework.usecases import assignment, cases
+from services.casework.usecases.common import utcnow
+from shared.http import ApiResponse, Call, Conflict, UnprocessableContent, api
+from shared.http.concurrency import etag
+from shared.http.pagination import Page
+
+
+def _invalid_transition(exc: lifecycle.InvalidTransition) -> Conflict:
+    return Conflict(str(exc), slug="invalid-transition", current_state=exc.current.value,
+                    allowed=cases.allowed_actions(exc.current))
+
+
+class CaseEndpoints(CaseworkBase):
+    @api("GET", "/v1/cases", person_data=True,
+         roles=READERS, query=CaseListQuery, response=Page[CaseSummary], tags=["cases"],
+         summary="Cases of the agency (a case manager sees their caseload); ?status=pending_assignment is "
+                 "the supervisor's queue")
+    def list_cases(self, call: Call) -> Page[CaseSummary]:
+        query: CaseListQuery = call.query
+        items, next_cursor = cases.list_cases(self.db, call, query, whole_agency=bool(self._roles(call) & WHOLE_AGENCY))
+        self._audit_now(call, "case.listed", "case", None, {"ids": [i.id for i in items]})
+        return Page[CaseSummary](items=items, next_cursor=next_cursor)
+
+    def _case_out(self, row: CaseRecord) -> ApiResponse:
+        return ApiResponse(cases.case_out(self.db, row), headers={"ETag": etag(row.id, row.version)})
+
+    @api("GET", "/v1/cases/<id>", person_data=True, roles=READERS, response=CaseOut, tags=["cases"],
+         summary="One case with the participant's record (the read is audited)")
+    def get_case(self, call: Call, id: str) -> ApiResponse:
+        row = self._case(call, id)
+        self._audit_now(call, "case.read", "case", row.id, {"participant_id": row.participant_id})
+        return self._case_out(row)
+
+    @api("GET", "/v1/participants/<id>", person_data=True, roles=READERS, response=ParticipantOut, tags=["cases"],
+         summary="A participant's minimum record (the read is audited)")
+    def get_participant(self, call: Call, id: str) -> ParticipantOut:
+        person = self._participant(call, id)
+        self._audit_now(call, "participant.read", "participant", person.id)
+        return ParticipantOut.model_validate(person)
+
+    @api("POST", "/v1/cases/<id>/transitions", roles=WRITERS, body=TransitionIn, response=CaseOut,
+         headers=IF_MATCH, errors=[409, 412, 428], tags=["cases"],
+         summary="Extend, complete, terminate (return to prosecution) or withdraw a case")
+    def transition_case(self, call: Call, id: str) -> ApiResponse:
+        row = self._case(call, id, write=True)
+        self._match(call, etag(row.id, row.version))
+        body = call.body
+        try:
+            cases.transition_case(self.db, self._emit, row, body, actor=self._actor(call), now=utcnow())
+        except lifecycle.OverrideNotPermitted:
+            self._audit_now(call, "case.override", "case", row.id, None, "denied")
+            raise  # 403 override-forbidden (service.py's problem table)
+        except lifecycle.InvalidTransition as exc:
+            raise _invalid_transition(exc) from None
+        except lifecycle.OverrideRequired as exc:
+            raise Conflict(str(exc), slug="override-required",
+                           earliest_completion=exc.earliest_completion.isoformat()) from None
+        except lifecycle.DurationExceeded as exc:
+            raise Conflict(str(exc), slug="duration-exceeded", latest_end=exc.latest_end.isoformat(),
+                           requested_end=exc.requested_end.isoformat()) from None
+        except (lifecycle.ReasonRequired, ValueError) as exc:
+            raise UnprocessableContent(str(exc), slug="invalid-transition-request") from None
+        self._audit(call, f"case.{body.action}", "case", row.id,
+                    {"state": row.state, "override": bool(row.override)})
+        self._commit()
+        return self._case_out(row)
+
+    @api("POST", "/v1/cases/<id>/assignment", roles=SUPERVISORS, body=AssignmentIn, response=CaseOut,
+         headers=IF_MATCH, errors=[409, 412, 428], tags=["cases"],
+         summary="Assign or reassign the case manager (supervisor); history is kept")
+    def assign_case(self, call: Call, id: str) -> ApiResponse:
+        row = self._case(call, id, write=True)
+        self._match(call, etag(row.id, row.version))
+        body: AssignmentIn = call.body
+        previous = row.case_manager_id
+        try:
+            assignment.assign_manually(self.db, self._emit, row, body.case_manager_id, actor=self._actor(call),
+                                       reason=body.reason, allow_over_cap=body.allow_over_cap, now=utcnow())
+        except lifecycle.InvalidTransition as exc:  # CaseloadFull, ProgramNotServed: 409 assignment-refused
+            raise _invalid_transition(exc) from None
+        self._audit(call, "case.assigned", "case", row.id,
+                    {"case_manager_id": row.case_manager_id, "previous_case_manager_id": previous})
+        self._commit()
+        return self._case_out(row)
+
+    @api("GET", "/v1/cases/<id>/assignments", person_data=True,
+         roles=READERS, response=list[AssignmentOut], tags=["cases"],
+         summary="Assignment history of a case, oldest first")
+    def list_assignments(self, call: Call, id: str) -> list[AssignmentOut]:
+        row = self._case(call, id)
+        out = [AssignmentOut.model_validate(item) for item in assignment.assignment_history(self.db, row.id)]
+        self._audit_now(call, "assignment.read", "case", row.id)
+        return out
