@@ -136,6 +136,8 @@ def test_check_ins_and_graduated_incidents(tenant, case_id):
     again = tenant.api.post(f"/v1/cases/{case_id}/contacts/{contact.json()['id']}/outcome", token=token,
                             json={"status": "completed"}, headers={"If-Match": missed.headers["ETag"]})
     assert again.status_code == 409
+    assert again.json()["type"].endswith("/contact-settled") and again.json()["title"] == "Conflict"
+    assert again.json()["detail"] == "the contact is already missed"
     responses = []
     for kind in ("missed_checkin", "non_compliance", "new_arrest"):
         incident = tenant.api.post(f"/v1/cases/{case_id}/incidents", token=token, json={
@@ -157,3 +159,13 @@ def test_an_appointment_publishes_what_notifications_needs_for_the_reminder(tena
     assert (data["participant_first_name"], data["phone"], data["email"], data["preferred_language"]) == (
         "Jordan", "+13145550100", "jordan@example.org", "es")
     assert data["case_id"] == case_id and data["appointment_id"] == response.json()["id"]
+
+
+def test_an_appointment_that_ends_before_it_starts_is_refused(tenant, case_id):
+    starts = datetime(2031, 3, 4, 15, 30, tzinfo=UTC)
+    response = tenant.api.post(f"/v1/cases/{case_id}/appointments", token=tenant.manager_token(), json={
+        "starts_at": starts.isoformat(), "ends_at": starts.isoformat(), "with_whom": "Housing Partner"})
+    assert response.status_code == 422, response.text
+    problem = response.json()
+    assert problem["detail"] == "an appointment ends after it starts"
+    assert problem["errors"] == [{"field": "ends_at", "message": "must be after starts_at", "type": "value_error"}]
