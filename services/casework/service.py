@@ -13,11 +13,11 @@ from services.casework.api.supervision import ConditionEndpoints, VisitEndpoints
 from services.casework.domain.assignment import CaseloadFull, ProgramNotServed
 from services.casework.domain.lifecycle import OverrideNotPermitted
 from services.casework.domain.supervision import ConditionProgressError, ContactAlreadySettled
-from services.casework.extensions import CallContext, SettingsProvider, supervision_timer
 from services.casework.settings import CaseworkSettings
 from services.casework.usecases import assignment, events, supervision
 from services.casework.usecases.common import utcnow
 from shared.db import Database
+from shared.extensions import Auditor, ContextData, OwnSettings, settings_timer
 from shared.http import register_problem
 from shared.messaging import Outbox, reliable_handler
 from shared.messaging.catalog import ReferralAccepted, ServiceReferralStatusChanged
@@ -51,24 +51,24 @@ class CaseworkService(StaffEndpoints, CaseEndpoints, PlanEndpoints, ConditionEnd
     }
     db = Database()
     outbox = Outbox()
-    context = CallContext()
-    settings = SettingsProvider()
+    context = ContextData()
+    settings = OwnSettings(CaseworkSettings)
+    audit = Auditor()
 
     # ------------------------------------------------------------ events in and the supervision timer
 
     @reliable_handler(ReferralAccepted)
-    def on_referral_accepted(self, event: CloudEvent) -> None:
+    def on_referral_accepted(self, event: CloudEvent[ReferralAccepted]) -> None:
         """Open exactly one case (the inbox absorbs redeliveries; the unique key absorbs republished copies)."""
         events.open_case_from_referral(self.db, self._emit, event, self.settings)
 
     @reliable_handler(ServiceReferralStatusChanged)
-    def on_service_referral_status_changed(self, event: CloudEvent) -> None:
+    def on_service_referral_status_changed(self, event: CloudEvent[ServiceReferralStatusChanged]) -> None:
         data = event.data
-        assert isinstance(data, ServiceReferralStatusChanged)
-        events.apply_referral_status(self.db, self._emit, event.tenantid, data.service_referral_id, str(data.status),
+        events.apply_referral_status(self.db, self._emit, event.tenantid, data.service_referral_id, data.status,
                                      case_id=data.case_id)
 
-    @supervision_timer
+    @settings_timer(CaseworkSettings, "timer_interval_seconds")
     def supervision_sweep(self) -> None:
         """Assign waiting cases where room has freed up; publish overdue check-ins, silent cases and approaching
         program ends, each once across replicas."""

@@ -12,7 +12,7 @@ from services.casework.domain import lifecycle
 from services.casework.models import CaseRecord, Participant
 from services.casework.settings import CaseworkSettings
 from services.casework.usecases import cases
-from shared.audit import write_audit, write_audit_now
+from shared.extensions import AuditLog
 from shared.http import ApiResponse, Call, Forbidden, PreconditionFailed
 from shared.http.concurrency import require_if_match
 from shared.idempotency import remember
@@ -36,21 +36,10 @@ class CaseworkBase:
     outbox: Outbox
     context: dict[str, Any]
     settings: CaseworkSettings
+    audit: AuditLog
 
     def _emit(self, event: CloudEvent) -> None:
         self.outbox.record(self.db, event)
-
-    def _audit(self, call: Call, action: str, resource_type: str, resource_id: str | None,
-               detail: dict[str, Any] | None = None, outcome: str = "success") -> None:
-        write_audit(self.db, service=self.name, action=action, outcome=outcome, identity=call.identity,
-                    resource_type=resource_type, resource_id=resource_id, source_ip=call.remote_addr,
-                    request_id=call.request_id, detail=detail)
-
-    def _audit_now(self, call: Call, action: str, resource_type: str, resource_id: str | None,
-                   detail: dict[str, Any] | None = None, outcome: str = "success") -> None:
-        write_audit_now(self.db.get_bind(), service=self.name, action=action, outcome=outcome,  # type: ignore[arg-type]
-                        identity=call.identity, resource_type=resource_type, resource_id=resource_id,
-                        source_ip=call.remote_addr, request_id=call.request_id, detail=detail)
 
     @staticmethod
     def _roles(call: Call) -> frozenset[str]:
@@ -67,7 +56,8 @@ class CaseworkBase:
         if write and not roles & WRITERS:
             raise Forbidden("this action needs the role case_manager or supervisor")
         if not roles & WHOLE_AGENCY and not cases.on_caseload(self.db, call.agency, call.actor, row):
-            self._audit_now(call, "case.access", "case", row.id, {"reason": "not on caseload"}, "denied")
+            self.audit.record_now(call, "case.access", "case", row.id, detail={"reason": "not on caseload"},
+                                  outcome="denied")
             raise Forbidden("this case is not on your caseload")
         return row
 

@@ -34,7 +34,7 @@ class CaseEndpoints(CaseworkBase):
     def list_cases(self, call: Call) -> Page[CaseSummary]:
         query: CaseListQuery = call.query
         items, next_cursor = cases.list_cases(self.db, call, query, whole_agency=bool(self._roles(call) & WHOLE_AGENCY))
-        self._audit_now(call, "case.listed", "case", None, {"ids": [i.id for i in items]})
+        self.audit.record_now(call, "case.listed", "case", None, detail={"ids": [i.id for i in items]})
         return Page[CaseSummary](items=items, next_cursor=next_cursor)
 
     def _case_out(self, row: CaseRecord) -> ApiResponse:
@@ -44,14 +44,14 @@ class CaseEndpoints(CaseworkBase):
          summary="One case with the participant's record (the read is audited)")
     def get_case(self, call: Call, id: str) -> ApiResponse:
         row = self._case(call, id)
-        self._audit_now(call, "case.read", "case", row.id, {"participant_id": row.participant_id})
+        self.audit.record_now(call, "case.read", "case", row.id, detail={"participant_id": row.participant_id})
         return self._case_out(row)
 
     @api("GET", "/v1/participants/<id>", person_data=True, roles=READERS, response=ParticipantOut, tags=["cases"],
          summary="A participant's minimum record (the read is audited)")
     def get_participant(self, call: Call, id: str) -> ParticipantOut:
         person = self._participant(call, id)
-        self._audit_now(call, "participant.read", "participant", person.id)
+        self.audit.record_now(call, "participant.read", "participant", person.id)
         return ParticipantOut.model_validate(person)
 
     @api("POST", "/v1/cases/<id>/transitions", roles=WRITERS, body=TransitionIn, response=CaseOut,
@@ -64,7 +64,7 @@ class CaseEndpoints(CaseworkBase):
         try:
             cases.transition_case(self.db, self._emit, row, body, actor=self._actor(call), now=utcnow())
         except lifecycle.OverrideNotPermitted:
-            self._audit_now(call, "case.override", "case", row.id, None, "denied")
+            self.audit.record_now(call, "case.override", "case", row.id, outcome="denied")
             raise  # 403 override-forbidden (service.py's problem table)
         except lifecycle.InvalidTransition as exc:
             raise _invalid_transition(exc) from None
@@ -76,8 +76,8 @@ class CaseEndpoints(CaseworkBase):
                            requested_end=exc.requested_end.isoformat()) from None
         except (lifecycle.ReasonRequired, ValueError) as exc:
             raise UnprocessableContent(str(exc), slug="invalid-transition-request") from None
-        self._audit(call, f"case.{body.action}", "case", row.id,
-                    {"state": row.state, "override": bool(row.override)})
+        self.audit.record(call, f"case.{body.action}", "case", row.id,
+                          detail={"state": row.state, "override": bool(row.override)})
         self._commit()
         return self._case_out(row)
 
@@ -94,8 +94,8 @@ class CaseEndpoints(CaseworkBase):
                                        reason=body.reason, allow_over_cap=body.allow_over_cap, now=utcnow())
         except lifecycle.InvalidTransition as exc:  # CaseloadFull, ProgramNotServed: 409 assignment-refused
             raise _invalid_transition(exc) from None
-        self._audit(call, "case.assigned", "case", row.id,
-                    {"case_manager_id": row.case_manager_id, "previous_case_manager_id": previous})
+        self.audit.record(call, "case.assigned", "case", row.id,
+                          detail={"case_manager_id": row.case_manager_id, "previous_case_manager_id": previous})
         self._commit()
         return self._case_out(row)
 
@@ -105,5 +105,5 @@ class CaseEndpoints(CaseworkBase):
     def list_assignments(self, call: Call, id: str) -> list[AssignmentOut]:
         row = self._case(call, id)
         out = [AssignmentOut.model_validate(item) for item in assignment.assignment_history(self.db, row.id)]
-        self._audit_now(call, "assignment.read", "case", row.id)
+        self.audit.record_now(call, "assignment.read", "case", row.id)
         return out

@@ -12,7 +12,6 @@ from services.casework.mapping import consent_out
 from services.casework.schemas import ConsentIn, ConsentOut, RevocationIn
 from services.casework.usecases import consents
 from services.casework.usecases.common import utcnow
-from shared.audit import write_audit
 from shared.auth import Identity
 from shared.http import ApiResponse, Call, Conflict, UnprocessableContent, api
 from shared.http.concurrency import etag
@@ -35,8 +34,9 @@ class ConsentEndpoints(CaseworkBase):
             raise UnprocessableContent("the consent is invalid", errors=[
                 {"field": ".".join(map(str, e["loc"])) or "(body)", "message": str(e["msg"]), "type": e["type"]}
                 for e in exc.errors()]) from None
-        self._audit(call, "consent.created", "consent", row.id,
-                    {"participant_id": person.id, "kind": row.kind, "recipient_org_id": row.recipient_org_id})
+        self.audit.record(call, "consent.created", "consent", row.id,
+                          detail={"participant_id": person.id, "kind": row.kind,
+                                  "recipient_org_id": row.recipient_org_id})
         self.db.flush()
         return self._created(call, scope, consent_out(row), etag(row.id, row.version))
 
@@ -46,7 +46,7 @@ class ConsentEndpoints(CaseworkBase):
     def list_consents(self, call: Call, id: str) -> list[ConsentOut]:
         person = self._participant(call, id)
         out = [consent_out(r) for r in consents.list_consents(self.db, person.id)]
-        self._audit_now(call, "consent.read", "participant", person.id, {"ids": [c.id for c in out]})
+        self.audit.record_now(call, "consent.read", "participant", person.id, detail={"ids": [c.id for c in out]})
         return out
 
     @api("GET", "/v1/participants/<id>/consents/<consent_id>", person_data=True, roles=READERS, response=ConsentOut,
@@ -54,7 +54,7 @@ class ConsentEndpoints(CaseworkBase):
     def get_consent(self, call: Call, id: str, consent_id: str) -> ApiResponse:
         person = self._participant(call, id)
         row = consents.consent_of(self.db, person, consent_id)
-        self._audit_now(call, "consent.read", "consent", row.id)
+        self.audit.record_now(call, "consent.read", "consent", row.id)
         return ApiResponse(consent_out(row), headers={"ETag": etag(row.id, row.version)})
 
     @api("POST", "/v1/participants/<id>/consents/<consent_id>/revocation", roles=WRITERS, body=RevocationIn,
@@ -71,7 +71,7 @@ class ConsentEndpoints(CaseworkBase):
         except consent_rules.RevocationDeferred as exc:
             raise Conflict(str(exc), slug="revocation-deferred", revocable_from=exc.revocable_from) from None
         if changed:
-            self._audit(call, "consent.revoked", "consent", row.id, {"participant_id": person.id})
+            self.audit.record(call, "consent.revoked", "consent", row.id, detail={"participant_id": person.id})
         self._commit()
         return ApiResponse(consent_out(row), headers={"ETag": etag(row.id, row.version)})
 
@@ -91,10 +91,10 @@ class ConsentEndpoints(CaseworkBase):
         if check.participant_id is None:
             return check.answer
         caller = Identity.from_context(self.context)
-        write_audit(self.db, service=self.name, action="consent.checked",
-                    outcome="success" if check.covered else "denied",
-                    identity=caller if caller is not None and caller.agency == agency else None, agency_id=agency,
-                    resource_type="participant", resource_id=check.participant_id, source_ip=None,
-                    request_id=self.context.get("request_id"), detail={**(check.detail or {}), "actor": actor})
+        if caller is None or caller.agency != agency:  # audited as nobody in particular, in the agency asked about
+            caller = Identity(sub="anonymous", agency=agency, roles=frozenset())
+        self.audit.record_as(caller, "consent.checked", "participant", check.participant_id,
+                             request_id=self.context.get("request_id"), detail={**(check.detail or {}), "actor": actor},
+                             outcome="success" if check.covered else "denied")
         self.db.commit()
         return check.answer

@@ -35,7 +35,7 @@ class PlanEndpoints(CaseworkBase):
             raise UnprocessableContent("the assessment is invalid",
                                        errors=[{"field": "domains", "message": str(e["msg"]), "type": e["type"]}
                                                for e in exc.errors()]) from None
-        self._audit(call, "assessment.created", "case", row.id, {"version": record.version})
+        self.audit.record(call, "assessment.created", "case", row.id, detail={"version": record.version})
         return self._created(call, scope, assessment_out(record))
 
     @api("GET", "/v1/cases/<id>/assessments", person_data=True,
@@ -44,14 +44,14 @@ class PlanEndpoints(CaseworkBase):
     def list_assessments(self, call: Call, id: str) -> list[AssessmentOut]:
         row = self._case(call, id)
         out = [assessment_out(r) for r in plans.list_assessments(self.db, row.id)]
-        self._audit_now(call, "assessment.read", "case", row.id, {"ids": [a.id for a in out]})
+        self.audit.record_now(call, "assessment.read", "case", row.id, detail={"ids": [a.id for a in out]})
         return out
 
     @api("GET", "/v1/cases/<id>/plan", person_data=True, roles=READERS, response=PlanOut, tags=["plan"],
          summary="The current support plan, with its ETag (the read is audited)")
     def get_plan(self, call: Call, id: str) -> ApiResponse:
         row = self._case(call, id)
-        self._audit_now(call, "plan.read", "case", row.id)
+        self.audit.record_now(call, "plan.read", "case", row.id)
         current = plans.current_plan(self.db, row)
         return ApiResponse(plan_out(current), headers={"ETag": _plan_etag(row.id, current.version)})
 
@@ -61,7 +61,7 @@ class PlanEndpoints(CaseworkBase):
     def get_plan_version(self, call: Call, id: str, version: int) -> PlanOut:
         row = self._case(call, id)
         earlier = plans.plan_version(self.db, row.id, version)
-        self._audit_now(call, "plan.read", "case", row.id, {"version": version})
+        self.audit.record_now(call, "plan.read", "case", row.id, detail={"version": version})
         return plan_out(earlier)
 
     @api("POST", "/v1/cases/<id>/plan/changes", roles=WRITERS, body=PlanChangeIn, response=PlanOut,
@@ -82,6 +82,6 @@ class PlanEndpoints(CaseworkBase):
         except ValueError as exc:
             raise Conflict(str(exc)) from None
         saved = plans.save_plan_revision(self.db, self._emit, row, revision, utcnow())
-        self._audit(call, f"plan.{body.op}", "case", row.id, {"version": saved.version})
+        self.audit.record(call, f"plan.{body.op}", "case", row.id, detail={"version": saved.version})
         self._commit()
         return ApiResponse(plan_out(saved), headers={"ETag": _plan_etag(row.id, saved.version)})

@@ -24,7 +24,7 @@ class ReportEndpoints(CaseworkBase):
          summary="Open cases per case manager against their cap (?format=csv for text/csv)")
     def caseload_report(self, call: Call) -> Any:
         rows = report_rows.caseload(self.db, call.agency)
-        self._audit_now(call, "report.caseload", "report", "caseload")
+        self.audit.record_now(call, "report.caseload", "report", "caseload")
         return _csv(rows, reports.CaseloadRow) if call.query.format == "csv" else rows
 
     @api("GET", "/v1/reports/overdue", person_data=True,
@@ -33,8 +33,8 @@ class ReportEndpoints(CaseworkBase):
          summary="Everything late on open cases, oldest first (?format=csv for text/csv)")
     def overdue_report(self, call: Call) -> Any:
         items = report_rows.overdue(self.db, call.agency, self.settings, utcnow())
-        self._audit_now(call, "report.overdue", "report", "overdue",
-                        {"case_ids": sorted({item.case_id for item in items})})
+        self.audit.record_now(call, "report.overdue", "report", "overdue",
+                              detail={"case_ids": sorted({item.case_id for item in items})})
         return _csv(items, reports.OverdueItem) if call.query.format == "csv" else items
 
     @api("GET", "/v1/reports/outcomes", roles=REPORT_READERS, query=OutcomesQuery,
@@ -48,7 +48,7 @@ class ReportEndpoints(CaseworkBase):
             result = {query.dimension.value: reports.outcomes_by(rows, query.dimension)}
         else:
             result = reports.outcomes_report(rows)
-        self._audit_now(call, "report.outcomes", "report", "outcomes")
+        self.audit.record_now(call, "report.outcomes", "report", "outcomes")
         if query.format == "csv":
             return _csv([cell for cells in result.values() for cell in cells], reports.OutcomeCell)
         return {name: [cell.model_dump(mode="json") for cell in cells] for name, cells in result.items()}

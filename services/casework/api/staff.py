@@ -24,7 +24,7 @@ class StaffEndpoints(CaseworkBase):
     def add_staff(self, call: Call) -> StaffOut:
         body: StaffIn = call.body
         member = staff.add_staff(self.db, call.agency, body)
-        self._audit(call, "staff.created", "staff", member.id)
+        self.audit.record(call, "staff.created", "staff", member.id)
         try:
             self.db.commit()
         except IntegrityError:
@@ -63,7 +63,7 @@ class StaffEndpoints(CaseworkBase):
         self._match(call, etag(f"settings-{call.agency}", config.version if config else 0))
         staff.set_assignment_strategy(self.db, call.agency, config, body.assignment_strategy, actor=call.actor,
                                       now=utcnow())
-        self._audit(call, "settings.changed", "agency_config", call.agency, {"assignment_strategy":
+        self.audit.record(call, "settings.changed", "agency_config", call.agency, detail={"assignment_strategy":
                                                                               body.assignment_strategy})
         self._commit()
         out, tag = self._agency_settings(call.agency)

@@ -44,7 +44,7 @@ class ConditionEndpoints(CaseworkBase):
         except ValidationError as exc:
             raise UnprocessableContent("the condition is invalid", errors=[
                 {"field": "(body)", "message": str(e["msg"]), "type": e["type"]} for e in exc.errors()]) from None
-        self._audit(call, "condition.created", "condition", row.id, {"case_id": case.id, "kind": row.kind})
+        self.audit.record(call, "condition.created", "condition", row.id, detail={"case_id": case.id, "kind": row.kind})
         self.db.flush()
         return self._created(call, scope, condition_out(row), etag(row.id, row.version))
 
@@ -54,7 +54,7 @@ class ConditionEndpoints(CaseworkBase):
     def list_conditions(self, call: Call, id: str) -> list[ConditionOut]:
         case = self._case(call, id)
         out = [condition_out(r) for r in conditions.list_conditions(self.db, case.id)]
-        self._audit_now(call, "condition.listed", "case", case.id, {"ids": [c.id for c in out]})
+        self.audit.record_now(call, "condition.listed", "case", case.id, detail={"ids": [c.id for c in out]})
         return out
 
     @api("GET", "/v1/cases/<id>/conditions/<condition_id>", person_data=True, roles=READERS, response=ConditionOut,
@@ -62,7 +62,7 @@ class ConditionEndpoints(CaseworkBase):
     def get_condition(self, call: Call, id: str, condition_id: str) -> ApiResponse:
         case = self._case(call, id)
         row = conditions.condition_of(self.db, case, condition_id)
-        self._audit_now(call, "condition.read", "condition", row.id, {"case_id": case.id})
+        self.audit.record_now(call, "condition.read", "condition", row.id, detail={"case_id": case.id})
         return ApiResponse(condition_out(row), headers={"ETag": etag(row.id, row.version)})
 
     def _change_condition(self, call: Call, id: str, condition_id: str,
@@ -71,7 +71,7 @@ class ConditionEndpoints(CaseworkBase):
         row = conditions.condition_of(self.db, case, condition_id)
         self._match(call, etag(row.id, row.version))
         conditions.change_condition(row, change)  # ConditionProgressError: 409 condition-progress
-        self._audit(call, action, "condition", row.id, {"case_id": case.id, "met": row.met})
+        self.audit.record(call, action, "condition", row.id, detail={"case_id": case.id, "met": row.met})
         self._commit()
         return ApiResponse(condition_out(row), headers={"ETag": etag(row.id, row.version)})
 
@@ -107,7 +107,7 @@ class VisitEndpoints(CaseworkBase):
         if (again := replay(self.db, call, scope)) is not None:
             return again
         row = contacts.add_contact(self.db, case, call.body)
-        self._audit(call, "contact.created", "contact", row.id, {"case_id": case.id, "status": row.status})
+        self.audit.record(call, "contact.created", "contact", row.id, detail={"case_id": case.id, "status": row.status})
         self.db.flush()
         return self._created(call, scope, contact_out(row), etag(row.id, row.version))
 
@@ -117,7 +117,7 @@ class VisitEndpoints(CaseworkBase):
     def list_contacts(self, call: Call, id: str) -> list[ContactOut]:
         case = self._case(call, id)
         out = [contact_out(r) for r in contacts.list_contacts(self.db, case.id)]
-        self._audit_now(call, "contact.listed", "case", case.id, {"ids": [c.id for c in out]})
+        self.audit.record_now(call, "contact.listed", "case", case.id, detail={"ids": [c.id for c in out]})
         return out
 
     @api("POST", "/v1/cases/<id>/contacts/<contact_id>/outcome", roles=WRITERS, body=ContactOutcomeIn,
@@ -129,7 +129,7 @@ class VisitEndpoints(CaseworkBase):
         self._match(call, etag(row.id, row.version))
         body: ContactOutcomeIn = call.body
         contacts.record_outcome(row, body, now=utcnow())  # ContactAlreadySettled: 409 contact-settled
-        self._audit(call, f"contact.{body.status}", "contact", row.id, {"case_id": case.id})
+        self.audit.record(call, f"contact.{body.status}", "contact", row.id, detail={"case_id": case.id})
         self._commit()
         return ApiResponse(contact_out(row), headers={"ETag": etag(row.id, row.version)})
 
@@ -146,7 +146,7 @@ class VisitEndpoints(CaseworkBase):
         except supervision.AppointmentEndsBeforeStart as exc:
             raise UnprocessableContent(str(exc), errors=[
                 {"field": "ends_at", "message": "must be after starts_at", "type": "value_error"}]) from None
-        self._audit(call, "appointment.scheduled", "appointment", row.id, {"case_id": case.id})
+        self.audit.record(call, "appointment.scheduled", "appointment", row.id, detail={"case_id": case.id})
         self.db.flush()
         return self._created(call, scope, appointment_out(row), etag(row.id, row.version))
 
@@ -156,7 +156,7 @@ class VisitEndpoints(CaseworkBase):
     def list_appointments(self, call: Call, id: str) -> list[AppointmentOut]:
         case = self._case(call, id)
         out = [appointment_out(r) for r in appointments.list_appointments(self.db, case.id)]
-        self._audit_now(call, "appointment.listed", "case", case.id, {"ids": [a.id for a in out]})
+        self.audit.record_now(call, "appointment.listed", "case", case.id, detail={"ids": [a.id for a in out]})
         return out
 
     @api("POST", "/v1/cases/<id>/incidents", roles=WRITERS, body=IncidentIn, response=IncidentOut, status=201,
@@ -168,8 +168,8 @@ class VisitEndpoints(CaseworkBase):
         if (again := replay(self.db, call, scope)) is not None:
             return again
         row = incidents.add_incident(self.db, case, call.body, by=call.actor, now=utcnow())
-        self._audit(call, "incident.created", "incident", row.id,
-                    {"case_id": case.id, "kind": row.kind, "response": row.response})
+        self.audit.record(call, "incident.created", "incident", row.id,
+                          detail={"case_id": case.id, "kind": row.kind, "response": row.response})
         self.db.flush()
         return self._created(call, scope, incident_out(row))
 
@@ -179,5 +179,5 @@ class VisitEndpoints(CaseworkBase):
     def list_incidents(self, call: Call, id: str) -> list[IncidentOut]:
         case = self._case(call, id)
         out = [incident_out(r) for r in incidents.list_incidents(self.db, case.id)]
-        self._audit_now(call, "incident.listed", "case", case.id, {"ids": [i.id for i in out]})
+        self.audit.record_now(call, "incident.listed", "case", case.id, detail={"ids": [i.id for i in out]})
         return out

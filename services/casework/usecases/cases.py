@@ -28,7 +28,7 @@ from services.casework.usecases.common import Emit, emit_data
 from services.casework.usecases.plans import current_plan
 from services.casework.usecases.staff import staff_for_subject, staff_subject
 from shared.http import Call, NotFound
-from shared.http.pagination import Pager
+from shared.http.pagination import paginate
 from shared.messaging.catalog import (
     CaseAssigned,
     CaseCompleted,
@@ -104,8 +104,7 @@ def list_cases(
         statement = statement.where(CaseRecord.program_id == query.program)
     if query.referral_id is not None:
         statement = statement.where(CaseRecord.referral_id == query.referral_id)
-    pager = Pager(call, CaseRecord.id)
-    rows, next_cursor = pager.page(session.scalars(pager.apply(statement)).all(), key=lambda row: (row.id,))
+    rows, next_cursor = paginate(session, call, statement, order=(CaseRecord.id,), key=lambda row: (row.id,))
     return [case_summary(row) for row in rows], next_cursor
 
 

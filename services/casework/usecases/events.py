@@ -27,11 +27,11 @@ def _age_on(born: date, on: date) -> int:
 
 
 def open_case_from_referral(
-    session: Session, emit: Emit, event: CloudEvent, settings: CaseworkSettings, now: datetime | None = None,
+    session: Session, emit: Emit, event: CloudEvent[ReferralAccepted], settings: CaseworkSettings,
+    now: datetime | None = None,
 ) -> CaseRecord:
     """Open exactly one case per (agency, referral): a case that exists already is returned unchanged."""
     data = event.data
-    assert isinstance(data, ReferralAccepted)
     agency = event.tenantid
     existing = session.scalar(
         select(CaseRecord).where(CaseRecord.agency_id == agency, CaseRecord.referral_id == data.referral_id)
