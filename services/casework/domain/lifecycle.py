@@ -2,6 +2,9 @@
 
 Every command is a pure function `(case, ...) -> Outcome`: a new `Case` value plus the events to publish,
 so the service layer can store both in one transaction (outbox) and nothing here touches I/O.
+
+Over 400 lines on purpose: the state table, the program's bounds and the five transitions read together
+(each transition checks the table and the bounds); split, each part would import the other two.
 """
 
 from __future__ import annotations
