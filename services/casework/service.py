@@ -11,7 +11,7 @@ from services.casework.api.reports import ReportEndpoints
 from services.casework.api.staff import StaffEndpoints
 from services.casework.api.supervision import ConditionEndpoints, VisitEndpoints
 from services.casework.domain.assignment import CaseloadFull, ProgramNotServed
-from services.casework.domain.lifecycle import OverrideNotPermitted
+from services.casework.domain.lifecycle import CaseClosed, OverrideNotPermitted
 from services.casework.domain.supervision import ConditionProgressError, ContactAlreadySettled
 from services.casework.settings import CaseworkSettings
 from services.casework.usecases import assignment, events, supervision
@@ -29,6 +29,7 @@ log = logging.getLogger(__name__)
 SETTINGS_CLASS = CaseworkSettings
 
 # Domain errors that map to a problem as they are (the others carry details the endpoints add).
+register_problem(CaseClosed, 409, "case-closed", "Conflict")
 register_problem(OverrideNotPermitted, 403, "override-forbidden", "Forbidden")
 register_problem(ConditionProgressError, 409, "condition-progress", "Conflict")
 register_problem(ContactAlreadySettled, 409, "contact-settled", "Conflict")

@@ -72,8 +72,7 @@ class PlanEndpoints(CaseworkBase):
         row = self._case(call, id, write=True)
         current = plans.current_plan(self.db, row)
         self._match(call, _plan_etag(row.id, current.version))
-        if lifecycle.CaseState(row.state) in lifecycle.TERMINAL_STATES:
-            raise Conflict(f"the case is {row.state}; its plan is closed", slug="case-closed")
+        lifecycle.require_open(lifecycle.CaseState(row.state), what="its plan is closed")  # 409 case-closed
         body = call.body
         try:
             revision = plans.revise_plan(current, body, on=utcnow().date(), by=call.actor)

@@ -177,6 +177,16 @@ class SupervisorOverride(BaseModel):
     reason: str
 
 
+class CaseClosed(CaseworkError):
+    """Nothing new (a contact, an appointment, an incident, a plan change) is recorded on a closed case."""
+
+
+def require_open(state: CaseState, *, what: str = "") -> None:
+    """Refuse a change to a case in a terminal state; `what` names what is closed with it."""
+    if state in TERMINAL_STATES:
+        raise CaseClosed(f"the case is {state.value}{'; ' + what if what else ''}")
+
+
 class OverrideNotPermitted(CaseworkError):
     """Someone without the supervisor role asked to override the program's minimum duration."""
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from services.casework.domain.lifecycle import TERMINAL_STATES, CaseState
+from services.casework.domain import lifecycle
+from services.casework.domain.lifecycle import CaseState
 from services.casework.models import CaseRecord
-from shared.http import Conflict
 from shared.messaging.catalog import EventData
 from shared.messaging.envelope import CloudEvent, new_event, source_of
 
@@ -24,9 +24,8 @@ def emit_data(emit: Emit, data: EventData, *, subject: str, agency: str) -> None
 
 
 def require_open(case: CaseRecord) -> None:
-    """Nothing new is recorded on a closed case."""
-    if CaseState(case.state) in TERMINAL_STATES:
-        raise Conflict(f"the case is {case.state}", slug="case-closed")
+    """Nothing new is recorded on a closed case (the domain's CaseClosed)."""
+    lifecycle.require_open(CaseState(case.state))
 
 
 class EmitSlot:

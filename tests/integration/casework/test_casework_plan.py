@@ -169,3 +169,24 @@ def test_an_appointment_that_ends_before_it_starts_is_refused(tenant, case_id):
     problem = response.json()
     assert problem["detail"] == "an appointment ends after it starts"
     assert problem["errors"] == [{"field": "ends_at", "message": "must be after starts_at", "type": "value_error"}]
+
+
+def test_nothing_new_is_recorded_on_a_closed_case(tenant, case_id):
+    case = tenant.api.get(f"/v1/cases/{case_id}", token=tenant.supervisor)
+    closed = tenant.api.post(f"/v1/cases/{case_id}/transitions", token=tenant.supervisor,
+                             json={"action": "withdraw", "reason": "opened in error"},
+                             headers={"If-Match": case.headers["ETag"]})
+    assert closed.status_code == 200, closed.text
+    now = datetime.now(UTC).isoformat()
+    for path, body in (("contacts", {"scheduled_for": now}),
+                       ("appointments", {"starts_at": now, "with_whom": "Housing Partner"}),
+                       ("incidents", {"kind": "non_compliance", "occurred_on": now[:10], "description": "noted"})):
+        refused = tenant.api.post(f"/v1/cases/{case_id}/{path}", token=tenant.supervisor, json=body)
+        assert refused.status_code == 409, refused.text
+        assert refused.json()["type"].endswith("/case-closed") and refused.json()["title"] == "Conflict"
+        assert refused.json()["detail"] == "the case is withdrawn"
+    plan = tenant.api.get(f"/v1/cases/{case_id}/plan", token=tenant.supervisor)
+    change = tenant.api.post(f"/v1/cases/{case_id}/plan/changes", token=tenant.supervisor,
+                             json={"op": "add_goal", "domain": "legal", "description": "expungement"},
+                             headers={"If-Match": plan.headers["ETag"]})
+    assert change.status_code == 409 and change.json()["detail"] == "the case is withdrawn; its plan is closed"

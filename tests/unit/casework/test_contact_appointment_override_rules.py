@@ -1,5 +1,5 @@
 """Rules that used to live in casework's endpoints: a check-in is settled once, an appointment ends after it
-starts, only a supervisor overrides the program's minimum duration. No I/O."""
+starts, only a supervisor overrides the program's minimum duration, nothing new on a closed case. No I/O."""
 
 from __future__ import annotations
 
@@ -7,7 +7,15 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from services.casework.domain.lifecycle import Actor, OverrideNotPermitted, supervisor_override
+from services.casework.domain.lifecycle import (
+    TERMINAL_STATES,
+    Actor,
+    CaseClosed,
+    CaseState,
+    OverrideNotPermitted,
+    require_open,
+    supervisor_override,
+)
 from services.casework.domain.supervision import (
     AppointmentEndsBeforeStart,
     AppointmentStatus,
@@ -89,3 +97,16 @@ def test_a_supervisor_overrides_the_minimum_in_their_own_name():
 def test_only_a_supervisor_overrides_the_minimum(roles):
     with pytest.raises(OverrideNotPermitted, match="only a supervisor may override"):
         supervisor_override(Actor(subject="cm-1", roles=roles), "moved out of state")
+
+
+@pytest.mark.parametrize("state", sorted(TERMINAL_STATES))
+def test_nothing_new_is_recorded_on_a_closed_case(state):
+    with pytest.raises(CaseClosed, match=f"^the case is {state.value}$"):
+        require_open(state)
+    with pytest.raises(CaseClosed, match=f"^the case is {state.value}; its plan is closed$"):
+        require_open(state, what="its plan is closed")
+
+
+@pytest.mark.parametrize("state", sorted(set(CaseState) - TERMINAL_STATES))
+def test_an_open_or_pending_case_takes_new_records(state):
+    require_open(state)
