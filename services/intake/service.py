@@ -8,20 +8,15 @@ from typing import Any
 from nameko.extensions import DependencyProvider
 from pydantic import Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
-from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from werkzeug.wrappers import Response
 
-from services.intake import export
-from services.intake import handlers as h
-from services.intake import replay as what_if
-from services.intake import review as queue
 from services.intake.domain import decisions as rules
 from services.intake.domain import review as review_rules
 from services.intake.domain.replay import ReplayReport
 from services.intake.domain.report import build_report, render_csv
 from services.intake.domain.ruleset import Ruleset
-from services.intake.models import Program, ReferralRow
+from services.intake.models import ReferralRow
 from services.intake.schemas import (
     BatchIn,
     BatchOut,
@@ -40,6 +35,9 @@ from services.intake.schemas import (
     RulesetOut,
     ScreeningReportOut,
 )
+from services.intake.usecases import decisions, export, referrals, reports, rulesets, submissions
+from services.intake.usecases import replay as what_if
+from services.intake.usecases import review as queue
 from shared.auth import Identity, load_or_create_secret
 from shared.db import Database
 from shared.extensions import Auditor, ContextData, OwnSettings, settings_timer
@@ -66,11 +64,12 @@ DECIDERS = {"screener", "supervisor"}
 REPORT_READERS = {"supervisor", "auditor"}
 BATCH_BODY_LIMIT = 8 * 1_048_576
 
-register_problem(h.NoRulesetConfigured, 409, "no-ruleset-configured", "No ruleset configured")
-register_problem(h.InvalidRuleset, 422, "invalid-ruleset", "The ruleset pack is invalid")
-register_problem(h.RulesetVersionTaken, 409, "ruleset-version-taken", "Ruleset version already installed")
-register_problem(h.ExternalIdTaken, 409, "external-id-taken", "A referral with this external_id exists")
-register_problem(h.RulesetVersionMissing, 409, "ruleset-version-missing", "The ruleset pack version is not installed")
+register_problem(rulesets.NoRulesetConfigured, 409, "no-ruleset-configured", "No ruleset configured")
+register_problem(rulesets.InvalidRuleset, 422, "invalid-ruleset", "The ruleset pack is invalid")
+register_problem(rulesets.RulesetVersionTaken, 409, "ruleset-version-taken", "Ruleset version already installed")
+register_problem(submissions.ExternalIdTaken, 409, "external-id-taken", "A referral with this external_id exists")
+register_problem(rulesets.RulesetVersionMissing, 409, "ruleset-version-missing",
+                 "The ruleset pack version is not installed")
 register_problem(review_rules.NothingToJudge, 409, "nothing-to-judge", "Nothing awaits this judgement")
 register_problem(what_if.RulesetVersionNotFound, 404, "ruleset-version-not-found", "No such ruleset pack version")
 register_problem(rules.InvalidTransition, 409, "invalid-transition", "Not allowed in the referral's status")
@@ -142,14 +141,14 @@ class IntakeService(ServiceBase):
         return rules.Actor(subject=call.actor, roles=call.identity.roles if call.identity else frozenset())
 
     def _referral(self, call: Call, referral_id: str, *, for_update: bool = False) -> Any:
-        row = h.get_referral(self.db, call.agency, referral_id, for_update=for_update) \
+        row = referrals.get_referral(self.db, call.agency, referral_id, for_update=for_update) \
             if len(referral_id) <= 36 else None
         if row is None:
             raise NotFound("no such referral")
         return row
 
     def _detail(self, row: Any, status: int = 200) -> ApiResponse:
-        out = ReferralOut.model_validate(h.referral_document(self.db, row))
+        out = ReferralOut.model_validate(referrals.referral_document(self.db, row))
         return ApiResponse(out, status=status, headers={"ETag": etag(row.id, row.version)})
 
     # ------------------------------------------------------------ rulesets and programs
@@ -157,29 +156,19 @@ class IntakeService(ServiceBase):
     @api("GET", "/v1/programs", roles=READ_ROLES, response=list[ProgramOut], tags=["programs"],
          summary="The caller's agency programs")
     def list_programs(self, call: Call) -> list[ProgramOut]:
-        programs = self.db.scalars(
-            select(Program).where(Program.agency_id == call.agency).order_by(Program.slug)
-        ).all()
-        if not programs:
-            # An agency screening under its bundled pack has no installed rows: show the pack's programs.
-            bundled = h.bundled_ruleset(call.agency)
-            if bundled is not None:
-                return [ProgramOut(slug=p.id, name=p.name, description=p.description, min_months=p.min_months,
-                                   max_months=p.max_months, ruleset_version=bundled.version)
-                        for p in sorted(bundled.programs, key=lambda p: p.id)]
-        return [ProgramOut.model_validate(program) for program in programs]
+        return rulesets.list_programs(self.db, call.agency)
 
     @api("GET", "/v1/ruleset", roles=READ_ROLES, response=RulesetOut, tags=["rulesets"], errors=[409],
          summary="The ruleset pack new screenings use (installed, else bundled for the agency)")
     def get_ruleset(self, call: Call) -> RulesetOut:
-        ruleset, source = h.current_ruleset(self.db, call.agency)
+        ruleset, source = rulesets.current_ruleset(self.db, call.agency)
         return _ruleset_out(ruleset, source)
 
     @api("POST", "/v1/rulesets", roles={"admin"}, body=RulesetIn, response=RulesetOut, status=201,
          tags=["rulesets"], errors=[409],
          summary="Install a new version of the agency's ruleset pack (new screenings use it)")
-    def install_ruleset(self, call: Call) -> ApiResponse:
-        ruleset, fresh = h.install_ruleset(self.db, call.agency, call.body, call.actor, _now())
+    def install_ruleset(self, call: Call[RulesetIn]) -> ApiResponse:
+        ruleset, fresh = rulesets.install_ruleset(self.db, call.agency, call.body, call.actor, _now())
         if fresh:
             self.audit.record(call, "ruleset.installed", "ruleset", ruleset.version,
                               detail={"content_hash": ruleset.content_hash})
@@ -195,8 +184,8 @@ class IntakeService(ServiceBase):
          summary="What-if: screen the referrals received in a date range under this pack version and report, per "
                  "program and by race, ethnicity, sex and age band (small cells and their complements suppressed), "
                  "how many would change status and in which direction; nothing is changed")
-    def replay_ruleset(self, call: Call, version: str) -> ReplayReport:
-        body: ReplayIn = call.body
+    def replay_ruleset(self, call: Call[ReplayIn], version: str) -> ReplayReport:
+        body = call.body
         if len(version) > 64:
             raise NotFound("no such ruleset pack version")
         if body.from_ > body.to:
@@ -216,12 +205,12 @@ class IntakeService(ServiceBase):
     @api("POST", "/v1/referrals", roles={"screener"}, body=ReferralSubmission, response=ReferralOut, status=201,
          headers=["Idempotency-Key"], errors=[409], tags=["referrals"],
          summary="Submit a referral; it is screened against every program of the agency's ruleset")
-    def submit_referral(self, call: Call) -> ApiResponse:
+    def submit_referral(self, call: Call[ReferralSubmission]) -> ApiResponse:
         replayed = replay(self.db, call, "referrals.create")
         if replayed is not None:
             return replayed
-        ruleset, _ = h.current_ruleset(self.db, call.agency)
-        created = h.submit_referral(self.db, call.agency, call.body, ruleset, call.actor,
+        ruleset, _ = rulesets.current_ruleset(self.db, call.agency)
+        created = submissions.submit_referral(self.db, call.agency, call.body, ruleset, call.actor,
                                     today=dt.date.today(), now=_now())
         self.audit.record(call, "referral.created", "referral", created.id, detail=_created_detail(created))
         row = self._referral(call, created.id)
@@ -243,9 +232,9 @@ class IntakeService(ServiceBase):
          summary="Submit up to 500 referrals; per-item results; an item already stored (external_id, else "
                  "case number + date of birth) is not created again")
     def submit_batch(self, call: Call) -> BatchOut:
-        ruleset, _ = h.current_ruleset(self.db, call.agency)
+        ruleset, _ = rulesets.current_ruleset(self.db, call.agency)
         for attempt in (1, 2):
-            out, created = h.import_batch(self.db, call.agency, call.body, ruleset, call.actor,
+            out, created = submissions.import_batch(self.db, call.agency, call.body, ruleset, call.actor,
                                           today=dt.date.today(), now=_now())
             if created:
                 # One row for the whole batch (naming every id): 500 single-row inserts cost more than the batch.
@@ -264,14 +253,14 @@ class IntakeService(ServiceBase):
     @api("GET", "/v1/referrals", person_data=True,
          roles=REFERRAL_READERS, query=ReferralQuery, response=Page[ReferralSummary],
          tags=["referrals"], summary="Referrals of the agency, newest first (filter by status, program, dates)")
-    def list_referrals(self, call: Call) -> Page[ReferralSummary]:
-        query: ReferralQuery = call.query
+    def list_referrals(self, call: Call[None, ReferralQuery]) -> Page[ReferralSummary]:
+        query = call.query
         if query.needs == "review":
             return self._review_queue(call, query)
         pager = Pager(call, ReferralRow.received_at.desc(), ReferralRow.id.desc())
-        rows = h.list_referrals(self.db, call.agency, status=query.status, program=query.program,
+        rows = referrals.list_referrals(self.db, call.agency, status=query.status, program=query.program,
                                 received_from=query.received_from, received_to=query.received_to,
-                                after=pager.after, limit=pager.fetch)  # type: ignore[arg-type]
+                                after=pager.after, limit=pager.fetch)
         page, next_cursor = pager.page(rows, key=lambda pair: (pair[0].received_at, pair[0].id))
         items = [_summary(r, d) for r, d in page]
         self.audit.record_now(call, "referral.listed", "referral", None, detail={"ids": [i.id for i in items]})
@@ -284,8 +273,8 @@ class IntakeService(ServiceBase):
                                        errors=[{"field": "needs", "message": "combined with a filter it ignores",
                                                 "type": "value_error"}])
         pager = Pager(call, ReferralRow.review_since, ReferralRow.id)
-        rows = h.list_review_queue(self.db, call.agency, program=query.program,
-                                   after=pager.after, limit=pager.fetch)  # type: ignore[arg-type]
+        rows = referrals.list_review_queue(self.db, call.agency, program=query.program,
+                                   after=pager.after, limit=pager.fetch)
         page, next_cursor = pager.page(rows, key=lambda pair: (pair[0].review_since, pair[0].id))
         items = [_summary(r, d) for r, d in page]
         self.audit.record_now(call, "referral.listed", "referral", None,
@@ -307,8 +296,8 @@ class IntakeService(ServiceBase):
         row = self._referral(call, referral_id, for_update=True)
         if call.if_match:
             require_if_match(call, etag(row.id, row.version))
-        ruleset, _ = h.current_ruleset(self.db, call.agency)
-        result = h.rescreen(self.db, row, ruleset, call.actor, today=dt.date.today(), now=_now())
+        ruleset, _ = rulesets.current_ruleset(self.db, call.agency)
+        result = referrals.rescreen(self.db, row, ruleset, call.actor, today=dt.date.today(), now=_now())
         self.audit.record(call, "referral.rescreened", "referral", row.id,
                           detail={"ruleset_version": result.ruleset_version,
                                   "recommendation": result.recommendation.value})
@@ -318,10 +307,10 @@ class IntakeService(ServiceBase):
     @api("POST", "/v1/referrals/<referral_id>/decision", roles=DECIDERS, body=DecisionIn, response=ReferralOut,
          headers=["If-Match"], errors=[409, 412, 428], tags=["referrals"],
          summary="Accept (eligible programs; a supervisor may override), decline or defer; needs If-Match")
-    def decide_referral(self, call: Call, referral_id: str) -> ApiResponse:
+    def decide_referral(self, call: Call[DecisionIn], referral_id: str) -> ApiResponse:
         row = self._referral(call, referral_id, for_update=True)
         require_if_match(call, etag(row.id, row.version))
-        decision = h.decide(self.db, self._emit, row, call.body, self._actor(call), today=dt.date.today(),
+        decision = decisions.decide(self.db, self._emit, row, call.body, self._actor(call), today=dt.date.today(),
                             now=_now())
         detail: dict[str, Any] = {"program": decision.program, "reason_code": decision.reason_code}
         if decision.deferred_until:
@@ -342,7 +331,7 @@ class IntakeService(ServiceBase):
          status=201, headers=["If-Match"], errors=[409, 412], tags=["referrals"],
          summary="A screener's judgement on a program awaiting one (a new screening; the earlier one is kept) "
                  "or on a possible duplicate; the referral leaves the review queue when nothing else waits")
-    def judge_referral(self, call: Call, referral_id: str) -> ApiResponse:
+    def judge_referral(self, call: Call[JudgementIn], referral_id: str) -> ApiResponse:
         row = self._referral(call, referral_id, for_update=True)
         if call.if_match:
             require_if_match(call, etag(row.id, row.version))
@@ -362,12 +351,12 @@ class IntakeService(ServiceBase):
     def return_due_referrals(self) -> None:
         """Deferrals and eligibility dates that have come: back to the review queue, once across instances."""
         now = self.clock.now()
-        returned = queue.return_due(self.db, self._emit, lambda agency: h.current_ruleset(self.db, agency)[0],
+        returned = queue.return_due(self.db, self._emit, lambda agency: rulesets.current_ruleset(self.db, agency)[0],
                                     today=now.date(), now=now, limit=self.settings.review_batch)
         for row in returned:
             self.audit.record_as(Identity(sub="service:intake", agency=row.agency_id, roles=frozenset({"screener"})),
                                  "referral.returned_for_review", "referral", row.id,
-                                 detail={"review_reasons": h.review_state(row)["review_reasons"]})
+                                 detail={"review_reasons": referrals.review_state(row)["review_reasons"]})
         self.db.commit()
         self.clock.passes += 1
 
@@ -377,18 +366,18 @@ class IntakeService(ServiceBase):
          tags=["reports"], alternatives=["text/csv"],
          summary="Referred, screened eligible and accepted by program, race, ethnicity, sex and age band; "
                  "cells under 10 people suppressed (?format=csv for text/csv)")
-    def screening_report(self, call: Call) -> Any:
-        query: ReportQuery = call.query
+    def screening_report(self, call: Call[None, ReportQuery]) -> Any:
+        query = call.query
         if query.from_ and query.to and query.from_ > query.to:
             raise UnprocessableContent("`from` is after `to`", slug="invalid-query",
                                        errors=[{"field": "from", "message": "after `to`", "type": "value_error"}])
-        rows, referrals = h.report_rows(self.db, call.agency, query.from_, query.to)
+        rows, referred = reports.report_rows(self.db, call.agency, query.from_, query.to)
         report = build_report(rows)
         self.audit.record_now(call, "report.screening.read", "report", None, detail={
             "from": str(query.from_) if query.from_ else None, "to": str(query.to) if query.to else None})
         if query.format == "csv":
             return ApiResponse(render_csv(report), media_type="text/csv")
-        return ScreeningReportOut(date_from=query.from_, date_to=query.to, referrals=referrals,
+        return ScreeningReportOut(date_from=query.from_, date_to=query.to, referrals=referred,
                                   min_cell=report.min_cell, cells=report.cells)
 
     # ------------------------------------------------------------ exports
@@ -397,8 +386,8 @@ class IntakeService(ServiceBase):
          media_type="application/x-ndjson", alternatives=["text/csv"], tags=["exports"],
          summary="Every referral with its screening, last decision and outcome, streamed as NDJSON (or "
                  "?format=csv); ?variant=deidentified for research (auditors get only that one)")
-    def export_referrals(self, call: Call) -> Response:
-        query: ExportQuery = call.query
+    def export_referrals(self, call: Call[None, ExportQuery]) -> Response:
+        query = call.query
         if query.from_ and query.to and query.from_ > query.to:
             raise UnprocessableContent("`from` is after `to`", slug="invalid-query",
                                        errors=[{"field": "from", "message": "after `to`", "type": "value_error"}])
@@ -447,7 +436,7 @@ class IntakeService(ServiceBase):
     def on_case_opened(self, event: CloudEvent[CaseOpened]) -> None:
         """casework opened the referral's case: the referral knows its case from now on."""
         data = event.data
-        if h.record_case_opened(self.db, event.tenantid, data.referral_id, data.case_id):
+        if decisions.record_case_opened(self.db, event.tenantid, data.referral_id, data.case_id):
             self._event_audit(event, "referral.case_opened", data.referral_id, {"case_id": data.case_id})
         self.db.commit()
 
@@ -455,7 +444,7 @@ class IntakeService(ServiceBase):
     def on_case_withdrawn(self, event: CloudEvent[CaseWithdrawn]) -> None:
         """The case was withdrawn: the referral shows withdrawn and the agency's own system is told."""
         data = event.data
-        if h.record_withdrawal(self.db, self._emit, event.tenantid, data.referral_id, case_id=data.case_id,
+        if decisions.record_withdrawal(self.db, self._emit, event.tenantid, data.referral_id, case_id=data.case_id,
                                at=data.withdrawn_at, reason=data.reason):
             self._event_audit(event, "referral.withdrawn", data.referral_id, {"case_id": data.case_id})
         self.db.commit()
@@ -466,8 +455,8 @@ class IntakeService(ServiceBase):
 
     def _dispose(self, event: CloudEvent, referral_id: str, disposition: str, case_id: str, at: dt.datetime,
                  reason: str | None) -> None:
-        changed = h.record_disposition(self.db, event.tenantid, referral_id, disposition, case_id=case_id, at=at,
-                                       reason=reason, emit=self._emit)
+        changed = decisions.record_disposition(self.db, event.tenantid, referral_id, disposition, case_id=case_id,
+                                               at=at, reason=reason, emit=self._emit)
         if changed:
             self._event_audit(event, "referral.disposed", referral_id,
                               {"disposition": str(disposition), "case_id": case_id})
@@ -481,18 +470,18 @@ def _summary(r: Any, d: Any) -> ReferralSummary:
         received_at=r.received_at,
         defendant=PersonName(first_name=d.first_name, last_name=d.last_name, date_of_birth=d.date_of_birth),
         recommendation=r.recommendation, eligible_programs=[p for p in r.eligible_programs.split(",") if p],
-        program=r.program, deferred_until=r.deferred_until, disposition=r.disposition, **h.review_state(r),
+        program=r.program, deferred_until=r.deferred_until, disposition=r.disposition, **referrals.review_state(r),
     )
 
 
-def _created_detail(created: h.Created) -> dict[str, Any]:
+def _created_detail(created: submissions.Created) -> dict[str, Any]:
     return {"recommendation": created.screening.recommendation.value,
             "ruleset_version": created.screening.ruleset_version}
 
 
 def _ruleset_out(ruleset: Ruleset, source: str) -> RulesetOut:
     return RulesetOut(agency=ruleset.agency, name=ruleset.name, version=ruleset.version,
-                      content_hash=ruleset.content_hash, source=source,  # type: ignore[arg-type]
+                      content_hash=ruleset.content_hash, source=source,
                       programs=[p.id for p in ruleset.programs], decline_reasons=dict(ruleset.decline_reasons),
                       override_reasons=dict(ruleset.override_reasons),
                       deferral_reasons=dict(ruleset.deferral_reasons))
