@@ -31,8 +31,8 @@ class CaseEndpoints(CaseworkBase):
          roles=READERS, query=CaseListQuery, response=Page[CaseSummary], tags=["cases"],
          summary="Cases of the agency (a case manager sees their caseload); ?status=pending_assignment is "
                  "the supervisor's queue")
-    def list_cases(self, call: Call) -> Page[CaseSummary]:
-        query: CaseListQuery = call.query
+    def list_cases(self, call: Call[None, CaseListQuery]) -> Page[CaseSummary]:
+        query = call.query
         items, next_cursor = cases.list_cases(self.db, call, query, whole_agency=bool(self._roles(call) & WHOLE_AGENCY))
         self.audit.record_now(call, "case.listed", "case", None, detail={"ids": [i.id for i in items]})
         return Page[CaseSummary](items=items, next_cursor=next_cursor)
@@ -57,7 +57,7 @@ class CaseEndpoints(CaseworkBase):
     @api("POST", "/v1/cases/<id>/transitions", roles=WRITERS, body=TransitionIn, response=CaseOut,
          headers=IF_MATCH, errors=[409, 412, 428], tags=["cases"],
          summary="Extend, complete, terminate (return to prosecution) or withdraw a case")
-    def transition_case(self, call: Call, id: str) -> ApiResponse:
+    def transition_case(self, call: Call[TransitionIn], id: str) -> ApiResponse:
         row = self._case(call, id, write=True)
         self._match(call, etag(row.id, row.version))
         body = call.body
@@ -84,10 +84,10 @@ class CaseEndpoints(CaseworkBase):
     @api("POST", "/v1/cases/<id>/assignment", roles=SUPERVISORS, body=AssignmentIn, response=CaseOut,
          headers=IF_MATCH, errors=[409, 412, 428], tags=["cases"],
          summary="Assign or reassign the case manager (supervisor); history is kept")
-    def assign_case(self, call: Call, id: str) -> ApiResponse:
+    def assign_case(self, call: Call[AssignmentIn], id: str) -> ApiResponse:
         row = self._case(call, id, write=True)
         self._match(call, etag(row.id, row.version))
-        body: AssignmentIn = call.body
+        body = call.body
         previous = row.case_manager_id
         try:
             assignment.assign_manually(self.db, self._emit, row, body.case_manager_id, actor=self._actor(call),

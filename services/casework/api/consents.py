@@ -23,7 +23,7 @@ class ConsentEndpoints(CaseworkBase):
     @api("POST", "/v1/participants/<id>/consents", roles=WRITERS, body=ConsentIn, response=ConsentOut, status=201,
          headers=IDEMPOTENT, tags=["consents"],
          summary="Record a 42 CFR Part 2 consent (2.31 elements; 2.35 deferred revocation for criminal justice)")
-    def add_consent(self, call: Call, id: str) -> ApiResponse:
+    def add_consent(self, call: Call[ConsentIn], id: str) -> ApiResponse:
         person = self._participant(call, id, write=True)
         scope = f"consent:{person.id}"
         if (again := replay(self.db, call, scope)) is not None:
@@ -60,11 +60,11 @@ class ConsentEndpoints(CaseworkBase):
     @api("POST", "/v1/participants/<id>/consents/<consent_id>/revocation", roles=WRITERS, body=RevocationIn,
          response=ConsentOut, headers=IF_MATCH, errors=[409, 412, 428], tags=["consents"],
          summary="Revoke a consent (a 2.35 consent only from its stated time or event, or at disposition)")
-    def revoke_consent(self, call: Call, id: str, consent_id: str) -> ApiResponse:
+    def revoke_consent(self, call: Call[RevocationIn], id: str, consent_id: str) -> ApiResponse:
         person = self._participant(call, id, write=True)
         row = consents.consent_of(self.db, person, consent_id, lock=True)
         self._match(call, etag(row.id, row.version))
-        body: RevocationIn = call.body
+        body = call.body
         try:
             changed = consents.revoke(self.db, row, agency=call.agency, on=body.on or utcnow().date(), by=call.actor,
                                       method=body.method)

@@ -23,12 +23,12 @@ class PlanEndpoints(CaseworkBase):
     @api("POST", "/v1/cases/<id>/assessments", roles=WRITERS, body=AssessmentIn, response=AssessmentOut,
          status=201, headers=IDEMPOTENT, errors=[412], tags=["plan"],
          summary="Record a needs assessment (each one is the case's next assessment version)")
-    def add_assessment(self, call: Call, id: str) -> ApiResponse:
+    def add_assessment(self, call: Call[AssessmentIn], id: str) -> ApiResponse:
         row = self._case(call, id, write=True)
         scope = f"assessment:{row.id}"
         if (again := replay(self.db, call, scope)) is not None:
             return again
-        body: AssessmentIn = call.body
+        body = call.body
         try:
             record = plans.add_assessment(self.db, row, body, by=call.actor, now=utcnow())
         except ValidationError as exc:
@@ -68,7 +68,7 @@ class PlanEndpoints(CaseworkBase):
          headers=IF_MATCH, errors=[409, 412, 428], tags=["plan"],
          summary="Change the support plan (add a goal or task, set a goal's status, complete a task, link a "
                  "service referral); saves the next version")
-    def change_plan(self, call: Call, id: str) -> ApiResponse:
+    def change_plan(self, call: Call[PlanChangeIn], id: str) -> ApiResponse:
         row = self._case(call, id, write=True)
         current = plans.current_plan(self.db, row)
         self._match(call, _plan_etag(row.id, current.version))

@@ -22,7 +22,7 @@ class ReportEndpoints(CaseworkBase):
     @api("GET", "/v1/reports/caseload", roles=REPORT_READERS, query=ReportQuery,
          response=list[reports.CaseloadRow], tags=["reports"], alternatives=["text/csv"],
          summary="Open cases per case manager against their cap (?format=csv for text/csv)")
-    def caseload_report(self, call: Call) -> Any:
+    def caseload_report(self, call: Call[None, ReportQuery]) -> Any:
         rows = report_rows.caseload(self.db, call.agency)
         self.audit.record_now(call, "report.caseload", "report", "caseload")
         return _csv(rows, reports.CaseloadRow) if call.query.format == "csv" else rows
@@ -31,7 +31,7 @@ class ReportEndpoints(CaseworkBase):
          roles=REPORT_READERS, query=ReportQuery, response=list[reports.OverdueItem],
          tags=["reports"], alternatives=["text/csv"],
          summary="Everything late on open cases, oldest first (?format=csv for text/csv)")
-    def overdue_report(self, call: Call) -> Any:
+    def overdue_report(self, call: Call[None, ReportQuery]) -> Any:
         items = report_rows.overdue(self.db, call.agency, self.settings, utcnow())
         self.audit.record_now(call, "report.overdue", "report", "overdue",
                               detail={"case_ids": sorted({item.case_id for item in items})})
@@ -41,8 +41,8 @@ class ReportEndpoints(CaseworkBase):
          response=dict[str, list[reports.OutcomeCell]], tags=["reports"], alternatives=["text/csv"],
          summary="Outcomes by program, race, ethnicity, sex and age band; cells under 10 people suppressed "
                  "(?format=csv for text/csv)")
-    def outcomes_report(self, call: Call) -> Any:
-        query: OutcomesQuery = call.query
+    def outcomes_report(self, call: Call[None, OutcomesQuery]) -> Any:
+        query = call.query
         rows = report_rows.case_rows(self.db, call.agency)
         if query.dimension is not None:
             result = {query.dimension.value: reports.outcomes_by(rows, query.dimension)}

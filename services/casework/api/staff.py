@@ -21,8 +21,8 @@ class StaffEndpoints(CaseworkBase):
 
     @api("POST", "/v1/staff", roles={"supervisor", "admin"}, body=StaffIn, response=StaffOut, status=201,
          errors=[409], tags=["staff"], summary="Add a case manager or supervisor to the caller's agency")
-    def add_staff(self, call: Call) -> StaffOut:
-        body: StaffIn = call.body
+    def add_staff(self, call: Call[StaffIn]) -> StaffOut:
+        body = call.body
         member = staff.add_staff(self.db, call.agency, body)
         self.audit.record(call, "staff.created", "staff", member.id)
         try:
@@ -53,8 +53,8 @@ class StaffEndpoints(CaseworkBase):
     @api("PUT", "/v1/settings", roles={"supervisor", "admin"}, body=AgencySettingsIn, response=AgencySettingsOut,
          headers=IF_MATCH, errors=[412, 428], tags=["staff"],
          summary="Choose the agency's assignment strategy (a `diversion.assignment` plugin)")
-    def put_settings(self, call: Call) -> ApiResponse:
-        body: AgencySettingsIn = call.body
+    def put_settings(self, call: Call[AgencySettingsIn]) -> ApiResponse:
+        body = call.body
         if body.assignment_strategy not in load_strategies():
             raise UnprocessableContent(
                 f"no assignment strategy {body.assignment_strategy!r} is installed",

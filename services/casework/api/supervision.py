@@ -33,12 +33,12 @@ class ConditionEndpoints(CaseworkBase):
     @api("POST", "/v1/cases/<id>/conditions", roles=WRITERS, body=ConditionIn, response=ConditionOut, status=201,
          headers=IDEMPOTENT, errors=[409], tags=["supervision"],
          summary="Add a program condition (general, make-whole with an amount, or therapeutic)")
-    def add_condition(self, call: Call, id: str) -> ApiResponse:
+    def add_condition(self, call: Call[ConditionIn], id: str) -> ApiResponse:
         case = self._case(call, id, write=True)
         scope = f"condition:{case.id}"
         if (again := replay(self.db, call, scope)) is not None:
             return again
-        body: ConditionIn = call.body
+        body = call.body
         try:
             row = conditions.add_condition(self.db, case, body, now=utcnow())
         except ValidationError as exc:
@@ -78,8 +78,8 @@ class ConditionEndpoints(CaseworkBase):
     @api("POST", "/v1/cases/<id>/conditions/<condition_id>/progress", roles=WRITERS, body=ProgressIn,
          response=ConditionOut, headers=IF_MATCH, errors=[409, 412, 428], tags=["supervision"],
          summary="Record a payment or hours on a make-whole condition")
-    def record_condition_progress(self, call: Call, id: str, condition_id: str) -> ApiResponse:
-        body: ProgressIn = call.body
+    def record_condition_progress(self, call: Call[ProgressIn], id: str, condition_id: str) -> ApiResponse:
+        body = call.body
         on = body.on or utcnow().date()
         return self._change_condition(call, id, condition_id,
                                       lambda c: supervision.record_progress(c, body.amount, on=on),
@@ -88,8 +88,8 @@ class ConditionEndpoints(CaseworkBase):
     @api("POST", "/v1/cases/<id>/conditions/<condition_id>/met", roles=WRITERS, body=ConditionMetIn,
          response=ConditionOut, headers=IF_MATCH, errors=[409, 412, 428], tags=["supervision"],
          summary="Mark a general or therapeutic condition met")
-    def mark_condition_met(self, call: Call, id: str, condition_id: str) -> ApiResponse:
-        body: ConditionMetIn = call.body
+    def mark_condition_met(self, call: Call[ConditionMetIn], id: str, condition_id: str) -> ApiResponse:
+        body = call.body
         on = body.on or utcnow().date()
         return self._change_condition(call, id, condition_id,
                                       lambda c: supervision.mark_condition_met(c, on=on), "condition.met")
@@ -101,7 +101,7 @@ class VisitEndpoints(CaseworkBase):
     @api("POST", "/v1/cases/<id>/contacts", roles=WRITERS, body=ContactIn, response=ContactOut, status=201,
          headers=IDEMPOTENT, errors=[409], tags=["supervision"],
          summary="Schedule a check-in or record a completed contact")
-    def add_contact(self, call: Call, id: str) -> ApiResponse:
+    def add_contact(self, call: Call[ContactIn], id: str) -> ApiResponse:
         case = self._case(call, id, write=True)
         scope = f"contact:{case.id}"
         if (again := replay(self.db, call, scope)) is not None:
@@ -123,11 +123,11 @@ class VisitEndpoints(CaseworkBase):
     @api("POST", "/v1/cases/<id>/contacts/<contact_id>/outcome", roles=WRITERS, body=ContactOutcomeIn,
          response=ContactOut, headers=IF_MATCH, errors=[409, 412, 428], tags=["supervision"],
          summary="Record that a scheduled check-in was completed, missed or cancelled")
-    def contact_outcome(self, call: Call, id: str, contact_id: str) -> ApiResponse:
+    def contact_outcome(self, call: Call[ContactOutcomeIn], id: str, contact_id: str) -> ApiResponse:
         case = self._case(call, id, write=True)
         row = contacts.contact_of(self.db, case, contact_id)
         self._match(call, etag(row.id, row.version))
-        body: ContactOutcomeIn = call.body
+        body = call.body
         contacts.record_outcome(row, body, now=utcnow())  # ContactAlreadySettled: 409 contact-settled
         self.audit.record(call, f"contact.{body.status}", "contact", row.id, detail={"case_id": case.id})
         self._commit()
@@ -136,7 +136,7 @@ class VisitEndpoints(CaseworkBase):
     @api("POST", "/v1/cases/<id>/appointments", roles=WRITERS, body=AppointmentIn, response=AppointmentOut,
          status=201, headers=IDEMPOTENT, errors=[409], tags=["supervision"],
          summary="Schedule an appointment; publishes appointment.scheduled so the participant is reminded")
-    def add_appointment(self, call: Call, id: str) -> ApiResponse:
+    def add_appointment(self, call: Call[AppointmentIn], id: str) -> ApiResponse:
         case = self._case(call, id, write=True)
         scope = f"appointment:{case.id}"
         if (again := replay(self.db, call, scope)) is not None:
@@ -162,7 +162,7 @@ class VisitEndpoints(CaseworkBase):
     @api("POST", "/v1/cases/<id>/incidents", roles=WRITERS, body=IncidentIn, response=IncidentOut, status=201,
          headers=IDEMPOTENT, errors=[409], tags=["supervision"],
          summary="Record an incident and the graduated response (default: the suggested next step)")
-    def add_incident(self, call: Call, id: str) -> ApiResponse:
+    def add_incident(self, call: Call[IncidentIn], id: str) -> ApiResponse:
         case = self._case(call, id, write=True)
         scope = f"incident:{case.id}"
         if (again := replay(self.db, call, scope)) is not None:

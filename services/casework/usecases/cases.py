@@ -180,11 +180,11 @@ def emit_case_events(
         elif event.name is CaseEventName.COMPLETED:
             assert row.disposition is not None
             data = CaseCompleted(case_id=row.id, referral_id=row.referral_id,
-                                 disposition=row.disposition,  # type: ignore[arg-type]
+                                 disposition=row.disposition,
                                  completed_at=now)
         elif event.name is CaseEventName.TERMINATED:
             data = CaseTerminated(case_id=row.id, referral_id=row.referral_id,
-                                  reason=row.termination_reason,  # type: ignore[arg-type]
+                                  reason=row.termination_reason,
                                   detail=termination_detail, terminated_at=now)
         elif event.name is CaseEventName.WITHDRAWN:
             data = CaseWithdrawn(case_id=row.id, referral_id=row.referral_id, withdrawn_at=now,

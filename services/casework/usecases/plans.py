@@ -30,7 +30,7 @@ from shared.messaging.catalog import CasePlanUpdated
 def add_assessment(session: Session, case: CaseRecord, body: AssessmentIn, *, by: str, now: datetime) -> Assessment:
     """The case's next assessment version (pydantic's ValidationError when the domains are invalid)."""
     assessment = plan.NeedsAssessment(case_id=case.id, assessed_on=body.assessed_on or now.date(), assessed_by=by,
-                                      domains=[d.model_dump() for d in body.domains])  # type: ignore[misc]
+                                      domains=[d.model_dump() for d in body.domains])
     version = (session.scalar(select(func.max(Assessment.version)).where(Assessment.case_id == case.id)) or 0) + 1
     record = Assessment(id=str(uuid.uuid4()), agency_id=case.agency_id, case_id=case.id, version=version,
                         assessed_on=assessment.assessed_on, assessed_by=by,

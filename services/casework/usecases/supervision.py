@@ -35,7 +35,7 @@ def _insert_ignoring_duplicate(session: Session, values: dict[str, Any]) -> bool
     dialect = session.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     statement = insert(SupervisionAlert).values(**values).on_conflict_do_nothing(index_elements=["dedup_key"])
-    return bool(session.execute(statement).rowcount)  # type: ignore[attr-defined]
+    return bool(session.execute(statement).rowcount)  # type: ignore[attr-defined]  # an INSERT executes to a CursorResult, which has rowcount; the stubs say Result
 
 
 def _alert_event(
