@@ -38,7 +38,7 @@ class CaseworkBase:
     settings: CaseworkSettings
     audit: AuditLog
 
-    def _emit(self, event: CloudEvent) -> None:
+    def _emit(self, event: CloudEvent[Any]) -> None:
         self.outbox.record(self.db, event)
 
     @staticmethod

@@ -11,7 +11,8 @@ from services.casework.domain import supervision
 from services.casework.mapping import appointment_row
 from services.casework.models import AppointmentRecord, CaseRecord, Participant
 from services.casework.schemas import AppointmentIn
-from services.casework.usecases.common import Emit, emit_data, require_open
+from services.casework.usecases.common import emit_data, require_open
+from shared.messaging import Emit
 from shared.messaging.catalog import AppointmentScheduled
 
 

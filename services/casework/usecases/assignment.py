@@ -24,7 +24,7 @@ from services.casework.mapping import case_manager, store_case, terms_of, to_cas
 from services.casework.models import AgencyConfig, CaseAssignment, CaseRecord, Staff
 from services.casework.settings import CaseworkSettings
 from services.casework.usecases.cases import emit_case_events
-from services.casework.usecases.common import Emit
+from shared.messaging import Emit
 
 log = logging.getLogger(__name__)
 

@@ -24,11 +24,12 @@ from services.casework.schemas import (
     TransitionIn,
     WithdrawIn,
 )
-from services.casework.usecases.common import Emit, emit_data
+from services.casework.usecases.common import emit_data
 from services.casework.usecases.plans import current_plan
 from services.casework.usecases.staff import staff_for_subject, staff_subject
 from shared.http import Call, NotFound
 from shared.http.pagination import paginate
+from shared.messaging import Emit
 from shared.messaging.catalog import (
     CaseAssigned,
     CaseCompleted,

@@ -1,17 +1,16 @@
-"""What every casework use case needs: the clock, the event emitter and the closed-case guard."""
+"""What every casework use case needs: the clock, the events' source and emitter, the closed-case guard."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import Any
 
 from services.casework.domain import lifecycle
 from services.casework.domain.lifecycle import CaseState
 from services.casework.models import CaseRecord
 from shared.messaging.catalog import EventData
-from shared.messaging.envelope import CloudEvent, new_event, source_of
+from shared.messaging.envelope import CloudEvent, Emit, new_event, source_of
 
-Emit = Callable[[CloudEvent], None]
 SOURCE = source_of("casework")
 
 
@@ -33,9 +32,9 @@ class EmitSlot:
 
     def __init__(self, emit: Emit) -> None:
         self.emit = emit
-        self.held: list[CloudEvent] = []
+        self.held: list[CloudEvent[Any]] = []
 
-    def collect(self, event: CloudEvent) -> None:
+    def collect(self, event: CloudEvent[Any]) -> None:
         self.held.append(event)
 
     def flush(self) -> None:

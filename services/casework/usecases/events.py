@@ -14,8 +14,9 @@ from services.casework.domain.plan import apply_service_referral_status
 from services.casework.models import CaseRecord, Participant, PlanReferralLink, PlanVersion
 from services.casework.settings import CaseworkSettings
 from services.casework.usecases.assignment import assign_automatically
-from services.casework.usecases.common import Emit, EmitSlot, emit_data, utcnow
+from services.casework.usecases.common import EmitSlot, emit_data, utcnow
 from services.casework.usecases.plans import current_plan, save_plan_revision
+from shared.messaging import Emit
 from shared.messaging.catalog import CaseOpened, ReferralAccepted
 from shared.messaging.envelope import CloudEvent
 

@@ -20,8 +20,9 @@ from services.casework.schemas import (
     LinkServiceReferral,
     SetGoalStatus,
 )
-from services.casework.usecases.common import Emit, emit_data
+from services.casework.usecases.common import emit_data
 from shared.http import NotFound
+from shared.messaging import Emit
 from shared.messaging.catalog import CasePlanUpdated
 
 # ---------------------------------------------------------------- assessments

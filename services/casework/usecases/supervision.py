@@ -24,8 +24,9 @@ from services.casework.domain.supervision import (
 from services.casework.mapping import contact_from_row
 from services.casework.models import CaseRecord, ContactRecord, SupervisionAlert
 from services.casework.settings import CaseworkSettings
-from services.casework.usecases.common import SOURCE, Emit
+from services.casework.usecases.common import SOURCE
 from services.casework.usecases.staff import staff_subject
+from shared.messaging import Emit
 from shared.messaging.catalog import CaseContactOverdue, CaseEndApproaching, CheckinOverdue, EventData
 from shared.messaging.envelope import new_event
 
