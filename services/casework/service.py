@@ -15,7 +15,7 @@ from services.casework.domain.lifecycle import CaseClosed, OverrideNotPermitted
 from services.casework.domain.supervision import ConditionProgressError, ContactAlreadySettled
 from services.casework.settings import CaseworkSettings
 from services.casework.usecases import assignment, events, supervision
-from services.casework.usecases.common import utcnow
+from services.casework.usecases.common import Missing, utcnow
 from shared.db import Database
 from shared.extensions import Auditor, ContextData, OwnSettings, settings_timer
 from shared.http import register_problem
@@ -28,7 +28,9 @@ log = logging.getLogger(__name__)
 
 SETTINGS_CLASS = CaseworkSettings
 
-# Domain errors that map to a problem as they are (the others carry details the endpoints add).
+# Errors of the domain and the use cases that map to a problem as they are (the others carry details the
+# endpoints add).
+register_problem(Missing, 404, "not-found", "Not found")
 register_problem(CaseClosed, 409, "case-closed", "Conflict")
 register_problem(OverrideNotPermitted, 403, "override-forbidden", "Forbidden")
 register_problem(ConditionProgressError, 409, "condition-progress", "Conflict")

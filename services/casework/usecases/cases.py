@@ -24,10 +24,10 @@ from services.casework.schemas import (
     TransitionIn,
     WithdrawIn,
 )
-from services.casework.usecases.common import emit_data
+from services.casework.usecases.common import Missing, emit_data
 from services.casework.usecases.plans import current_plan
 from services.casework.usecases.staff import staff_for_subject, staff_subject
-from shared.http import Call, NotFound
+from shared.http import Call
 from shared.http.pagination import paginate
 from shared.messaging import Emit
 from shared.messaging.catalog import (
@@ -63,7 +63,7 @@ def case_row(session: Session, agency: str, case_id: str, *, lock: bool = False)
     statement = select(CaseRecord).where(CaseRecord.agency_id == agency, CaseRecord.id == case_id)
     row = session.scalar(statement.with_for_update() if lock else statement)
     if row is None:
-        raise NotFound("no such case")
+        raise Missing("no such case")
     return row
 
 
@@ -77,7 +77,7 @@ def participant_row(session: Session, agency: str, participant_id: str) -> Parti
     person = session.scalar(select(Participant).where(Participant.agency_id == agency,
                                                       Participant.id == participant_id))
     if person is None:
-        raise NotFound("no such participant")
+        raise Missing("no such participant")
     return person
 
 

@@ -14,6 +14,10 @@ from shared.messaging.envelope import CloudEvent, Emit, new_event, source_of
 SOURCE = source_of("casework")
 
 
+class Missing(Exception):
+    """What the caller named is not there in its agency (or not within its reach): service.py maps it to 404."""
+
+
 def utcnow() -> datetime:
     return datetime.now(UTC)
 

@@ -13,7 +13,7 @@ from services.casework.domain import supervision
 from services.casework.mapping import condition_domain, condition_row
 from services.casework.models import CaseRecord, ConditionRecord
 from services.casework.schemas import ConditionIn
-from shared.http import NotFound
+from services.casework.usecases.common import Missing
 
 
 def add_condition(session: Session, case: CaseRecord, body: ConditionIn, *, now: datetime) -> ConditionRecord:
@@ -36,7 +36,7 @@ def condition_of(session: Session, case: CaseRecord, condition_id: str) -> Condi
         ConditionRecord.agency_id == case.agency_id, ConditionRecord.case_id == case.id,
         ConditionRecord.id == condition_id).with_for_update())
     if row is None:
-        raise NotFound("no such condition")
+        raise Missing("no such condition")
     return row
 
 

@@ -15,7 +15,7 @@ from services.casework.domain import lifecycle
 from services.casework.mapping import consent_domain, consent_row
 from services.casework.models import CaseRecord, ConsentRecord, DisclosureLog, Participant
 from services.casework.schemas import ConsentIn
-from shared.http import NotFound
+from services.casework.usecases.common import Missing
 
 
 def case_disposed(session: Session, agency: str, participant_id: str) -> bool:
@@ -47,7 +47,7 @@ def consent_of(session: Session, person: Participant, consent_id: str, *, lock: 
     statement = select(ConsentRecord).where(ConsentRecord.participant_id == person.id, ConsentRecord.id == consent_id)
     row = session.scalar(statement.with_for_update() if lock else statement)
     if row is None:
-        raise NotFound("no such consent")
+        raise Missing("no such consent")
     return row
 
 

@@ -12,8 +12,7 @@ from services.casework.domain import supervision
 from services.casework.mapping import contact_from_row
 from services.casework.models import CaseRecord, ContactRecord
 from services.casework.schemas import ContactIn, ContactOutcomeIn
-from services.casework.usecases.common import require_open
-from shared.http import NotFound
+from services.casework.usecases.common import Missing, require_open
 
 
 def add_contact(session: Session, case: CaseRecord, body: ContactIn) -> ContactRecord:
@@ -35,7 +34,7 @@ def contact_of(session: Session, case: CaseRecord, contact_id: str) -> ContactRe
     row = session.scalar(select(ContactRecord).where(
         ContactRecord.case_id == case.id, ContactRecord.id == contact_id).with_for_update())
     if row is None:
-        raise NotFound("no such contact")
+        raise Missing("no such contact")
     return row
 
 

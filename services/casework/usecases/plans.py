@@ -20,8 +20,7 @@ from services.casework.schemas import (
     LinkServiceReferral,
     SetGoalStatus,
 )
-from services.casework.usecases.common import emit_data
-from shared.http import NotFound
+from services.casework.usecases.common import Missing, emit_data
 from shared.messaging import Emit
 from shared.messaging.catalog import CasePlanUpdated
 
@@ -65,7 +64,7 @@ def current_plan(session: Session, case: CaseRecord) -> SupportPlan:
 def plan_version(session: Session, case_id: str, version: int) -> SupportPlan:
     record = session.scalar(select(PlanVersion).where(PlanVersion.case_id == case_id, PlanVersion.version == version))
     if record is None:
-        raise NotFound("no such plan version")
+        raise Missing("no such plan version")
     return plan_from_row(record)
 
 

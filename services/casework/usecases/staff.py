@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from services.casework.models import AgencyConfig, Staff
 from services.casework.schemas import StaffIn
-from shared.http import NotFound
+from services.casework.usecases.common import Missing
 
 
 def list_staff(session: Session, agency: str) -> list[Staff]:
@@ -30,7 +30,7 @@ def add_staff(session: Session, agency: str, body: StaffIn) -> Staff:
 def get_staff(session: Session, agency: str, staff_id: str) -> Staff:
     member = session.scalar(select(Staff).where(Staff.agency_id == agency, Staff.id == staff_id))
     if member is None:
-        raise NotFound("no such staff member")
+        raise Missing("no such staff member")
     return member
 
 
