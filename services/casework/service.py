@@ -11,7 +11,15 @@ from services.casework.api.reports import ReportEndpoints
 from services.casework.api.staff import StaffEndpoints
 from services.casework.api.supervision import ConditionEndpoints, VisitEndpoints
 from services.casework.domain.assignment import CaseloadFull, ProgramNotServed
-from services.casework.domain.lifecycle import CaseClosed, OverrideNotPermitted
+from services.casework.domain.consent import RevocationDeferred
+from services.casework.domain.lifecycle import (
+    CaseClosed,
+    DurationExceeded,
+    InvalidTransition,
+    OverrideNotPermitted,
+    OverrideRequired,
+    ReasonRequired,
+)
 from services.casework.domain.supervision import ConditionProgressError, ContactAlreadySettled
 from services.casework.settings import CaseworkSettings
 from services.casework.usecases import assignment, events, supervision
@@ -28,9 +36,13 @@ log = logging.getLogger(__name__)
 
 SETTINGS_CLASS = CaseworkSettings
 
-# Errors of the domain and the use cases that map to a problem as they are (the others carry details the
-# endpoints add).
+# The errors of the domain and the use cases as problems (an error's `problem_extra` joins the document).
 register_problem(Missing, 404, "not-found", "Not found")
+register_problem(InvalidTransition, 409, "invalid-transition", "Conflict")
+register_problem(OverrideRequired, 409, "override-required", "Conflict")
+register_problem(DurationExceeded, 409, "duration-exceeded", "Conflict")
+register_problem(ReasonRequired, 422, "invalid-transition-request", "Request body is invalid")
+register_problem(RevocationDeferred, 409, "revocation-deferred", "Conflict")
 register_problem(CaseClosed, 409, "case-closed", "Conflict")
 register_problem(OverrideNotPermitted, 403, "override-forbidden", "Forbidden")
 register_problem(ConditionProgressError, 409, "condition-progress", "Conflict")

@@ -16,14 +16,9 @@ from services.casework.schemas import (
 )
 from services.casework.usecases import assignment, cases
 from services.casework.usecases.common import utcnow
-from shared.http import ApiResponse, Call, Conflict, UnprocessableContent, api
+from shared.http import ApiResponse, Call, UnprocessableContent, api
 from shared.http.concurrency import etag
 from shared.http.pagination import Page
-
-
-def _invalid_transition(exc: lifecycle.InvalidTransition) -> Conflict:
-    return Conflict(str(exc), slug="invalid-transition", current_state=exc.current.value,
-                    allowed=cases.allowed_actions(exc.current))
 
 
 class CaseEndpoints(CaseworkBase):
@@ -61,20 +56,12 @@ class CaseEndpoints(CaseworkBase):
         row = self._case(call, id, write=True)
         self._match(call, etag(row.id, row.version))
         body = call.body
-        try:
+        try:  # the domain's refusals are problems by service.py's table (invalid-transition, override-required, ...)
             cases.transition_case(self.db, self._emit, row, body, actor=self._actor(call), now=utcnow())
         except lifecycle.OverrideNotPermitted:
             self.audit.record_now(call, "case.override", "case", row.id, outcome="denied")
-            raise  # 403 override-forbidden (service.py's problem table)
-        except lifecycle.InvalidTransition as exc:
-            raise _invalid_transition(exc) from None
-        except lifecycle.OverrideRequired as exc:
-            raise Conflict(str(exc), slug="override-required",
-                           earliest_completion=exc.earliest_completion.isoformat()) from None
-        except lifecycle.DurationExceeded as exc:
-            raise Conflict(str(exc), slug="duration-exceeded", latest_end=exc.latest_end.isoformat(),
-                           requested_end=exc.requested_end.isoformat()) from None
-        except (lifecycle.ReasonRequired, ValueError) as exc:
+            raise
+        except ValueError as exc:  # the domain's checks of an extension's months or date
             raise UnprocessableContent(str(exc), slug="invalid-transition-request") from None
         self.audit.record(call, f"case.{body.action}", "case", row.id,
                           detail={"state": row.state, "override": bool(row.override)})
@@ -89,11 +76,8 @@ class CaseEndpoints(CaseworkBase):
         self._match(call, etag(row.id, row.version))
         body = call.body
         previous = row.case_manager_id
-        try:
-            assignment.assign_manually(self.db, self._emit, row, body.case_manager_id, actor=self._actor(call),
-                                       reason=body.reason, allow_over_cap=body.allow_over_cap, now=utcnow())
-        except lifecycle.InvalidTransition as exc:  # CaseloadFull, ProgramNotServed: 409 assignment-refused
-            raise _invalid_transition(exc) from None
+        assignment.assign_manually(self.db, self._emit, row, body.case_manager_id, actor=self._actor(call),
+                                   reason=body.reason, allow_over_cap=body.allow_over_cap, now=utcnow())
         self.audit.record(call, "case.assigned", "case", row.id,
                           detail={"case_manager_id": row.case_manager_id, "previous_case_manager_id": previous})
         self._commit()

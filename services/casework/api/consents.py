@@ -7,13 +7,12 @@ from typing import Any
 from pydantic import ValidationError
 
 from services.casework.api.base import IDEMPOTENT, IF_MATCH, READERS, WRITERS, CaseworkBase
-from services.casework.domain import consent as consent_rules
 from services.casework.mapping import consent_out
 from services.casework.schemas import ConsentIn, ConsentOut, RevocationIn
 from services.casework.usecases import consents
 from services.casework.usecases.common import utcnow
 from shared.auth import Identity
-from shared.http import ApiResponse, Call, Conflict, UnprocessableContent, api
+from shared.http import ApiResponse, Call, UnprocessableContent, api
 from shared.http.concurrency import etag
 from shared.idempotency import replay
 from shared.messaging import rpc
@@ -65,11 +64,8 @@ class ConsentEndpoints(CaseworkBase):
         row = consents.consent_of(self.db, person, consent_id, lock=True)
         self._match(call, etag(row.id, row.version))
         body = call.body
-        try:
-            changed = consents.revoke(self.db, row, agency=call.agency, on=body.on or utcnow().date(), by=call.actor,
-                                      method=body.method)
-        except consent_rules.RevocationDeferred as exc:
-            raise Conflict(str(exc), slug="revocation-deferred", revocable_from=exc.revocable_from) from None
+        changed = consents.revoke(self.db, row, agency=call.agency, on=body.on or utcnow().date(), by=call.actor,
+                                  method=body.method)  # RevocationDeferred: 409 revocation-deferred
         if changed:
             self.audit.record(call, "consent.revoked", "consent", row.id, detail={"participant_id": person.id})
         self._commit()

@@ -71,6 +71,7 @@ class InvalidTransition(CaseworkError):
         self.current = current
         self.attempted = attempted
         self.allowed = allowed
+        self.problem_extra: dict[str, Any] = {"current_state": current.value, "allowed": allowed_actions(current)}
         names = ", ".join(state.value for state in allowed) if allowed else "none (terminal state)"
         super().__init__(
             f"a case in state {current.value!r} cannot move to {attempted.value!r}; allowed: {names}"
@@ -82,6 +83,7 @@ class OverrideRequired(CaseworkError):
 
     def __init__(self, earliest_completion: date, detail: str = "") -> None:
         self.earliest_completion = earliest_completion
+        self.problem_extra: dict[str, Any] = {"earliest_completion": earliest_completion.isoformat()}
         message = (
             f"the program's minimum duration ends on {earliest_completion.isoformat()}; "
             "completing earlier needs a supervisor override with a reason"
@@ -95,6 +97,8 @@ class DurationExceeded(CaseworkError):
     def __init__(self, requested_end: date, latest_end: date) -> None:
         self.requested_end = requested_end
         self.latest_end = latest_end
+        self.problem_extra: dict[str, Any] = {"latest_end": latest_end.isoformat(),
+                                              "requested_end": requested_end.isoformat()}
         super().__init__(
             f"the requested end {requested_end.isoformat()} is past the program's maximum "
             f"end {latest_end.isoformat()}"
@@ -107,6 +111,23 @@ class ReasonRequired(CaseworkError):
 
 def allowed_transitions(current: CaseState) -> list[CaseState]:
     return list(TRANSITIONS[current])
+
+
+ACTION_OF_STATE = {
+    CaseState.ACTIVE: "assign",
+    CaseState.EXTENDED: "extend",
+    CaseState.COMPLETED: "complete",
+    CaseState.TERMINATED: "terminate",
+    CaseState.WITHDRAWN: "withdraw",
+}
+
+
+def allowed_actions(state: CaseState) -> list[str]:
+    """What can be done to a case now, by the names the API uses: its transitions, and reassignment while open."""
+    actions = [ACTION_OF_STATE[target] for target in allowed_transitions(state)]
+    if state in OPEN_STATES:
+        actions.append("reassign")
+    return sorted(set(actions))
 
 
 def check_transition(current: CaseState, attempted: CaseState) -> None:

@@ -39,22 +39,6 @@ from shared.messaging.catalog import (
     EventData,
 )
 
-ACTION_OF_STATE = {
-    CaseState.ACTIVE: "assign",
-    CaseState.EXTENDED: "extend",
-    CaseState.COMPLETED: "complete",
-    CaseState.TERMINATED: "terminate",
-    CaseState.WITHDRAWN: "withdraw",
-}
-
-
-def allowed_actions(state: CaseState) -> list[str]:
-    actions = [ACTION_OF_STATE[target] for target in lifecycle.allowed_transitions(state)]
-    if state in lifecycle.OPEN_STATES:
-        actions.append("reassign")
-    return sorted(set(actions))
-
-
 # ---------------------------------------------------------------- finding cases and participants
 
 
@@ -121,7 +105,7 @@ def case_out(session: Session, row: CaseRecord) -> CaseOut:
         disposition=lifecycle.Disposition(row.disposition) if row.disposition else None,
         termination_reason=row.termination_reason, termination_detail=row.termination_detail,
         withdrawal_reason=row.withdrawal_reason, override=row.override, extensions=row.extensions,
-        allowed_transitions=allowed_actions(CaseState(row.state)),
+        allowed_transitions=lifecycle.allowed_actions(CaseState(row.state)),
     )
 
 

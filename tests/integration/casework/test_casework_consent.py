@@ -147,6 +147,7 @@ def test_a_criminal_justice_consent_cannot_be_revoked_before_disposition(tenant,
                             headers={"If-Match": consent.headers["ETag"]})
     assert early.status_code == 409
     assert early.json()["type"].endswith("/revocation-deferred")
+    assert early.json()["revocable_from"] == "final disposition" and early.json()["title"] == "Conflict"
     assert check(person, categories=["attendance"], purpose="progress_monitoring")["covered"] is True
 
     assert tenant.transition(case_id, {"action": "complete", "override_reason": "done early"}).status_code == 200

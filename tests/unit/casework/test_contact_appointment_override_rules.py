@@ -12,7 +12,10 @@ from services.casework.domain.lifecycle import (
     Actor,
     CaseClosed,
     CaseState,
+    InvalidTransition,
     OverrideNotPermitted,
+    allowed_actions,
+    check_transition,
     require_open,
     supervisor_override,
 )
@@ -110,3 +113,15 @@ def test_nothing_new_is_recorded_on_a_closed_case(state):
 @pytest.mark.parametrize("state", sorted(set(CaseState) - TERMINAL_STATES))
 def test_an_open_or_pending_case_takes_new_records(state):
     require_open(state)
+
+
+def test_the_actions_of_a_case_are_named_as_the_api_names_them():
+    assert allowed_actions(CaseState.PENDING_ASSIGNMENT) == ["assign", "withdraw"]
+    assert allowed_actions(CaseState.ACTIVE) == ["complete", "extend", "reassign", "terminate", "withdraw"]
+    assert allowed_actions(CaseState.COMPLETED) == []
+
+
+def test_a_refused_transition_carries_what_its_problem_shows():
+    with pytest.raises(InvalidTransition) as refused:
+        check_transition(CaseState.COMPLETED, CaseState.EXTENDED)
+    assert refused.value.problem_extra == {"current_state": "completed", "allowed": []}
