@@ -3,8 +3,9 @@
 Every command is a pure function `(case, ...) -> Outcome`: a new `Case` value plus the events to publish,
 so the service layer can store both in one transaction (outbox) and nothing here touches I/O.
 
-Over 400 lines on purpose: the state table, the program's bounds and the five transitions read together
-(each transition checks the table and the bounds); split, each part would import the other two.
+Over 400 lines on purpose: the state table (and the actions it allows), the program's bounds, the guards
+(supervisor override, closed case) and the transitions read together: each transition checks the table,
+the bounds and the guards, and a refusal names the allowed actions; split, each part would import the others.
 """
 
 from __future__ import annotations
