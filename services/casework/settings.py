@@ -17,12 +17,3 @@ class CaseworkSettings(BaseSettings):
     no_contact_days: int = Field(default=30, ge=1, le=365)
     end_approaching_days: int = Field(default=30, ge=1, le=365)
 
-
-def casework_settings(config: dict[str, object]) -> CaseworkSettings:
-    """The container's casework settings (defaults when the service runs without the runner's extras)."""
-    from shared.config import SETTINGS_KEY, Settings
-
-    settings = config.get(SETTINGS_KEY)
-    if isinstance(settings, Settings) and isinstance(settings.extra, CaseworkSettings):
-        return settings.extra
-    return CaseworkSettings()

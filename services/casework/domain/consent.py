@@ -205,6 +205,7 @@ class RevocationDeferred(CaseworkError):
     def __init__(self, consent_id: str, revocable_from: str) -> None:
         self.consent_id = consent_id
         self.revocable_from = revocable_from
+        self.problem_extra: dict[str, str] = {"revocable_from": revocable_from}
         super().__init__(
             f"consent {consent_id} is a criminal-justice consent (42 CFR 2.35) and cannot be revoked "
             f"before {revocable_from}"

@@ -2,6 +2,10 @@
 
 Every command is a pure function `(case, ...) -> Outcome`: a new `Case` value plus the events to publish,
 so the service layer can store both in one transaction (outbox) and nothing here touches I/O.
+
+Over 400 lines on purpose: the state table (and the actions it allows), the program's bounds, the guards
+(supervisor override, closed case) and the transitions read together: each transition checks the table,
+the bounds and the guards, and a refusal names the allowed actions; split, each part would import the others.
 """
 
 from __future__ import annotations
@@ -68,6 +72,7 @@ class InvalidTransition(CaseworkError):
         self.current = current
         self.attempted = attempted
         self.allowed = allowed
+        self.problem_extra: dict[str, Any] = {"current_state": current.value, "allowed": allowed_actions(current)}
         names = ", ".join(state.value for state in allowed) if allowed else "none (terminal state)"
         super().__init__(
             f"a case in state {current.value!r} cannot move to {attempted.value!r}; allowed: {names}"
@@ -79,6 +84,7 @@ class OverrideRequired(CaseworkError):
 
     def __init__(self, earliest_completion: date, detail: str = "") -> None:
         self.earliest_completion = earliest_completion
+        self.problem_extra: dict[str, Any] = {"earliest_completion": earliest_completion.isoformat()}
         message = (
             f"the program's minimum duration ends on {earliest_completion.isoformat()}; "
             "completing earlier needs a supervisor override with a reason"
@@ -92,6 +98,8 @@ class DurationExceeded(CaseworkError):
     def __init__(self, requested_end: date, latest_end: date) -> None:
         self.requested_end = requested_end
         self.latest_end = latest_end
+        self.problem_extra: dict[str, Any] = {"latest_end": latest_end.isoformat(),
+                                              "requested_end": requested_end.isoformat()}
         super().__init__(
             f"the requested end {requested_end.isoformat()} is past the program's maximum "
             f"end {latest_end.isoformat()}"
@@ -104,6 +112,23 @@ class ReasonRequired(CaseworkError):
 
 def allowed_transitions(current: CaseState) -> list[CaseState]:
     return list(TRANSITIONS[current])
+
+
+ACTION_OF_STATE = {
+    CaseState.ACTIVE: "assign",
+    CaseState.EXTENDED: "extend",
+    CaseState.COMPLETED: "complete",
+    CaseState.TERMINATED: "terminate",
+    CaseState.WITHDRAWN: "withdraw",
+}
+
+
+def allowed_actions(state: CaseState) -> list[str]:
+    """What can be done to a case now, by the names the API uses: its transitions, and reassignment while open."""
+    actions = [ACTION_OF_STATE[target] for target in allowed_transitions(state)]
+    if state in OPEN_STATES:
+        actions.append("reassign")
+    return sorted(set(actions))
 
 
 def check_transition(current: CaseState, attempted: CaseState) -> None:
@@ -172,6 +197,27 @@ class SupervisorOverride(BaseModel):
     approved_by: str
     role: str
     reason: str
+
+
+class CaseClosed(CaseworkError):
+    """Nothing new (a contact, an appointment, an incident, a plan change) is recorded on a closed case."""
+
+
+def require_open(state: CaseState, *, what: str = "") -> None:
+    """Refuse a change to a case in a terminal state; `what` names what is closed with it."""
+    if state in TERMINAL_STATES:
+        raise CaseClosed(f"the case is {state.value}{'; ' + what if what else ''}")
+
+
+class OverrideNotPermitted(CaseworkError):
+    """Someone without the supervisor role asked to override the program's minimum duration."""
+
+
+def supervisor_override(actor: Actor, reason: str) -> SupervisorOverride:
+    """Only a supervisor overrides the minimum: the override is recorded in the acting supervisor's name."""
+    if not actor.roles & OVERRIDE_ROLES:
+        raise OverrideNotPermitted("only a supervisor may override the program's minimum duration")
+    return SupervisorOverride(approved_by=actor.subject, role="supervisor", reason=reason)
 
 
 class CaseEvent(BaseModel):

@@ -3,6 +3,9 @@
 Every change returns a new plan with the next version number and a `case.plan_updated` event, so the
 service can keep each version and use the number as the ETag. Service-referral status changes from
 `resources` move linked goals; applying the same change twice changes nothing (no new version).
+
+Just over 400 lines: the assessment and the plan it prioritises stay one module (the plan's goals name the
+assessment's need domains).
 """
 
 from __future__ import annotations

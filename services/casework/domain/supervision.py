@@ -8,7 +8,7 @@ every sweep is published once.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
 
@@ -123,6 +123,23 @@ class Contact(BaseModel):
     notes: str = ""
 
 
+class ContactAlreadySettled(CaseworkError):
+    """A check-in is settled once: a completed, missed or cancelled contact keeps its outcome."""
+
+
+def settle_contact(
+    contact: Contact, status: ContactStatus, *, notes: str, completed_at: datetime | None, now: datetime,
+) -> Contact:
+    """Record the outcome of a scheduled contact; a completed one is completed at `completed_at` (default
+    `now`), in UTC. Empty notes keep the notes it had."""
+    if contact.status is not ContactStatus.SCHEDULED:
+        raise ContactAlreadySettled(f"the contact is already {contact.status.value}")
+    update: dict[str, object] = {"status": status, "notes": notes or contact.notes}
+    if status is ContactStatus.COMPLETED:
+        update["completed_at"] = (completed_at or now).astimezone(UTC)
+    return contact.model_copy(update=update)
+
+
 class AppointmentStatus(StrEnum):
     SCHEDULED = "scheduled"
     ATTENDED = "attended"
@@ -139,10 +156,28 @@ class Appointment(BaseModel):
     case_id: str
     agency_id: str
     starts_at: datetime
+    ends_at: datetime | None = None
+    kind: str = "meeting"
     with_whom: str
     location: str | None = None
     service_referral_id: str | None = None
     status: AppointmentStatus = AppointmentStatus.SCHEDULED
+
+
+class AppointmentEndsBeforeStart(CaseworkError):
+    """An appointment ends after it starts."""
+
+
+def schedule_appointment(
+    *, id: str, case_id: str, agency_id: str, starts_at: datetime, ends_at: datetime | None, kind: str,
+    with_whom: str, location: str | None = None, service_referral_id: str | None = None,
+) -> Appointment:
+    """A new scheduled appointment, its times in UTC; one that ends at or before its start is refused."""
+    if ends_at is not None and ends_at <= starts_at:
+        raise AppointmentEndsBeforeStart("an appointment ends after it starts")
+    return Appointment(id=id, case_id=case_id, agency_id=agency_id, starts_at=starts_at.astimezone(UTC),
+                       ends_at=ends_at.astimezone(UTC) if ends_at else None, kind=kind, with_whom=with_whom,
+                       location=location, service_referral_id=service_referral_id)
 
 
 class IncidentKind(StrEnum):

@@ -15,9 +15,9 @@ from sqlalchemy import MetaData, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
-from services.casework import handlers as h
 from services.casework.models import CaseRecord, ContactRecord
 from services.casework.settings import CaseworkSettings
+from services.casework.usecases.events import open_case_from_referral
 from shared.db import make_engine
 from shared.messaging.catalog import Demographics, Participant, ReferralAccepted
 from shared.messaging.envelope import CloudEvent, new_event
@@ -174,8 +174,8 @@ class Agency:
         """Run the `referral.accepted` handler's function directly (outbox included) and return the case id."""
         event = referral(self.slug, **kwargs)
         with Session(self.engine, expire_on_commit=False) as session, session.begin():
-            row = h.open_case_from_referral(session, lambda e: record(session, e, service="casework"), event,
-                                            CaseworkSettings())
+            row = open_case_from_referral(session, lambda e: record(session, e, service="casework"), event,
+                                          CaseworkSettings())
         return row.id
 
     def case_row(self, case_id: str) -> CaseRecord:

@@ -10,6 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from services.casework.models import DisclosureLog
+from shared.audit import _writer_table as audit_rows
 from tests.conftest import AMQP_URI
 from tests.support.signed import rpc_call
 
@@ -73,6 +74,11 @@ def test_a_valid_consent_covers_the_disclosure_with_the_notice_and_the_disclosur
         logged = session.scalars(select(DisclosureLog).where(DisclosureLog.participant_id == person)).all()
     assert [(row.consent_id, row.recipient_org_id, row.disclosed_by) for row in logged] == [
         (consent["id"], ORG, "resources-cm")]
+    with Session(engine) as session:
+        audited = session.execute(select(audit_rows).where(audit_rows.c.action == "consent.checked",
+                                                           audit_rows.c.resource_id == person)).mappings().all()
+    assert [(row["agency_id"], row["actor"], row["actor_roles"], row["outcome"], row["detail"]["actor"])
+            for row in audited] == [(tenant.slug, "resources-cm", "case_manager", "success", "resources-cm")]
 
 
 def test_no_consent_is_not_covered(participant, check):
@@ -141,6 +147,7 @@ def test_a_criminal_justice_consent_cannot_be_revoked_before_disposition(tenant,
                             headers={"If-Match": consent.headers["ETag"]})
     assert early.status_code == 409
     assert early.json()["type"].endswith("/revocation-deferred")
+    assert early.json()["revocable_from"] == "final disposition" and early.json()["title"] == "Conflict"
     assert check(person, categories=["attendance"], purpose="progress_monitoring")["covered"] is True
 
     assert tenant.transition(case_id, {"action": "complete", "override_reason": "done early"}).status_code == 200

@@ -78,6 +78,8 @@ def test_expected_end_and_extensions_stay_inside_the_programs_bounds(tenant, eng
     assert too_far.status_code == 409
     assert too_far.json()["type"].endswith("/duration-exceeded")
     assert too_far.json()["latest_end"] == add_months(start, 9).isoformat()
+    assert too_far.json()["requested_end"] == add_months(start, 10).isoformat()
+    assert too_far.json()["title"] == "Conflict"
     assert tenant.transition(case_id, {"action": "extend", "reason": "more time", "months": 3}).status_code == 200
     again = tenant.transition(case_id, {"action": "extend", "reason": "even more", "months": 1})
     assert again.status_code == 409 and again.json()["type"].endswith("/duration-exceeded")
@@ -96,11 +98,12 @@ def test_completing_before_the_minimum_needs_a_supervisors_override(tenant, engi
     early = tenant.transition(case_id, {"action": "complete", "disposition": "dismissal"}, token=manager)
     assert early.status_code == 409
     assert early.json()["type"].endswith("/override-required")
-    assert "earliest_completion" in early.json()
+    assert "earliest_completion" in early.json() and early.json()["title"] == "Conflict"
     self_approved = tenant.transition(case_id, {"action": "complete", "override_reason": "doing great"},
                                       token=manager)
     assert self_approved.status_code == 403
     assert self_approved.json()["type"].endswith("/override-forbidden")
+    assert self_approved.json()["detail"] == "only a supervisor may override the program's minimum duration"
     approved = tenant.transition(case_id, {"action": "complete", "disposition": "one_day_probation",
                                            "override_reason": "all conditions met early"})
     assert approved.status_code == 200, approved.text

@@ -100,28 +100,6 @@ def test_service_referral_status_moves_the_linked_goal(tenant, case_id, intake, 
     assert current["version"] > version
 
 
-@pytest.mark.parametrize(("legacy", "attention"), [("declined", True), ("expired", True), ("in_progress", False)])
-def test_status_values_from_before_the_fhir_set_still_move_goals(tenant, case_id, legacy, attention):
-    """Events an older resources published (e.g. replayed from a dead-letter queue) use the old names."""
-    from sqlalchemy.orm import Session
-
-    from services.casework import handlers as h
-    from shared.messaging.outbox import record
-
-    goal = change_plan(tenant, case_id, {"op": "add_goal", "domain": "legal", "description": "expungement"})
-    referral = f"sr-{uuid.uuid4().hex[:8]}"
-    change_plan(tenant, case_id, {"op": "link_service_referral", "goal_id": goal["goals"][0]["id"],
-                                  "service_referral_id": referral})
-    with Session(tenant.engine) as session, session.begin():
-        changed = h.apply_referral_status(session, lambda e: record(session, e, service="casework"), tenant.slug,
-                                          referral, legacy)
-        assert changed == [case_id]
-        assert h.apply_referral_status(session, lambda e: record(session, e, service="casework"), tenant.slug,
-                                       referral, "no-such-status") == []
-    current = tenant.api.get(f"/v1/cases/{case_id}/plan", token=tenant.supervisor).json()
-    assert current["goals"][0]["needs_attention"] is attention
-
-
 def test_conditions_track_make_whole_progress_with_etags(tenant, case_id):
     token = tenant.manager_token()
     created = tenant.api.post(f"/v1/cases/{case_id}/conditions", token=token, json={
@@ -158,6 +136,8 @@ def test_check_ins_and_graduated_incidents(tenant, case_id):
     again = tenant.api.post(f"/v1/cases/{case_id}/contacts/{contact.json()['id']}/outcome", token=token,
                             json={"status": "completed"}, headers={"If-Match": missed.headers["ETag"]})
     assert again.status_code == 409
+    assert again.json()["type"].endswith("/contact-settled") and again.json()["title"] == "Conflict"
+    assert again.json()["detail"] == "the contact is already missed"
     responses = []
     for kind in ("missed_checkin", "non_compliance", "new_arrest"):
         incident = tenant.api.post(f"/v1/cases/{case_id}/incidents", token=token, json={
@@ -179,3 +159,34 @@ def test_an_appointment_publishes_what_notifications_needs_for_the_reminder(tena
     assert (data["participant_first_name"], data["phone"], data["email"], data["preferred_language"]) == (
         "Jordan", "+13145550100", "jordan@example.org", "es")
     assert data["case_id"] == case_id and data["appointment_id"] == response.json()["id"]
+
+
+def test_an_appointment_that_ends_before_it_starts_is_refused(tenant, case_id):
+    starts = datetime(2031, 3, 4, 15, 30, tzinfo=UTC)
+    response = tenant.api.post(f"/v1/cases/{case_id}/appointments", token=tenant.manager_token(), json={
+        "starts_at": starts.isoformat(), "ends_at": starts.isoformat(), "with_whom": "Housing Partner"})
+    assert response.status_code == 422, response.text
+    problem = response.json()
+    assert problem["detail"] == "an appointment ends after it starts"
+    assert problem["errors"] == [{"field": "ends_at", "message": "must be after starts_at", "type": "value_error"}]
+
+
+def test_nothing_new_is_recorded_on_a_closed_case(tenant, case_id):
+    case = tenant.api.get(f"/v1/cases/{case_id}", token=tenant.supervisor)
+    closed = tenant.api.post(f"/v1/cases/{case_id}/transitions", token=tenant.supervisor,
+                             json={"action": "withdraw", "reason": "opened in error"},
+                             headers={"If-Match": case.headers["ETag"]})
+    assert closed.status_code == 200, closed.text
+    now = datetime.now(UTC).isoformat()
+    for path, body in (("contacts", {"scheduled_for": now}),
+                       ("appointments", {"starts_at": now, "with_whom": "Housing Partner"}),
+                       ("incidents", {"kind": "non_compliance", "occurred_on": now[:10], "description": "noted"})):
+        refused = tenant.api.post(f"/v1/cases/{case_id}/{path}", token=tenant.supervisor, json=body)
+        assert refused.status_code == 409, refused.text
+        assert refused.json()["type"].endswith("/case-closed") and refused.json()["title"] == "Conflict"
+        assert refused.json()["detail"] == "the case is withdrawn"
+    plan = tenant.api.get(f"/v1/cases/{case_id}/plan", token=tenant.supervisor)
+    change = tenant.api.post(f"/v1/cases/{case_id}/plan/changes", token=tenant.supervisor,
+                             json={"op": "add_goal", "domain": "legal", "description": "expungement"},
+                             headers={"If-Match": plan.headers["ETag"]})
+    assert change.status_code == 409 and change.json()["detail"] == "the case is withdrawn; its plan is closed"

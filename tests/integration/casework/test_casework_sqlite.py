@@ -7,9 +7,10 @@ from datetime import UTC, date, datetime, timedelta
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from services.casework import handlers as h
 from services.casework.models import CaseRecord, Staff, SupervisionAlert
 from services.casework.settings import CaseworkSettings
+from services.casework.usecases import supervision as sweeps
+from services.casework.usecases.events import open_case_from_referral
 from shared import migrations
 from shared.db import make_engine
 from shared.messaging.outbox import record
@@ -27,7 +28,7 @@ def test_case_opens_once_and_alerts_dedupe_on_sqlite(tmp_path):
                           programs=["young-adult"], caseload_cap=5, active=True, subject="cm-1"))
     for _ in range(2):
         with Session(engine) as session, session.begin():
-            h.open_case_from_referral(session, lambda e: record(session, e, service="casework"), event, settings)
+            open_case_from_referral(session, lambda e: record(session, e, service="casework"), event, settings)
     with Session(engine) as session, session.begin():
         case = session.scalars(select(CaseRecord)).one()
         assert (case.state, case.case_manager_id) == ("active", "s-1")
@@ -36,7 +37,7 @@ def test_case_opens_once_and_alerts_dedupe_on_sqlite(tmp_path):
     published = []
     for _ in range(2):
         with Session(engine) as session, session.begin():
-            published.append(h.supervision_sweep(session, lambda e: record(session, e, service="casework"),
+            published.append(sweeps.supervision_sweep(session, lambda e: record(session, e, service="casework"),
                                                  settings, datetime.now(UTC)))
     assert published == [2, 0]  # no contact for 60 days, and the end in 5 days: once each
     with Session(engine) as session:

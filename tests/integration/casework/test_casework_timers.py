@@ -9,9 +9,9 @@ from datetime import UTC, date, datetime, timedelta
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from services.casework import handlers as h
 from services.casework.models import CaseRecord, ContactRecord
 from services.casework.settings import CaseworkSettings
+from services.casework.usecases import supervision as sweeps
 from shared.messaging.outbox import record
 from tests.integration.casework.conftest import make_case_due_everything, outbox_events, wait_for
 
@@ -57,9 +57,9 @@ def test_two_sweeps_racing_in_one_instant_record_each_alert_once(tenant):
     def sweep() -> None:
         try:
             with Session(tenant.engine) as session, session.begin():
-                h.open_case_clocks(session)  # warm up, then meet the other sweep
+                sweeps.open_case_clocks(session)  # warm up, then meet the other sweep
                 barrier.wait()
-                counts.append(h.supervision_sweep(session, lambda e: record(session, e, service="casework"),
+                counts.append(sweeps.supervision_sweep(session, lambda e: record(session, e, service="casework"),
                                                   CaseworkSettings(), now))
         except BaseException as exc:  # noqa: BLE001 - reported by the assertion below
             errors.append(exc)
@@ -83,7 +83,7 @@ def test_a_completed_check_in_or_contact_stops_the_alerts(tenant):
         session.execute(update(CaseRecord).where(CaseRecord.id == case_id).values(
             expected_end_date=date.today() + timedelta(days=90)))
     with Session(tenant.engine) as session, session.begin():
-        h.supervision_sweep(session, lambda e: record(session, e, service="casework"), CaseworkSettings(),
+        sweeps.supervision_sweep(session, lambda e: record(session, e, service="casework"), CaseworkSettings(),
                             datetime.now(UTC))
         assert session.scalar(select(CaseRecord.state).where(CaseRecord.id == case_id)) == "active"
     assert alerts_of(tenant.engine, tenant.slug, case_id) == []

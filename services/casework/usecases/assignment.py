@@ -1,0 +1,130 @@
+"""Choosing and recording case managers: the agency's strategy, automatic and manual (re)assignment."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from services.casework.domain.assignment import (
+    AssignmentRecord,
+    AssignmentStrategy,
+    ProgramNotServed,
+    StaffLoad,
+    UnknownStrategy,
+    auto_assign,
+    get_strategy,
+    manual_assign,
+    staff_loads,
+)
+from services.casework.domain.lifecycle import OPEN_STATES, Actor, CaseState
+from services.casework.mapping import case_manager, store_case, terms_of, to_case
+from services.casework.models import AgencyConfig, CaseAssignment, CaseRecord, Staff
+from services.casework.settings import CaseworkSettings
+from services.casework.usecases.cases import emit_case_events
+from shared.messaging import Emit
+
+log = logging.getLogger(__name__)
+
+
+def strategy_name_for(session: Session, agency: str, settings: CaseworkSettings) -> str:
+    config = session.get(AgencyConfig, agency)
+    return config.assignment_strategy if config else settings.assignment_strategy
+
+
+def strategy_for(session: Session, agency: str, settings: CaseworkSettings) -> AssignmentStrategy:
+    name = strategy_name_for(session, agency, settings)
+    try:
+        return get_strategy(name)
+    except UnknownStrategy:
+        # A plugin uninstalled after an agency chose it must not stop cases from opening.
+        log.warning("assignment strategy %r is not installed; using least_caseload", name)
+        return get_strategy("least_caseload")
+
+
+def candidate_loads(session: Session, agency: str, *, lock: bool, only_case_managers: bool) -> list[StaffLoad]:
+    """Active staff with their open caseloads. `lock` takes the agency's staff rows FOR UPDATE so two
+    concurrent assignments (two replicas) cannot both fill the last free place."""
+    statement = select(Staff).where(Staff.agency_id == agency).order_by(Staff.id)
+    if lock:
+        statement = statement.with_for_update()
+    members = [m for m in session.scalars(statement) if not only_case_managers or m.role == "case_manager"]
+    counts = dict(session.execute(
+        select(CaseRecord.case_manager_id, func.count()).where(
+            CaseRecord.agency_id == agency, CaseRecord.state.in_([s.value for s in OPEN_STATES]),
+            CaseRecord.case_manager_id.is_not(None),
+        ).group_by(CaseRecord.case_manager_id)
+    ).tuples().all())
+    last = dict(session.execute(
+        select(CaseAssignment.case_manager_id, func.max(CaseAssignment.assigned_at))
+        .where(CaseAssignment.agency_id == agency).group_by(CaseAssignment.case_manager_id)
+    ).tuples().all())
+    managers = [case_manager(m) for m in members]
+    return staff_loads(managers, {k: int(v) for k, v in counts.items() if k}, last)
+
+
+def _store_assignment(session: Session, record: AssignmentRecord) -> None:
+    session.add(CaseAssignment(
+        agency_id=record.agency_id, case_id=record.case_id, case_manager_id=record.case_manager_id,
+        previous_case_manager_id=record.previous_case_manager_id, assigned_at=record.assigned_at,
+        assigned_by=record.assigned_by, strategy=record.strategy, reason=record.reason,
+    ))
+
+
+def assign_automatically(
+    session: Session, emit: Emit, row: CaseRecord, settings: CaseworkSettings, now: datetime,
+) -> bool:
+    """Let the agency's strategy pick a case manager; False (case stays pending) when nobody has room."""
+    candidates = candidate_loads(session, row.agency_id, lock=True, only_case_managers=True)
+    result = auto_assign(to_case(row), candidates=candidates, strategy=strategy_for(session, row.agency_id, settings),
+                         program=terms_of(row), at=now)
+    if result.outcome is None or result.record is None:
+        return False
+    store_case(row, result.outcome.case, now)
+    _store_assignment(session, result.record)
+    session.flush()
+    emit_case_events(session, emit, row, result.outcome.events, now)
+    return True
+
+
+def assign_waiting_cases(
+    session: Session, emit: Emit, settings: CaseworkSettings, now: datetime, limit: int = 50,
+) -> int:
+    """Give waiting (`pending_assignment`) cases a case manager now that someone may have room, oldest first.
+
+    Room frees up when a case closes, a cap is raised or someone joins; the supervision timer calls this so
+    no case waits for a supervisor to notice. Rows are claimed with SKIP LOCKED, so two replicas never
+    assign the same case, and the staff rows are locked while choosing, so caps hold.
+    """
+    waiting = session.scalars(
+        select(CaseRecord).where(CaseRecord.state == CaseState.PENDING_ASSIGNMENT.value)
+        .order_by(CaseRecord.created_at, CaseRecord.id).limit(limit).with_for_update(skip_locked=True)
+    ).all()
+    return sum(1 for row in waiting if assign_automatically(session, emit, row, settings, now))
+
+
+def assign_manually(
+    session: Session, emit: Emit, row: CaseRecord, staff_id: str, *, actor: Actor, reason: str | None,
+    allow_over_cap: bool, now: datetime,
+) -> bool:
+    """A supervisor's (re)assignment; False when the person already holds the case (nothing changed)."""
+    candidates = {c.id: c for c in candidate_loads(session, row.agency_id, lock=True, only_case_managers=False)}
+    staff = candidates.get(staff_id)
+    if staff is None:
+        raise ProgramNotServed(f"no active staff member {staff_id} in your agency")
+    result = manual_assign(to_case(row), staff=staff, program=terms_of(row), at=now, actor=actor, reason=reason,
+                           allow_over_cap=allow_over_cap)
+    if result.record is None or result.outcome is None:
+        return False
+    store_case(row, result.outcome.case, now)
+    _store_assignment(session, result.record)
+    session.flush()
+    emit_case_events(session, emit, row, result.outcome.events, now)
+    return True
+
+
+def assignment_history(session: Session, case_id: str) -> list[CaseAssignment]:
+    return list(session.scalars(select(CaseAssignment).where(CaseAssignment.case_id == case_id)
+                                .order_by(CaseAssignment.assigned_at, CaseAssignment.id)))
