@@ -22,7 +22,7 @@ from shared.config import SETTINGS_KEY, Settings
 from shared.db import Database, database_reachable
 from shared.http.api import ApiResponse, Call, api, bind_worker_context
 from shared.http.openapi import openapi_document
-from shared.http.pagination import Page, PageQuery, Pager
+from shared.http.pagination import Page, PageQuery, paginate
 from shared.http.problems import Forbidden, ProblemDocument, ServiceUnavailable, problem_response
 from shared.logs import clear_request_context
 from shared.metrics import CONTENT_TYPE, OPENMETRICS_CONTENT_TYPE, metrics_for
@@ -220,8 +220,7 @@ class ServiceBase:
             value = getattr(query, column)
             if value is not None:
                 statement = statement.where(audit_rows.c[column] == value)
-        pager = Pager(call, audit_rows.c.id.desc())
-        rows, next_cursor = pager.page(self.db.execute(pager.apply(statement)).mappings().all(),
-                                       key=lambda row: (row["id"],))
+        rows, next_cursor = paginate(self.db, call, statement, order=(audit_rows.c.id.desc(),),
+                                     key=lambda row: (row["id"],), scalars=False)
         items = [AuditEventOut.model_validate(dict(row)) for row in rows]
         return Page[AuditEventOut](items=items, next_cursor=next_cursor)

@@ -6,7 +6,6 @@ import datetime as dt
 from typing import Any
 
 from nameko.extensions import DependencyProvider
-from nameko.timer import Timer
 from pydantic import Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy import select
@@ -41,10 +40,9 @@ from services.intake.schemas import (
     RulesetOut,
     ScreeningReportOut,
 )
-from shared.audit import write_audit, write_audit_now
 from shared.auth import Identity, load_or_create_secret
-from shared.config import SETTINGS_KEY, Settings
 from shared.db import Database
+from shared.extensions import Auditor, ContextData, OwnSettings, settings_timer
 from shared.http import Call, api
 from shared.http.api import ApiResponse
 from shared.http.concurrency import etag, require_if_match
@@ -60,8 +58,6 @@ from shared.http.problems import (
 from shared.idempotency import remember, replay
 from shared.messaging import CloudEvent, Outbox, reliable_handler
 from shared.messaging.catalog import CaseCompleted, CaseOpened, CaseTerminated, CaseWithdrawn
-from shared.messaging.metrics import register_service_metrics
-from shared.messaging.service import amqp_uri_of
 from shared.service import ServiceBase
 
 READ_ROLES = {"screener", "supervisor", "auditor", "case_manager", "admin"}
@@ -102,29 +98,11 @@ class IntakeSettings(BaseSettings):
 SETTINGS_CLASS = IntakeSettings
 
 
-def _intake_settings(container: Any) -> IntakeSettings:
-    settings: Settings | None = container.config.get(SETTINGS_KEY)
-    extra = settings.extra if settings is not None else None
-    return extra if isinstance(extra, IntakeSettings) else IntakeSettings()
-
-
-class IntakeConfig(DependencyProvider):
-    """Injects the service's settings: intake's own and the suite's common ones."""
-
-    def setup(self) -> None:
-        self.own = _intake_settings(self.container)
-        self.common = self.container.config[SETTINGS_KEY].common
-
-    def get_dependency(self, worker_ctx: Any) -> IntakeConfig:
-        return self
-
-
 class Clock(DependencyProvider):
-    """Today and now for the review timer (and its batch size); a test sets `fixed` to move the day."""
+    """Today and now for the review timer; a test sets `fixed` to move the day."""
 
     def setup(self) -> None:
         self.fixed: dt.datetime | None = None
-        self.review_batch = _intake_settings(self.container).review_batch
         self.passes = 0  # review passes this instance has finished (tests wait on it instead of sleeping)
 
     def now(self) -> dt.datetime:
@@ -132,33 +110,6 @@ class Clock(DependencyProvider):
 
     def get_dependency(self, worker_ctx: Any) -> Clock:
         return self
-
-
-class ReviewTimer(Timer):
-    """nameko's timer with its interval read from settings at setup (tests run it every fraction of a second)."""
-
-    def __init__(self, interval: float = 60.0, **kwargs: Any) -> None:
-        super().__init__(interval, **kwargs)
-
-    def setup(self) -> None:
-        self.interval = _intake_settings(self.container).review_interval_seconds
-        super().setup()
-
-
-review_timer = ReviewTimer.decorator
-
-
-class EventContext(DependencyProvider):
-    """The worker's context data (who acted, in which agency) for handlers of events."""
-
-    def setup(self) -> None:
-        # Workaround: the outbox relay and each reliable handler call register_service_metrics() in their
-        # parallel start(); its check-then-register races (DuplicateTimeseries). Registering once here, in
-        # setup (which ends before any start), leaves them only the refresh path.
-        register_service_metrics(self.container.service_name, None, amqp_uri_of(self.container))
-
-    def get_dependency(self, worker_ctx: Any) -> dict[str, Any]:
-        return dict(worker_ctx.context_data)
 
 
 def _now() -> dt.datetime:
@@ -177,27 +128,15 @@ class IntakeService(ServiceBase):
     }
     db = Database()
     outbox = Outbox()
-    event_context = EventContext()
+    event_context = ContextData()
     clock = Clock()
-    config = IntakeConfig()
+    settings = OwnSettings(IntakeSettings)
+    audit = Auditor()
 
     # ------------------------------------------------------------ plumbing
 
     def _emit(self, event: CloudEvent) -> None:
         self.outbox.record(self.db, event)
-
-    def _audit(self, call: Call, action: str, resource_id: str | None, detail: dict[str, Any] | None = None,
-               resource_type: str = "referral") -> None:
-        write_audit(self.db, service=self.name, action=action, outcome="success", identity=call.identity,
-                    resource_type=resource_type, resource_id=resource_id, source_ip=call.remote_addr,
-                    request_id=call.request_id, detail=detail)
-
-    def _audit_now(self, call: Call, action: str, resource_id: str | None, detail: dict[str, Any] | None = None,
-                   resource_type: str = "referral") -> None:
-        write_audit_now(self.db.get_bind(), service=self.name, action=action,  # type: ignore[arg-type]
-                        outcome="success", identity=call.identity, resource_type=resource_type,
-                        resource_id=resource_id, source_ip=call.remote_addr, request_id=call.request_id,
-                        detail=detail)
 
     def _actor(self, call: Call) -> rules.Actor:
         return rules.Actor(subject=call.actor, roles=call.identity.roles if call.identity else frozenset())
@@ -242,8 +181,8 @@ class IntakeService(ServiceBase):
     def install_ruleset(self, call: Call) -> ApiResponse:
         ruleset, fresh = h.install_ruleset(self.db, call.agency, call.body, call.actor, _now())
         if fresh:
-            self._audit(call, "ruleset.installed", ruleset.version, {"content_hash": ruleset.content_hash},
-                        resource_type="ruleset")
+            self.audit.record(call, "ruleset.installed", "ruleset", ruleset.version,
+                              detail={"content_hash": ruleset.content_hash})
         try:
             self.db.commit()
         except IntegrityError:
@@ -267,9 +206,9 @@ class IntakeService(ServiceBase):
             report = what_if.replay(self.db, call.agency, version, body.from_, body.to)
         finally:
             self.db.rollback()  # read only, whatever happened
-        self._audit_now(call, "ruleset.replayed", version,
-                        {"from": body.from_.isoformat(), "to": body.to.isoformat(), "referrals": report.referrals,
-                         "changed_referrals": report.changed_referrals}, resource_type="ruleset")
+        self.audit.record_now(call, "ruleset.replayed", "ruleset", version, detail={
+            "from": body.from_.isoformat(), "to": body.to.isoformat(), "referrals": report.referrals,
+            "changed_referrals": report.changed_referrals})
         return report
 
     # ------------------------------------------------------------ referrals
@@ -284,7 +223,7 @@ class IntakeService(ServiceBase):
         ruleset, _ = h.current_ruleset(self.db, call.agency)
         created = h.submit_referral(self.db, call.agency, call.body, ruleset, call.actor,
                                     today=dt.date.today(), now=_now())
-        self._audit(call, "referral.created", created.id, _created_detail(created))
+        self.audit.record(call, "referral.created", "referral", created.id, detail=_created_detail(created))
         row = self._referral(call, created.id)
         response = self._detail(row, status=201)
         remember(self.db, call, "referrals.create", 201, response.body)
@@ -310,8 +249,8 @@ class IntakeService(ServiceBase):
                                           today=dt.date.today(), now=_now())
             if created:
                 # One row for the whole batch (naming every id): 500 single-row inserts cost more than the batch.
-                self._audit(call, "referral.batch_created", None,
-                            {"ids": [made.id for made in created], "ruleset_version": ruleset.version})
+                self.audit.record(call, "referral.batch_created", "referral", None,
+                                  detail={"ids": [made.id for made in created], "ruleset_version": ruleset.version})
             try:
                 self.db.commit()
                 return out
@@ -335,7 +274,7 @@ class IntakeService(ServiceBase):
                                 after=pager.after, limit=pager.fetch)  # type: ignore[arg-type]
         page, next_cursor = pager.page(rows, key=lambda pair: (pair[0].received_at, pair[0].id))
         items = [_summary(r, d) for r, d in page]
-        self._audit_now(call, "referral.listed", None, {"ids": [i.id for i in items]})
+        self.audit.record_now(call, "referral.listed", "referral", None, detail={"ids": [i.id for i in items]})
         return Page[ReferralSummary](items=items, next_cursor=next_cursor)
 
     def _review_queue(self, call: Call, query: ReferralQuery) -> Page[ReferralSummary]:
@@ -349,7 +288,8 @@ class IntakeService(ServiceBase):
                                    after=pager.after, limit=pager.fetch)  # type: ignore[arg-type]
         page, next_cursor = pager.page(rows, key=lambda pair: (pair[0].review_since, pair[0].id))
         items = [_summary(r, d) for r, d in page]
-        self._audit_now(call, "referral.listed", None, {"ids": [i.id for i in items], "needs": "review"})
+        self.audit.record_now(call, "referral.listed", "referral", None,
+                              detail={"ids": [i.id for i in items], "needs": "review"})
         return Page[ReferralSummary](items=items, next_cursor=next_cursor)
 
     @api("GET", "/v1/referrals/<referral_id>", person_data=True,
@@ -357,7 +297,7 @@ class IntakeService(ServiceBase):
          summary="A referral with its screenings, decisions, disposition and possible duplicates")
     def get_referral(self, call: Call, referral_id: str) -> ApiResponse:
         row = self._referral(call, referral_id)
-        self._audit_now(call, "referral.read", row.id)
+        self.audit.record_now(call, "referral.read", "referral", row.id)
         return self._detail(row)
 
     @api("POST", "/v1/referrals/<referral_id>/rescreen", roles={"supervisor"}, response=ReferralOut,
@@ -369,8 +309,9 @@ class IntakeService(ServiceBase):
             require_if_match(call, etag(row.id, row.version))
         ruleset, _ = h.current_ruleset(self.db, call.agency)
         result = h.rescreen(self.db, row, ruleset, call.actor, today=dt.date.today(), now=_now())
-        self._audit(call, "referral.rescreened", row.id,
-                    {"ruleset_version": result.ruleset_version, "recommendation": result.recommendation.value})
+        self.audit.record(call, "referral.rescreened", "referral", row.id,
+                          detail={"ruleset_version": result.ruleset_version,
+                                  "recommendation": result.recommendation.value})
         self.db.commit()
         return self._detail(row)
 
@@ -385,11 +326,11 @@ class IntakeService(ServiceBase):
         detail: dict[str, Any] = {"program": decision.program, "reason_code": decision.reason_code}
         if decision.deferred_until:
             detail["deferred_until"] = decision.deferred_until.isoformat()
-        self._audit(call, f"referral.{decision.status.value}", row.id, detail)
+        self.audit.record(call, f"referral.{decision.status.value}", "referral", row.id, detail=detail)
         if decision.override:
             # A permission use of its own: the supervisor set the screening aside.
-            self._audit(call, "referral.override", row.id,
-                        {"program": decision.program, "reason_code": decision.reason_code})
+            self.audit.record(call, "referral.override", "referral", row.id,
+                              detail={"program": decision.program, "reason_code": decision.reason_code})
         try:
             self.db.commit()
         except IntegrityError:
@@ -407,8 +348,8 @@ class IntakeService(ServiceBase):
             require_if_match(call, etag(row.id, row.version))
         judgement = queue.record_judgement(self.db, row, call.body, self._actor(call), today=dt.date.today(),
                                            now=_now())
-        self._audit(call, f"referral.judged.{judgement.kind}", row.id,
-                    {"program": judgement.program, "outcome": judgement.outcome,
+        self.audit.record(call, f"referral.judged.{judgement.kind}", "referral", row.id,
+                          detail={"program": judgement.program, "outcome": judgement.outcome,
                      "screening_id": judgement.screening_id})
         try:
             self.db.commit()
@@ -417,17 +358,16 @@ class IntakeService(ServiceBase):
             raise PreconditionFailed("someone changed this referral at the same moment; read it again") from None
         return self._detail(row, status=201)
 
-    @review_timer()
+    @settings_timer(IntakeSettings, "review_interval_seconds")
     def return_due_referrals(self) -> None:
         """Deferrals and eligibility dates that have come: back to the review queue, once across instances."""
         now = self.clock.now()
         returned = queue.return_due(self.db, self._emit, lambda agency: h.current_ruleset(self.db, agency)[0],
-                                    today=now.date(), now=now, limit=self.clock.review_batch)
+                                    today=now.date(), now=now, limit=self.settings.review_batch)
         for row in returned:
-            write_audit(self.db, service=self.name, action="referral.returned_for_review", outcome="success",
-                        identity=Identity(sub="service:intake", agency=row.agency_id, roles=frozenset({"screener"})),
-                        resource_type="referral", resource_id=row.id, source_ip=None, request_id=None,
-                        detail={"review_reasons": h.review_state(row)["review_reasons"]})
+            self.audit.record_as(Identity(sub="service:intake", agency=row.agency_id, roles=frozenset({"screener"})),
+                                 "referral.returned_for_review", "referral", row.id,
+                                 detail={"review_reasons": h.review_state(row)["review_reasons"]})
         self.db.commit()
         self.clock.passes += 1
 
@@ -444,9 +384,8 @@ class IntakeService(ServiceBase):
                                        errors=[{"field": "from", "message": "after `to`", "type": "value_error"}])
         rows, referrals = h.report_rows(self.db, call.agency, query.from_, query.to)
         report = build_report(rows)
-        self._audit_now(call, "report.screening.read", None,
-                        {"from": str(query.from_) if query.from_ else None, "to": str(query.to) if query.to else None},
-                        resource_type="report")
+        self.audit.record_now(call, "report.screening.read", "report", None, detail={
+            "from": str(query.from_) if query.from_ else None, "to": str(query.to) if query.to else None})
         if query.format == "csv":
             return ApiResponse(render_csv(report), media_type="text/csv")
         return ScreeningReportOut(date_from=query.from_, date_to=query.to, referrals=referrals,
@@ -466,10 +405,10 @@ class IntakeService(ServiceBase):
         roles = call.identity.roles if call.identity else frozenset()
         if query.variant == "identified" and not roles & {"admin", "supervisor"}:
             raise Forbidden("the identified export needs the role admin or supervisor; ask for variant=deidentified")
-        common = self.config.common
+        common = self.ops.settings.common
         key = export.export_key(common.jwt_secret or load_or_create_secret(common.secret_file),
-                                self.config.own.export_key)
-        self._audit_now(call, "referral.exported", None, {
+                                self.settings.export_key)
+        self.audit.record_now(call, "referral.exported", "referral", None, detail={
             "variant": query.variant, "format": query.format, "program": query.program,
             "from": query.from_.isoformat() if query.from_ else None, "to": query.to.isoformat() if query.to else None,
         })
@@ -492,54 +431,46 @@ class IntakeService(ServiceBase):
     # ------------------------------------------------------------ events in
 
     @reliable_handler(CaseCompleted)
-    def on_case_completed(self, event: CloudEvent) -> None:
+    def on_case_completed(self, event: CloudEvent[CaseCompleted]) -> None:
         """The case ended well: the referral's disposition is dismissal or one-day probation."""
         data = event.data
-        assert isinstance(data, CaseCompleted)
         self._dispose(event, data.referral_id, data.disposition, data.case_id, data.completed_at, None)
 
     @reliable_handler(CaseTerminated)
-    def on_case_terminated(self, event: CloudEvent) -> None:
+    def on_case_terminated(self, event: CloudEvent[CaseTerminated]) -> None:
         """The case failed: the referral returns to prosecution."""
         data = event.data
-        assert isinstance(data, CaseTerminated)
         self._dispose(event, data.referral_id, rules.Disposition.RETURNED_TO_PROSECUTION, data.case_id,
                       data.terminated_at, data.reason)
 
     @reliable_handler(CaseOpened)
-    def on_case_opened(self, event: CloudEvent) -> None:
+    def on_case_opened(self, event: CloudEvent[CaseOpened]) -> None:
         """casework opened the referral's case: the referral knows its case from now on."""
         data = event.data
-        assert isinstance(data, CaseOpened)
         if h.record_case_opened(self.db, event.tenantid, data.referral_id, data.case_id):
             self._event_audit(event, "referral.case_opened", data.referral_id, {"case_id": data.case_id})
         self.db.commit()
 
     @reliable_handler(CaseWithdrawn)
-    def on_case_withdrawn(self, event: CloudEvent) -> None:
+    def on_case_withdrawn(self, event: CloudEvent[CaseWithdrawn]) -> None:
         """The case was withdrawn: the referral shows withdrawn and the agency's own system is told."""
         data = event.data
-        assert isinstance(data, CaseWithdrawn)
         if h.record_withdrawal(self.db, self._emit, event.tenantid, data.referral_id, case_id=data.case_id,
                                at=data.withdrawn_at, reason=data.reason):
             self._event_audit(event, "referral.withdrawn", data.referral_id, {"case_id": data.case_id})
         self.db.commit()
 
     def _event_audit(self, event: CloudEvent, action: str, referral_id: str, detail: dict[str, Any]) -> None:
-        write_audit(self.db, service=self.name, action=action, outcome="success",
-                    identity=_event_identity(self.event_context, event.tenantid), resource_type="referral",
-                    resource_id=referral_id, source_ip=None, request_id=self.event_context.get("request_id"),
-                    detail={**detail, "event_id": event.id})
+        self.audit.record_as(_event_identity(self.event_context, event.tenantid), action, "referral", referral_id,
+                             request_id=self.event_context.get("request_id"), detail={**detail, "event_id": event.id})
 
     def _dispose(self, event: CloudEvent, referral_id: str, disposition: str, case_id: str, at: dt.datetime,
                  reason: str | None) -> None:
         changed = h.record_disposition(self.db, event.tenantid, referral_id, disposition, case_id=case_id, at=at,
                                        reason=reason, emit=self._emit)
         if changed:
-            write_audit(self.db, service=self.name, action="referral.disposed", outcome="success",
-                        identity=_event_identity(self.event_context, event.tenantid), resource_type="referral",
-                        resource_id=referral_id, source_ip=None, request_id=self.event_context.get("request_id"),
-                        detail={"disposition": str(disposition), "case_id": case_id, "event_id": event.id})
+            self._event_audit(event, "referral.disposed", referral_id,
+                              {"disposition": str(disposition), "case_id": case_id})
         self.db.commit()
 
 

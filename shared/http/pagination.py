@@ -34,6 +34,7 @@ from sqlalchemy.sql.elements import ColumnElement, UnaryExpression
 from shared.http.problems import BadRequest
 
 if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
     from sqlalchemy.sql import Select
 
     from shared.http.api import Call
@@ -225,3 +226,17 @@ class Pager:
         if key is None:
             return items, self._issue(self.offset + len(items))
         return items, self._issue([_encode_value(value) for value in key(items[-1])])
+
+
+def paginate(session: Session, call: Call, statement: Select[Any], *, order: Sequence[Any],
+             key: Callable[[Any], Sequence[Any]], scalars: bool = True) -> tuple[list[Any], str | None]:
+    """One keyset page of `statement` for `call`: the rows (ORM objects with `scalars`, else row mappings)
+    and the next page's cursor.
+
+        rows, next_cursor = paginate(db, call, select(Delivery), order=(Delivery.created_at.desc(),
+                                     Delivery.id.desc()), key=lambda d: (d.created_at, d.id))
+    """
+    pager = Pager(call, *order)
+    paged = pager.apply(statement)
+    rows: Sequence[Any] = session.scalars(paged).all() if scalars else session.execute(paged).mappings().all()
+    return pager.page(rows, key=key)

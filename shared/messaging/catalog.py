@@ -9,13 +9,29 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date
+from enum import StrEnum
 from typing import Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, EmailStr, Field
 
 Classification = Literal["public", "internal", "confidential", "cjis"]
 M = TypeVar("M", bound=type["EventData"])
+
+
+class ServiceReferralStatus(StrEnum):
+    """A service referral's status, the FHIR ServiceRequest/Task set: the one definition of the vocabulary, which
+    resources publishes and keeps, and casework reads (requested -> received -> accepted | rejected ->
+    in-progress -> completed | cancelled | failed)."""
+
+    REQUESTED = "requested"
+    RECEIVED = "received"
+    ACCEPTED = "accepted"
+    REJECTED = "rejected"
+    IN_PROGRESS = "in-progress"
+    COMPLETED = "completed"
+    CANCELLED = "cancelled"
+    FAILED = "failed"
 
 
 class EventData(BaseModel):
@@ -120,7 +136,7 @@ class ReferralAccepted(EventData):
     min_months: int = Field(ge=1, le=60)
     max_months: int = Field(ge=1, le=60)
     participant: Participant
-    accepted_at: datetime
+    accepted_at: AwareDatetime
     decided_by: str = Field(description="`sub` of the prosecutor who decided")
 
 
@@ -131,7 +147,7 @@ class ReferralDeclined(EventData):
     referral_id: str
     case_number: str
     reason: str = Field(max_length=2000)
-    declined_at: datetime
+    declined_at: AwareDatetime
     decided_by: str
 
 
@@ -143,7 +159,7 @@ class ReferralDeferred(EventData):
     case_number: str
     reason_code: str = Field(max_length=64, description="one of the pack's deferral_reasons")
     deferred_until: date
-    deferred_at: datetime
+    deferred_at: AwareDatetime
     decided_by: str
 
 
@@ -154,7 +170,7 @@ class ReferralReviewDue(EventData):
     referral_id: str
     reasons: list[Literal["deferral_ended", "eligible_on_reached"]] = Field(min_length=1)
     due_on: date = Field(description="the date that came (deferred_until or eligible_on)")
-    queued_at: datetime
+    queued_at: AwareDatetime
 
 
 class ChargeRecord(EventData):
@@ -177,7 +193,7 @@ class ReferralDisposed(EventData):
     disposition: Literal["dismissal", "one_day_probation", "returned_to_prosecution", "withdrawn"]
     reason: str | None = Field(default=None, max_length=2000)
     charges: list[ChargeRecord] = Field(default_factory=list)
-    disposed_at: datetime
+    disposed_at: AwareDatetime
 
 
 # ---------------------------------------------------------------- casework
@@ -190,7 +206,7 @@ class CaseOpened(EventData):
     case_id: str
     referral_id: str
     program: str
-    opened_at: datetime
+    opened_at: AwareDatetime
     expected_end: date | None = None
     participant_id: str | None = None
     state: Literal["pending_assignment", "active"] | None = Field(
@@ -205,7 +221,7 @@ class CaseAssigned(EventData):
     case_id: str
     case_manager: str = Field(description="`sub` of the case manager")
     previous_case_manager: str | None = None
-    assigned_at: datetime
+    assigned_at: AwareDatetime
 
 
 @event_type("casework", "case.plan_updated", classification="confidential")
@@ -216,7 +232,7 @@ class CasePlanUpdated(EventData):
     plan_version: int = Field(ge=1)
     goals_total: int = Field(ge=0)
     goals_completed: int = Field(ge=0)
-    updated_at: datetime
+    updated_at: AwareDatetime
     change: str | None = Field(default=None, max_length=64, description="goal_added, extended, ...")
     expected_end: date | None = Field(default=None, description="the case's expected end after the change")
 
@@ -228,7 +244,7 @@ class CaseCompleted(EventData):
     case_id: str
     referral_id: str
     disposition: Literal["dismissal", "one_day_probation"]
-    completed_at: datetime
+    completed_at: AwareDatetime
 
 
 @event_type("casework", "case.terminated", classification="confidential")
@@ -239,7 +255,7 @@ class CaseTerminated(EventData):
     referral_id: str
     reason: Literal["new_offense", "non_compliance", "absconded", "participant_request", "other"]
     detail: str | None = Field(default=None, max_length=2000)
-    terminated_at: datetime
+    terminated_at: AwareDatetime
 
 
 @event_type("casework", "case.withdrawn", classification="confidential")
@@ -248,7 +264,7 @@ class CaseWithdrawn(EventData):
 
     case_id: str
     referral_id: str
-    withdrawn_at: datetime
+    withdrawn_at: AwareDatetime
     reason: str | None = Field(default=None, max_length=2000)
 
 
@@ -258,8 +274,8 @@ class AppointmentScheduled(EventData):
 
     appointment_id: str
     case_id: str
-    starts_at: datetime
-    ends_at: datetime | None = None
+    starts_at: AwareDatetime
+    ends_at: AwareDatetime | None = None
     kind: str = Field(default="meeting", max_length=50)
     location: str | None = Field(default=None, max_length=300)
     # What notifications needs to remind the participant (starts_at is UTC; render it in their zone).
@@ -277,7 +293,7 @@ class CheckinOverdue(EventData):
 
     case_id: str
     checkin_id: str
-    due_at: datetime
+    due_at: AwareDatetime
 
 
 @event_type("casework", "case.contact_overdue", classification="internal")
@@ -286,8 +302,8 @@ class CaseContactOverdue(EventData):
 
     case_id: str
     case_manager: str | None = None
-    last_contact_at: datetime | None = None
-    due_at: datetime
+    last_contact_at: AwareDatetime | None = None
+    due_at: AwareDatetime
 
 
 @event_type("casework", "case.end_approaching", classification="internal")
@@ -333,8 +349,8 @@ class ServiceReferralRequested(EventData):
     service_id: str = Field(description="HSDS service id")
     consent_id: str
     partner: PartnerReferralPayload
-    requested_at: datetime
-    respond_by: datetime | None = None
+    requested_at: AwareDatetime
+    respond_by: AwareDatetime | None = None
 
 
 @event_type("resources", "service_referral.status_changed", classification="internal")
@@ -343,11 +359,11 @@ class ServiceReferralStatusChanged(EventData):
 
     service_referral_id: str
     organization_id: str
-    status: Literal["requested", "received", "accepted", "rejected", "in-progress", "completed", "cancelled", "failed"]
-    previous_status: str | None = None
+    status: ServiceReferralStatus
+    previous_status: ServiceReferralStatus | None = None
     reason_code: str | None = Field(default=None, max_length=40, description="why it was rejected, cancelled or failed")
     note: str | None = Field(default=None, max_length=2000)
-    changed_at: datetime
+    changed_at: AwareDatetime
     changed_by: str | None = None
     case_id: str | None = Field(default=None, description="casework case the referral serves (plan goals)")
     service_id: str | None = None
@@ -359,12 +375,12 @@ class ServiceReferralEscalated(EventData):
 
     service_referral_id: str
     organization_id: str
-    waiting_since: datetime
-    escalated_at: datetime
+    waiting_since: AwareDatetime
+    escalated_at: AwareDatetime
     level: int = Field(default=1, ge=1)
     service_id: str | None = None
     case_id: str | None = Field(default=None, description="casework case, so staff can follow up")
-    respond_by: datetime | None = None
+    respond_by: AwareDatetime | None = None
 
 
 # ---------------------------------------------------------------- notifications
@@ -380,4 +396,4 @@ class DeliveryFailed(EventData):
     trigger_event_type: str
     attempts: int = Field(ge=1)
     last_error: str = Field(max_length=2000)
-    failed_at: datetime
+    failed_at: AwareDatetime

@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import uuid
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -18,6 +18,7 @@ from shared.messaging.catalog import EventSpec, spec_for_model, spec_for_type
 # URI-reference). A relative reference, because the suite owns no domain name or URN namespace that
 # every deployment could share; with `id` (a UUID) it is unique per event, as the spec asks.
 SOURCE_PREFIX = "/diversion/"
+D = TypeVar("D", bound=BaseModel)
 
 
 def source_of(service: str) -> str:
@@ -34,8 +35,13 @@ class InvalidEvent(Exception):
     """A message is not a CloudEvent of a type in the catalog, or its data does not match the schema."""
 
 
-class CloudEvent(BaseModel):
-    """A CloudEvents 1.0 JSON event (structured mode) with the suite's extensions."""
+class CloudEvent(BaseModel, Generic[D]):
+    """A CloudEvents 1.0 JSON event (structured mode) with the suite's extensions; `data` is a catalog model.
+
+    A handler names the model it receives, `def on_case_opened(self, event: CloudEvent[CaseOpened])`, and
+    `event.data` is typed as that model: the consumer validated it against the event type's catalog model
+    before the handler runs (`parse_event`), so no handler casts or asserts.
+    """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -50,7 +56,7 @@ class CloudEvent(BaseModel):
     tenantid: str = Field(min_length=1, max_length=100, description="agency slug")
     dataclassification: Literal["public", "internal", "confidential", "cjis"]
     traceparent: str | None = Field(default=None, pattern=r"^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$")
-    data: BaseModel
+    data: D
 
     @field_validator("time")
     @classmethod
@@ -73,7 +79,7 @@ class CloudEvent(BaseModel):
 
 
 def new_event(
-    data: BaseModel,
+    data: D,
     *,
     subject: str,
     tenantid: str,
@@ -81,7 +87,7 @@ def new_event(
     traceparent: str | None = None,
     event_id: str | None = None,
     time: datetime | None = None,
-) -> CloudEvent:
+) -> CloudEvent[D]:
     """Wrap a catalog model in an envelope; type, dataschema and classification come from the catalog."""
     spec = spec_for_model(type(data))
     fields: dict[str, Any] = {
@@ -101,7 +107,7 @@ def new_event(
     return CloudEvent(**fields)
 
 
-def parse_event(raw: bytes | str | dict[str, Any]) -> CloudEvent:
+def parse_event(raw: bytes | str | dict[str, Any]) -> CloudEvent[Any]:
     """Validate a received event: envelope, known type, and data against that type's model."""
     try:
         body = json.loads(raw) if isinstance(raw, bytes | str) else dict(raw)

@@ -82,6 +82,11 @@ class MessagingCollector(Collector):
         self.engine = engine
         self.amqp_uri = amqp_uri
 
+    def describe(self) -> list[Metric]:
+        """Nothing to describe up front: registering then does no I/O (no scrape, so no green-thread switch
+        while another extension of the same container registers); the names are the service's own."""
+        return []
+
     def collect(self) -> Iterator[Metric]:
         from shared.messaging.outbox import outbox_backlog
 
