@@ -8,8 +8,6 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from shared.config import SETTINGS_KEY, Settings
-
 
 class HsdsSettings(BaseSettings):
     """The HSDS profile's settings (`DIVERSION_RESOURCES_HSDS_*`), part of the resources settings."""
@@ -42,18 +40,7 @@ class ResourcesSettings(HsdsSettings):
         return value
 
 
-def resources_settings(container: Any) -> ResourcesSettings:
-    settings: Settings | None = container.config.get(SETTINGS_KEY)
-    extra = settings.extra if settings is not None else None
-    return extra if isinstance(extra, ResourcesSettings) else ResourcesSettings()
-
-
-def hsds_settings(container: Any) -> HsdsSettings:
-    settings = container.config.get(SETTINGS_KEY)
-    extra = getattr(settings, "extra", None)
-    return extra if isinstance(extra, HsdsSettings) else HsdsSettings()
-
-
 def hsds_settings_of(service: Any) -> HsdsSettings:
+    """The settings the service was given (`config = OwnSettings(ResourcesSettings)`), else the defaults."""
     settings = getattr(service, "config", None)
     return settings if isinstance(settings, HsdsSettings) else HsdsSettings()

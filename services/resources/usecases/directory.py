@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import delete, func, insert, or_, select, update
+from sqlalchemy import CursorResult, delete, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from services.resources.directory import export_hsds
 from services.resources.domain.listings import assurance
 from services.resources.domain.ownership import is_directory_admin, may_edit_listing
-from services.resources.extensions import AuditLog
 from services.resources.models import (
     ADDRESS,
     DIRECTORY_STEWARD,
@@ -29,9 +28,10 @@ from services.resources.schemas import (
     TaxonomyTermQuery,
 )
 from services.resources.store import load_directory, refresh_search
+from shared.extensions import AuditLog
 from shared.http import Call
 from shared.http.concurrency import etag, require_if_match
-from shared.http.pagination import Pager
+from shared.http.pagination import paginate
 from shared.http.problems import Conflict, Forbidden, NotFound
 
 Rows = tuple[list[Any], str | None]
@@ -42,9 +42,8 @@ def list_organizations(session: Session, call: Call, query: OrganizationQuery) -
     statement = select(o.c.id, o.c.name, o.c.alternate_name, o.c.description, o.c.email, o.c.website)
     if query.search:
         statement = statement.where(o.c.name.ilike(f"%{query.search}%"))
-    pager = Pager(call, o.c.name, o.c.id)
-    return pager.page(session.execute(pager.apply(statement)).mappings().all(),
-                      key=lambda row: (row["name"], row["id"]))
+    return paginate(session, call, statement, order=(o.c.name, o.c.id), key=lambda row: (row["name"], row["id"]),
+                    scalars=False)
 
 
 def organization_document(session: Session, organization_id: str) -> dict[str, Any]:
@@ -105,9 +104,9 @@ def update_service(session: Session, audit: AuditLog, call: Call, service_id: st
     values.update(assurance(patch.assured, patch.assurer_email, row["assurer_email"], dt.date.today()))
     values["last_modified"] = now
     values["version"] = row["version"] + 1
-    changed = session.execute(
+    changed = cast(CursorResult[Any], session.execute(
         update(SERVICE).where(SERVICE.c.id == service_id, SERVICE.c.version == row["version"]).values(**values)
-    ).rowcount
+    )).rowcount
     if changed != 1:
         raise Conflict("someone changed this listing at the same moment; read it again", slug="edit-conflict")
     refresh_search(session, [service_id])
@@ -130,9 +129,8 @@ def list_service_at_locations(session: Session, call: Call, query: ServiceAtLoca
         statement = statement.where(sal.c.service_id == query.service_id)
     if query.organization_id:
         statement = statement.where(s.c.organization_id == query.organization_id)
-    pager = Pager(call, o.c.name, s.c.name, sal.c.id)
-    return pager.page(session.execute(pager.apply(statement)).mappings().all(),
-                      key=lambda r: (r["organization_name"], r["service_name"], r["id"]))
+    return paginate(session, call, statement, order=(o.c.name, s.c.name, sal.c.id),
+                    key=lambda r: (r["organization_name"], r["service_name"], r["id"]), scalars=False)
 
 
 def list_taxonomy_terms(session: Session, call: Call, query: TaxonomyTermQuery) -> Rows:
@@ -140,9 +138,8 @@ def list_taxonomy_terms(session: Session, call: Call, query: TaxonomyTermQuery) 
     statement = select(t.c.id, t.c.code, t.c.name, t.c.description, t.c.taxonomy, t.c.taxonomy_id, t.c.parent_id)
     if query.taxonomy:
         statement = statement.where(t.c.taxonomy == query.taxonomy)
-    pager = Pager(call, t.c.taxonomy, t.c.name, t.c.id)
-    return pager.page(session.execute(pager.apply(statement)).mappings().all(),
-                      key=lambda r: (r["taxonomy"], r["name"], r["id"]))
+    return paginate(session, call, statement, order=(t.c.taxonomy, t.c.name, t.c.id),
+                    key=lambda r: (r["taxonomy"], r["name"], r["id"]), scalars=False)
 
 
 def stale_listings(session: Session, call: Call, query: StaleListingsQuery, today: dt.date) -> Rows:
@@ -159,7 +156,6 @@ def stale_listings(session: Session, call: Call, query: StaleListingsQuery, toda
     )
     if not call.identity.has_any({"supervisor", "admin"}):
         statement = statement.where(s.c.organization_id == (call.identity.org or ""))
-    pager = Pager(call, assured, o.c.name, s.c.name, s.c.id)
-    return pager.page(
-        session.execute(pager.apply(statement)).mappings().all(),
-        key=lambda r: (r["assured_key"], r["organization_name"], r["service_name"], r["service_id"]))
+    return paginate(session, call, statement, order=(assured, o.c.name, s.c.name, s.c.id),
+                    key=lambda r: (r["assured_key"], r["organization_name"], r["service_name"], r["service_id"]),
+                    scalars=False)

@@ -10,13 +10,16 @@ from sqlalchemy import Table, select, update
 from sqlalchemy.orm import Session
 
 from services.resources.domain.referrals import Status
-from services.resources.extensions import AuditLog
 from services.resources.models import ServiceReferral
+from shared.auth import Identity
+from shared.extensions import AuditLog
 from shared.messaging import new_event
 from shared.messaging.catalog import ServiceReferralEscalated
 from shared.messaging.nameko_outbox import OutboxWriter
 
 log = logging.getLogger(__name__)
+
+SYSTEM_ACTOR = "service:resources"  # who escalates: the service's own timer, not a user
 
 
 def escalate_due(session: Session, outbox: OutboxWriter, audit: AuditLog, now: dt.datetime, batch: int = 100) -> int:
@@ -45,8 +48,9 @@ def escalate_due(session: Session, outbox: OutboxWriter, audit: AuditLog, now: d
             service_referral_id=row.id, organization_id=row.organization_id, service_id=row.service_id,
             case_id=row.case_id, waiting_since=row.requested_at, escalated_at=now, respond_by=row.respond_by,
         ), subject=row.id, tenantid=row.agency_id))
-        audit.record_system("service_referral.escalated", "service_referral", row.id, actor=None,
-                            agency=row.agency_id, detail={"respond_by": row.respond_by.isoformat()})
+        audit.record_as(Identity(sub=SYSTEM_ACTOR, agency=row.agency_id, roles=frozenset()),
+                        "service_referral.escalated", "service_referral", row.id,
+                        detail={"respond_by": row.respond_by.isoformat()})
     session.commit()
     if claimed:
         log.info("escalated %d unanswered service referrals", len(claimed))

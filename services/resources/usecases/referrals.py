@@ -22,21 +22,21 @@ from services.resources.domain.referrals import (
     respond_by,
     sla_hours,
 )
-from services.resources.extensions import AuditLog
 from services.resources.models import SERVICE, ServiceReferral, ServiceReferralHistory
 from services.resources.schemas import ServiceReferralCreate, ServiceReferralQuery, ServiceReferralStatusChange
+from shared.extensions import AuditLog
 from shared.http import Call
 from shared.http.concurrency import etag, require_if_match
-from shared.http.pagination import Pager
+from shared.http.pagination import paginate
 from shared.http.problems import Forbidden, NotFound, ServiceUnavailable, UnprocessableContent
 from shared.messaging import RemoteError, RpcTimeout, new_event
-from shared.messaging.nameko_outbox import OutboxWriter
 from shared.messaging.catalog import (
     PartnerContact,
     PartnerReferralPayload,
     ServiceReferralRequested,
     ServiceReferralStatusChanged,
 )
+from shared.messaging.nameko_outbox import OutboxWriter
 
 ConsentCheck = Callable[..., Any]  # casework's `consent_covers` RPC
 
@@ -146,9 +146,9 @@ def list_referrals(session: Session, audit: AuditLog, call: Call,
         value = getattr(query, name)
         if value is not None:
             statement = statement.where(getattr(ServiceReferral, name) == value)
-    pager = Pager(call, ServiceReferral.requested_at.desc(), ServiceReferral.id.desc())
-    page, next_cursor = pager.page(session.scalars(pager.apply(statement)).all(),
-                                   key=lambda row: (row.requested_at, row.id))
+    page, next_cursor = paginate(session, call, statement,
+                                 order=(ServiceReferral.requested_at.desc(), ServiceReferral.id.desc()),
+                                 key=lambda row: (row.requested_at, row.id))
     audit.record_now(call, "service_referral.read", "service_referral", None,
                      detail={"listed": len(page), "ids": [r.id for r in page]})
     return page, next_cursor
