@@ -20,6 +20,7 @@ from shared.messaging.nameko_outbox import OutboxWriter
 log = logging.getLogger(__name__)
 
 SYSTEM_ACTOR = "service:resources"  # who escalates: the service's own timer, not a user
+SYSTEM_ROLES = frozenset({"case_manager"})  # on behalf of the referring agency (as intake's and casework's timers)
 
 
 def escalate_due(session: Session, outbox: OutboxWriter, audit: AuditLog, now: dt.datetime, batch: int = 100) -> int:
@@ -48,7 +49,7 @@ def escalate_due(session: Session, outbox: OutboxWriter, audit: AuditLog, now: d
             service_referral_id=row.id, organization_id=row.organization_id, service_id=row.service_id,
             case_id=row.case_id, waiting_since=row.requested_at, escalated_at=now, respond_by=row.respond_by,
         ), subject=row.id, tenantid=row.agency_id))
-        audit.record_as(Identity(sub=SYSTEM_ACTOR, agency=row.agency_id, roles=frozenset()),
+        audit.record_as(Identity(sub=SYSTEM_ACTOR, agency=row.agency_id, roles=SYSTEM_ROLES),
                         "service_referral.escalated", "service_referral", row.id,
                         detail={"respond_by": row.respond_by.isoformat()})
     session.commit()

@@ -1,5 +1,6 @@
-"""The delivery engine inside a notifications container: channels, clock, policies, the send pool.
+"""notifications' own dependency provider: the delivery engine (`NotificationRuntime`).
 
+The delivery engine inside a notifications container: channels, clock, policies, the send pool.
 One `NotificationRuntime` per container. A dispatch pass queues due reminders, claims due deliveries
 and hands each to its own green thread, so a slow or dead endpoint holds one slot of the pool and
 never the others. Results go to one recorder thread that logs attempts in batches (one transaction
@@ -22,14 +23,21 @@ from eventlet.greenpool import GreenPool
 from eventlet.queue import Empty, Full, LightQueue
 from eventlet.semaphore import Semaphore
 from nameko.extensions import DependencyProvider
-from nameko.timer import Timer
+from sqlalchemy import event as sa_event
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from services.notifications.channels.base import AttemptResult, AttemptStatus, Channel
 from services.notifications.channels.loader import channel_factories
-from services.notifications.dispatch import (
+from services.notifications.domain.clock import Clock, SystemClock
+from services.notifications.domain.delivery import RetryPolicy
+from services.notifications.instances import Beat, beat, join, leave, new_instance_id
+from services.notifications.metrics import DeliveryMetrics
+from services.notifications.models import TemplateOverride
+from services.notifications.settings import NotificationSettings, notification_settings_of
+from services.notifications.templates import TemplateRenderer
+from services.notifications.usecases.dispatch import (
     Job,
     Outcome,
     cancelled,
@@ -37,17 +45,9 @@ from services.notifications.dispatch import (
     queue_due_reminders,
     record_outcomes,
 )
-from services.notifications.domain.clock import Clock, SystemClock
-from services.notifications.domain.delivery import RetryPolicy
-from services.notifications.fanout import FanoutContext
-from services.notifications.instances import Beat, beat, join, leave, new_instance_id
-from services.notifications.metrics import DeliveryMetrics
-from services.notifications.models import TemplateOverride
-from services.notifications.settings import NotificationSettings, notification_settings_of
-from services.notifications.templates import TemplateRenderer
+from services.notifications.usecases.fanout import FanoutContext
 from shared import tracing
 from shared.config import SETTINGS_KEY
-from shared.messaging.metrics import register_service_metrics
 from shared.messaging.service import find_database
 from shared.metrics import metrics_for
 
@@ -59,23 +59,13 @@ PASS_SECONDS = 20.0
 WAKE_COALESCE_SECONDS = 0.05  # one pass yields after this long, so shutdown and the timer stay responsive
 
 
-class DeliveryTimer(Timer):
-    """nameko's timer with its interval from `DIVERSION_NOTIFICATIONS_DISPATCH_INTERVAL_SECONDS`."""
-
-    def setup(self) -> None:
-        self.interval = notification_settings_of(self.container.config.get(SETTINGS_KEY)).dispatch_interval_seconds
-
-
-delivery_timer = DeliveryTimer.decorator
+_WAKE_KEY = "notifications_wake_after_commit"
 
 
 class NotificationRuntime(DependencyProvider):
     """Injects itself (`wake`, `dispatch_pass`, `fanout_context`, `send_now`, `renderer_for`)."""
 
     def setup(self) -> None:
-        # Registered here, before the extensions start side by side: concurrent first registrations
-        # from several handlers' start() race in shared.messaging.metrics (DuplicateTimeseries).
-        register_service_metrics(self.container.service_name, None, None)
         self.delivery_metrics = DeliveryMetrics(metrics_for(self.container))
         settings = self.container.config[SETTINGS_KEY]
         self.own: NotificationSettings = notification_settings_of(settings)
@@ -179,6 +169,19 @@ class NotificationRuntime(DependencyProvider):
             renderer = TemplateRenderer({agency: {row.key: row.source for row in rows}})
             self._renderers[key] = renderer
         return renderer
+
+    def wake_after_commit(self, session: Session) -> None:
+        """A dispatch pass right after `session` commits (its new deliveries are then visible to the claim)."""
+        # Once per transaction: the handlers of a batch share one session (shared.messaging.consumer).
+        if session.info.get(_WAKE_KEY):
+            return
+        session.info[_WAKE_KEY] = True
+
+        def wake(committed: Any) -> None:
+            committed.info.pop(_WAKE_KEY, None)
+            self.wake()
+
+        sa_event.listen(session, "after_commit", wake, once=True)
 
     def wake(self) -> None:
         """Ask for a dispatch pass soon (new deliveries were committed)."""
