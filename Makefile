@@ -49,6 +49,7 @@ lint: install
 
 typecheck: install
 	$(BIN)/mypy shared services
+	$(BIN)/mypy --strict shared $(wildcard services/*/domain)
 
 unit: install
 	$(BIN)/pytest tests/unit -q

@@ -21,27 +21,27 @@ if "--api-only" in sys.argv:
 
     eventlet.monkey_patch()
 
-import argparse  # noqa: E402
-import gc  # noqa: E402
-import json  # noqa: E402
-import os  # noqa: E402
-import subprocess  # noqa: E402
-import tempfile  # noqa: E402
-import time  # noqa: E402
-import uuid  # noqa: E402
-from pathlib import Path  # noqa: E402
+import argparse
+import gc
+import json
+import os
+import subprocess
+import tempfile
+import time
+import uuid
+from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import psycopg2  # noqa: E402
-import requests  # noqa: E402
-from intake_screening import TARGET, TODAY, each, make_referrals, rate  # noqa: E402
-from sqlalchemy import text  # noqa: E402
+import psycopg2
+import requests
+from intake_screening import TARGET, TODAY, each, make_referrals, rate
+from sqlalchemy import text
 
-from services.intake.domain.referral import Referral  # noqa: E402
-from services.intake.domain.ruleset import load_bundled_ruleset  # noqa: E402
-from services.intake.domain.screening import screen  # noqa: E402
+from services.intake.domain.referral import Referral
+from services.intake.domain.ruleset import load_bundled_ruleset
+from services.intake.domain.screening import screen
 
 PG_ADMIN = os.environ.get("DIVERSION_TEST_PG_ADMIN", "postgresql://postgres@127.0.0.1:5432/postgres")
 AMQP = os.environ.get("DIVERSION_TEST_AMQP_URI", "amqp://guest:guest@127.0.0.1:5672/")

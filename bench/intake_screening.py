@@ -19,9 +19,9 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from services.intake.domain.referral import Referral  # noqa: E402
-from services.intake.domain.ruleset import load_bundled_ruleset  # noqa: E402
-from services.intake.domain.screening import screen  # noqa: E402
+from services.intake.domain.referral import Referral
+from services.intake.domain.ruleset import load_bundled_ruleset
+from services.intake.domain.screening import screen
 
 TARGET = 5_000
 TODAY = date(2026, 11, 28)

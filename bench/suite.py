@@ -68,7 +68,7 @@ def catch(port: int, log: str) -> None:
     out = open(log, "a", buffering=1)  # noqa: SIM115 - open for the process's life
 
     class Note:
-        async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802 - aiosmtpd
+        async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
             arrived = time.time()
             subject = ""
             for line in (envelope.original_content or b"").split(b"\r\n"):

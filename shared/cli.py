@@ -150,7 +150,7 @@ def _wait_ready(ports: dict[str, int], procs: dict[str, subprocess.Popen[bytes]]
               help="Seconds to wait for /readyz.")
 @click.option("--mail-port", default=DEFAULT_MAIL_PORT, show_default=True, type=click.IntRange(1, 65535),
               help="Port of the local mail catcher (used unless DIVERSION_NOTIFICATIONS_SMTP_HOST is set).")
-def run(no_seed: bool, timeout: float, mail_port: int) -> None:
+def run(no_seed: bool, timeout: float, mail_port: int) -> None:  # noqa: C901 - the runner's start-up sequence, read top to bottom (migrate, seed, start, supervise)
     """Migrate, load the demo data and run all four services (Ctrl-C stops them all).
 
     This is the local suite: webhooks may reach 127.0.0.1, email goes to a mail catcher under the data

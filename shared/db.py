@@ -101,7 +101,7 @@ def database_reachable(engine: Engine) -> tuple[bool, str]:
         return False, type(exc).__name__
 
 
-class Database(DependencyProvider):
+class Database(DependencyProvider):  # type: ignore[misc]  # nameko's DependencyProvider is untyped
     """Injects a SQLAlchemy `Session` per worker; uncommitted work is rolled back at teardown."""
 
     engine: Engine

@@ -65,7 +65,7 @@ class _Receiver:
         outer = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+            def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
                 outer.received.append(({k.lower(): v for k, v in self.headers.items()}, body))
                 self.send_response(204)

@@ -28,7 +28,7 @@ class _KeepAsFile:
     def __init__(self, directory: Path) -> None:
         self.directory = directory
 
-    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:  # noqa: N802 - aiosmtpd
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         content = envelope.original_content or b""
         name = f"{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%S.%f}-{uuid.uuid4().hex[:8]}"
         partial = self.directory / f".{name}.tmp"
@@ -88,4 +88,4 @@ def read_mailbox(directory: Path) -> list[EmailMessage]:
 def text_of(message: EmailMessage) -> str:
     """The plain-text body (the first text/plain part of a multipart message)."""
     part = message.get_body(preferencelist=("plain",))
-    return "" if part is None else str(part.get_content())  # type: ignore[attr-defined]
+    return "" if part is None else str(part.get_content())

@@ -38,7 +38,7 @@ def check_broker(uri: str, timeout: float = 3.0) -> None:
     """Raise BrokerUnreachable unless a node of `uri` (one URL or a cluster's, `;`-separated) answers."""
     try:
         connect(uri, timeout=timeout).release()
-    except Exception as exc:  # noqa: BLE001 - any failure means "not reachable"
+    except Exception as exc:
         raise BrokerUnreachable(broker_hint(uri)) from exc
 
 

@@ -71,7 +71,7 @@ class AuditEventOut(BaseModel):
     detail: dict[str, Any] | None
 
 
-class Operations(DependencyProvider):
+class Operations(DependencyProvider):  # type: ignore[misc]  # nameko's DependencyProvider is untyped
     """Readiness checks, metrics and the OpenAPI document for the service it belongs to."""
 
     BROKER_CHECK_TTL = 2.0
@@ -166,7 +166,7 @@ class ServiceBase:
         "audit": "The agency's append-only audit trail, for auditors.",
     }
     db: Session
-    ops: Operations = Operations()  # type: ignore[assignment]
+    ops: Operations = Operations()
 
     @api("GET", "/healthz", public=True, response=Health, summary="The process is alive", tags=["operations"])
     def healthz(self, call: Call) -> Health:

@@ -648,7 +648,7 @@ def disposed_event(session: Session, row: ReferralRow, disposition: str) -> Clou
                               .order_by(ChargeRow.position)).all()
     data = ReferralDisposed(
         referral_id=row.id, case_number=row.case_number, case_id=row.case_id, program=row.program,
-        disposition=disposition,  # type: ignore[arg-type]  # checked by the domain before
+        disposition=disposition,  # checked by the domain before
         reason=row.disposition_reason, disposed_at=row.disposed_at or row.updated_at,
         charges=[ChargeRecord(statute=c.statute, description=c.description, offense_class=c.offense_class,
                               offense_date=c.offense_date) for c in charges],

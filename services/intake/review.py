@@ -169,7 +169,7 @@ def return_due(session: Session, emit: Emit, ruleset_for: Callable[[str], Rulese
         apply_review_columns(row, values)
         row.version += 1
         row.updated_at = now
-        emit(new_event(ReferralReviewDue(referral_id=row.id, reasons=[r.value for r in reasons],  # type: ignore[misc]
+        emit(new_event(ReferralReviewDue(referral_id=row.id, reasons=[r.value for r in reasons],
                                          due_on=due_on, queued_at=now),
                        subject=row.id, tenantid=row.agency_id))
         returned.append(row)

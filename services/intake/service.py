@@ -178,7 +178,7 @@ class IntakeService(ServiceBase):
     @api("POST", "/v1/rulesets", roles={"admin"}, body=RulesetIn, response=RulesetOut, status=201,
          tags=["rulesets"], errors=[409],
          summary="Install a new version of the agency's ruleset pack (new screenings use it)")
-    def install_ruleset(self, call: Call) -> ApiResponse:
+    def install_ruleset(self, call: Call[RulesetIn]) -> ApiResponse:
         ruleset, fresh = h.install_ruleset(self.db, call.agency, call.body, call.actor, _now())
         if fresh:
             self.audit.record(call, "ruleset.installed", "ruleset", ruleset.version,
@@ -195,8 +195,8 @@ class IntakeService(ServiceBase):
          summary="What-if: screen the referrals received in a date range under this pack version and report, per "
                  "program and by race, ethnicity, sex and age band (small cells and their complements suppressed), "
                  "how many would change status and in which direction; nothing is changed")
-    def replay_ruleset(self, call: Call, version: str) -> ReplayReport:
-        body: ReplayIn = call.body
+    def replay_ruleset(self, call: Call[ReplayIn], version: str) -> ReplayReport:
+        body = call.body
         if len(version) > 64:
             raise NotFound("no such ruleset pack version")
         if body.from_ > body.to:
@@ -216,7 +216,7 @@ class IntakeService(ServiceBase):
     @api("POST", "/v1/referrals", roles={"screener"}, body=ReferralSubmission, response=ReferralOut, status=201,
          headers=["Idempotency-Key"], errors=[409], tags=["referrals"],
          summary="Submit a referral; it is screened against every program of the agency's ruleset")
-    def submit_referral(self, call: Call) -> ApiResponse:
+    def submit_referral(self, call: Call[ReferralSubmission]) -> ApiResponse:
         replayed = replay(self.db, call, "referrals.create")
         if replayed is not None:
             return replayed
@@ -264,14 +264,14 @@ class IntakeService(ServiceBase):
     @api("GET", "/v1/referrals", person_data=True,
          roles=REFERRAL_READERS, query=ReferralQuery, response=Page[ReferralSummary],
          tags=["referrals"], summary="Referrals of the agency, newest first (filter by status, program, dates)")
-    def list_referrals(self, call: Call) -> Page[ReferralSummary]:
-        query: ReferralQuery = call.query
+    def list_referrals(self, call: Call[None, ReferralQuery]) -> Page[ReferralSummary]:
+        query = call.query
         if query.needs == "review":
             return self._review_queue(call, query)
         pager = Pager(call, ReferralRow.received_at.desc(), ReferralRow.id.desc())
         rows = h.list_referrals(self.db, call.agency, status=query.status, program=query.program,
                                 received_from=query.received_from, received_to=query.received_to,
-                                after=pager.after, limit=pager.fetch)  # type: ignore[arg-type]
+                                after=pager.after, limit=pager.fetch)
         page, next_cursor = pager.page(rows, key=lambda pair: (pair[0].received_at, pair[0].id))
         items = [_summary(r, d) for r, d in page]
         self.audit.record_now(call, "referral.listed", "referral", None, detail={"ids": [i.id for i in items]})
@@ -285,7 +285,7 @@ class IntakeService(ServiceBase):
                                                 "type": "value_error"}])
         pager = Pager(call, ReferralRow.review_since, ReferralRow.id)
         rows = h.list_review_queue(self.db, call.agency, program=query.program,
-                                   after=pager.after, limit=pager.fetch)  # type: ignore[arg-type]
+                                   after=pager.after, limit=pager.fetch)
         page, next_cursor = pager.page(rows, key=lambda pair: (pair[0].review_since, pair[0].id))
         items = [_summary(r, d) for r, d in page]
         self.audit.record_now(call, "referral.listed", "referral", None,
@@ -318,7 +318,7 @@ class IntakeService(ServiceBase):
     @api("POST", "/v1/referrals/<referral_id>/decision", roles=DECIDERS, body=DecisionIn, response=ReferralOut,
          headers=["If-Match"], errors=[409, 412, 428], tags=["referrals"],
          summary="Accept (eligible programs; a supervisor may override), decline or defer; needs If-Match")
-    def decide_referral(self, call: Call, referral_id: str) -> ApiResponse:
+    def decide_referral(self, call: Call[DecisionIn], referral_id: str) -> ApiResponse:
         row = self._referral(call, referral_id, for_update=True)
         require_if_match(call, etag(row.id, row.version))
         decision = h.decide(self.db, self._emit, row, call.body, self._actor(call), today=dt.date.today(),
@@ -342,7 +342,7 @@ class IntakeService(ServiceBase):
          status=201, headers=["If-Match"], errors=[409, 412], tags=["referrals"],
          summary="A screener's judgement on a program awaiting one (a new screening; the earlier one is kept) "
                  "or on a possible duplicate; the referral leaves the review queue when nothing else waits")
-    def judge_referral(self, call: Call, referral_id: str) -> ApiResponse:
+    def judge_referral(self, call: Call[JudgementIn], referral_id: str) -> ApiResponse:
         row = self._referral(call, referral_id, for_update=True)
         if call.if_match:
             require_if_match(call, etag(row.id, row.version))
@@ -377,8 +377,8 @@ class IntakeService(ServiceBase):
          tags=["reports"], alternatives=["text/csv"],
          summary="Referred, screened eligible and accepted by program, race, ethnicity, sex and age band; "
                  "cells under 10 people suppressed (?format=csv for text/csv)")
-    def screening_report(self, call: Call) -> Any:
-        query: ReportQuery = call.query
+    def screening_report(self, call: Call[None, ReportQuery]) -> Any:
+        query = call.query
         if query.from_ and query.to and query.from_ > query.to:
             raise UnprocessableContent("`from` is after `to`", slug="invalid-query",
                                        errors=[{"field": "from", "message": "after `to`", "type": "value_error"}])
@@ -397,8 +397,8 @@ class IntakeService(ServiceBase):
          media_type="application/x-ndjson", alternatives=["text/csv"], tags=["exports"],
          summary="Every referral with its screening, last decision and outcome, streamed as NDJSON (or "
                  "?format=csv); ?variant=deidentified for research (auditors get only that one)")
-    def export_referrals(self, call: Call) -> Response:
-        query: ExportQuery = call.query
+    def export_referrals(self, call: Call[None, ExportQuery]) -> Response:
+        query = call.query
         if query.from_ and query.to and query.from_ > query.to:
             raise UnprocessableContent("`from` is after `to`", slug="invalid-query",
                                        errors=[{"field": "from", "message": "after `to`", "type": "value_error"}])
@@ -492,7 +492,7 @@ def _created_detail(created: h.Created) -> dict[str, Any]:
 
 def _ruleset_out(ruleset: Ruleset, source: str) -> RulesetOut:
     return RulesetOut(agency=ruleset.agency, name=ruleset.name, version=ruleset.version,
-                      content_hash=ruleset.content_hash, source=source,  # type: ignore[arg-type]
+                      content_hash=ruleset.content_hash, source=source,
                       programs=[p.id for p in ruleset.programs], decline_reasons=dict(ruleset.decline_reasons),
                       override_reasons=dict(ruleset.override_reasons),
                       deferral_reasons=dict(ruleset.deferral_reasons))

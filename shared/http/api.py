@@ -13,10 +13,10 @@ import logging
 import re
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Any
+from typing import Any, Generic
 from urllib.parse import parse_qsl
 
 from eventlet.event import Event
@@ -25,6 +25,7 @@ from nameko.extensions import Entrypoint
 from nameko.web.handlers import HttpRequestHandler
 from nameko.web.server import WebServer, WsgiApp
 from pydantic import BaseModel, TypeAdapter, ValidationError
+from typing_extensions import TypeVar
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 from werkzeug.routing import Rule
 from werkzeug.wrappers import Request, Response
@@ -57,14 +58,20 @@ TRACEPARENT = re.compile(r"^00-([0-9a-f]{32})-([0-9a-f]{16})-[0-9a-f]{2}$")
 REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,100}$")
 
 
+# The parsed body and query of a call: `Call[ReferralSubmission, ReferralQuery]` types `call.body` and `call.query`
+# as the route's declared models (`body=` and `query=` of `@api`); a bare `Call` is `Call[Any, Any]`.
+B = TypeVar("B", default=Any)
+Q = TypeVar("Q", default=Any)
+
+
 @dataclass(frozen=True)
-class Call:
+class Call(Generic[B, Q]):
     """One API call as the service method sees it: who, what, and the parsed input."""
 
     identity: Identity | None
     path: dict[str, Any]
-    body: Any = None
-    query: Any = None
+    body: B = None  # type: ignore[assignment]  # None for routes without a body (B is then None or Any)
+    query: Q = None  # type: ignore[assignment]  # None for routes without a query model
     request_id: str = ""
     traceparent: str = ""
     if_match: str | None = None
@@ -99,7 +106,7 @@ def new_traceparent(trace_id: str | None = None) -> str:
     return f"00-{trace_id or uuid.uuid4().hex}-{uuid.uuid4().hex[:16]}-01"
 
 
-class ApiWsgiApp(WsgiApp):
+class ApiWsgiApp(WsgiApp):  # type: ignore[misc]  # nameko's (eventlet/werkzeug) WsgiApp is untyped
     """nameko's WSGI app, answering unknown routes and methods with problems instead of HTML."""
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
@@ -122,14 +129,14 @@ class ApiWsgiApp(WsgiApp):
             elif exc.code not in (404, 405):
                 problem.status = exc.code or 400
             response = problem_response(problem, instance=request.path)
-        except Exception as exc:  # noqa: BLE001 - the last guard: a problem, never the server's own page
+        except Exception as exc:
             log.error("unhandled error routing %s %s: %s", environ.get("REQUEST_METHOD"), request.path,
                       type(exc).__name__, exc_info=(type(exc), exc, exc.__traceback__))
             response = problem_response(internal_error(), instance=request.path)
         return response(environ, start_response)
 
 
-class ApiWebServer(WebServer):
+class ApiWebServer(WebServer):  # type: ignore[misc]  # nameko's (eventlet/werkzeug) WebServer is untyped
     def get_wsgi_app(self) -> ApiWsgiApp:
         return ApiWsgiApp(self)
 
@@ -167,7 +174,7 @@ def verifier_for(container: ServiceContainer) -> TokenVerifier:
     if verifier is None:
         settings: Settings = container.config[SETTINGS_KEY]
         verifier = TokenVerifier(settings.common)
-        container._diversion_verifier = verifier  # type: ignore[attr-defined]
+        container._diversion_verifier = verifier
     return verifier
 
 
@@ -179,11 +186,11 @@ def cursor_key_for(container: ServiceContainer) -> bytes:
         from shared.http.pagination import derive_cursor_key
 
         key = derive_cursor_key(cursor_secret(container.config[SETTINGS_KEY].common))
-        container._diversion_cursor_key = key  # type: ignore[attr-defined]
+        container._diversion_cursor_key = key
     return bytes(key)
 
 
-class ApiEntrypoint(HttpRequestHandler):
+class ApiEntrypoint(HttpRequestHandler):  # type: ignore[misc]  # nameko's (eventlet/werkzeug) HttpRequestHandler is untyped
     """`@api("GET", "/v1/things/<id>", roles={"case_manager"}, response=ThingOut)`."""
 
     server = ApiWebServer()
@@ -330,10 +337,10 @@ class ApiEntrypoint(HttpRequestHandler):
         try:
             self._audit(identity, "request.failed", "failure", request, request_id,
                         {"error": type(exc).__name__, "method": request.method})
-        except Exception:  # noqa: BLE001 - the answer is already a 500; losing this row must not change it
+        except Exception:
             log.exception("could not audit a failed request %s", request_id)
 
-    def _parse(self, request: Request, identity: Identity | None, request_id: str, traceparent: str) -> Call:
+    def _parse(self, request: Request, identity: Identity | None, request_id: str, traceparent: str) -> Call:  # noqa: C901 - one branch per part of a request (path, query, headers, body); each is a separate check
         path_values = dict(request.path_values)  # type: ignore[attr-defined]
         refuse_bad_text({k: v for k, v in path_values.items() if isinstance(v, str)}, "path")
         if any(isinstance(v, int) and v > MAX_PATH_INT for v in path_values.values()):
@@ -442,7 +449,14 @@ class ApiEntrypoint(HttpRequestHandler):
         return problem_response(problem, request_id=request_id, instance=path)
 
 
-api = ApiEntrypoint.decorator
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def api(method: str, url: str, **options: Any) -> Callable[[F], F]:
+    """`@api("GET", "/v1/cases/<id>", roles={...}, response=CaseOut, ...)`: an HTTP route of the service (see
+    `ApiEntrypoint` for the options); the decorated method keeps its signature."""
+    decorator: Callable[[F], F] = ApiEntrypoint.decorator(method, url, **options)
+    return decorator
 
 
 def api_routes(service_cls: type) -> list[tuple[str, ApiEntrypoint]]:

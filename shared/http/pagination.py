@@ -137,7 +137,7 @@ class Pager:
     @staticmethod
     def _split(item: Any) -> tuple[ColumnElement[Any], bool]:
         if isinstance(item, UnaryExpression) and item.modifier in (operators.desc_op, operators.asc_op):
-            return item.element, item.modifier is operators.desc_op  # type: ignore[return-value]
+            return item.element, item.modifier is operators.desc_op
         return item, False
 
     @staticmethod

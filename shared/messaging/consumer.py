@@ -31,9 +31,10 @@ import logging
 import sys
 import traceback
 from collections import OrderedDict
+from collections.abc import Callable
 from datetime import UTC, datetime
 from functools import partial
-from typing import Any
+from typing import Any, TypeVar
 
 import eventlet
 from eventlet.greenpool import GreenPool
@@ -104,7 +105,7 @@ def _register_cloudevents_serializer() -> None:
     )
 
 
-class ReliableQueueConsumer(QueueConsumer):
+class ReliableQueueConsumer(QueueConsumer):  # type: ignore[misc]  # nameko's QueueConsumer is untyped
     """nameko's queue consumer on its own connection, accepting structured-mode CloudEvents."""
 
     @property
@@ -115,7 +116,7 @@ class ReliableQueueConsumer(QueueConsumer):
     def prefetch_count(self) -> int:
         # Batching handlers need a batch per lane in hand; one-by-one handlers as many as workers.
         wanted = [getattr(provider, "prefetch", 0) for provider in self._providers]
-        return max([self.container.max_workers, *wanted])
+        return int(max([self.container.max_workers, *wanted]))
 
     def handle_message(self, provider: Any, body: Any, message: Any) -> None:
         # Queueing a message for a batch is quick and never blocks: done right here, without the
@@ -164,7 +165,7 @@ class BatchSession(Session):
         super().commit()
 
 
-class ReliableEventHandler(Consumer):
+class ReliableEventHandler(Consumer):  # type: ignore[misc]  # nameko's Consumer is untyped
     """Entrypoint: `@reliable_handler(ReferralAccepted)` calls the method with the validated `CloudEvent`."""
 
     queue_consumer = ReliableQueueConsumer()
@@ -260,10 +261,10 @@ class ReliableEventHandler(Consumer):
 
     # -- inbox ----------------------------------------------------------------------------------
 
-    def _inbox_key(self, event: CloudEvent) -> dict[str, str]:
+    def _inbox_key(self, event: CloudEvent[Any]) -> dict[str, str]:
         return {"consumer": self.consumer_name, "source": event.source, "event_id": event.id}
 
-    def _add_inbox_row(self, session: Session, event: CloudEvent) -> None:
+    def _add_inbox_row(self, session: Session, event: CloudEvent[Any]) -> None:
         if session.info.get(_INBOX_KEY) == event.id:
             return
         session.execute(
@@ -279,7 +280,7 @@ class ReliableEventHandler(Consumer):
                 self._add_inbox_row(session, worker_ctx.args[0])
                 return
 
-    def already_handled(self, event: CloudEvent) -> bool:
+    def already_handled(self, event: CloudEvent[Any]) -> bool:
         inbox = TABLES.inbox
         key = self._inbox_key(event)
         with self.engine.connect() as connection:
@@ -316,7 +317,7 @@ class ReliableEventHandler(Consumer):
             return
         self._apply_alone(event, message)
 
-    def _context_of(self, event: CloudEvent, message: Any) -> dict[str, Any]:
+    def _context_of(self, event: CloudEvent[Any], message: Any) -> dict[str, Any]:
         headers = self.unpack_message_headers(message)
         context = {key: headers[key] for key in CONTEXT_KEYS if headers.get(key) is not None}
         context["agency"] = event.tenantid
@@ -324,7 +325,7 @@ class ReliableEventHandler(Consumer):
             context["traceparent"] = event.traceparent
         return context
 
-    def _apply_alone(self, event: CloudEvent, message: Any) -> None:
+    def _apply_alone(self, event: CloudEvent[Any], message: Any) -> None:
         """A nameko worker for this one event; `_handle_result` commits with the inbox row and acks.
 
         No inbox SELECT first: a duplicate fails the inbox row's unique key at commit, and
@@ -345,7 +346,7 @@ class ReliableEventHandler(Consumer):
             tracing.end_span(span, "the container is being killed")
             self._settle(message, ack=False)
 
-    def _process_span(self, event: CloudEvent, context: dict[str, Any]) -> Any:
+    def _process_span(self, event: CloudEvent[Any], context: dict[str, Any]) -> Any:
         """The handler's span (a child of the event's traceparent); events it records become its children."""
         if not tracing.enabled():
             return None
@@ -381,7 +382,7 @@ class ReliableEventHandler(Consumer):
         self._pending.put((event, message))
         return True
 
-    def _suspect(self, event: CloudEvent) -> None:
+    def _suspect(self, event: CloudEvent[Any]) -> None:
         self._suspects[event.id] = None
         self._suspects.move_to_end(event.id)
         while len(self._suspects) > SUSPECTS_KEPT:
@@ -405,7 +406,7 @@ class ReliableEventHandler(Consumer):
             # Blocks while both lanes are busy; meanwhile messages pile up and the next batch is fuller.
             self._lanes.spawn_n(self._run_batch, batch)
 
-    def _run_batch(self, batch: list[tuple[CloudEvent, Any]]) -> None:
+    def _run_batch(self, batch: list[tuple[CloudEvent[Any], Any]]) -> None:
         try:
             fresh = self._without_copies(batch)
             while self._apply_batch(fresh) is DATABASE_DOWN:
@@ -413,15 +414,15 @@ class ReliableEventHandler(Consumer):
                     for _event, message in fresh:
                         self._settle(message, ack=False)
                     return
-        except Exception:  # noqa: BLE001 - never lose the messages: the broker redelivers unacked ones
+        except Exception:
             log.exception("%s: a batch of %d events failed unexpectedly; requeueing", self.consumer_name, len(batch))
             for _event, message in batch:
                 self._settle(message, ack=False)
 
-    def _without_copies(self, batch: list[tuple[CloudEvent, Any]]) -> list[tuple[CloudEvent, Any]]:
+    def _without_copies(self, batch: list[tuple[CloudEvent[Any], Any]]) -> list[tuple[CloudEvent[Any], Any]]:
         # The same event twice in one batch (republished by a relay): the copy goes one by one, where
         # the inbox turns it away.
-        fresh: list[tuple[CloudEvent, Any]] = []
+        fresh: list[tuple[CloudEvent[Any], Any]] = []
         seen: set[tuple[str, str]] = set()
         for event, message in batch:
             key = (event.source, event.id)
@@ -432,14 +433,14 @@ class ReliableEventHandler(Consumer):
                 fresh.append((event, message))
         return fresh
 
-    def _apply_batch(self, fresh: list[tuple[CloudEvent, Any]]) -> object:
+    def _apply_batch(self, fresh: list[tuple[CloudEvent[Any], Any]]) -> object:  # noqa: C901 - the batch transaction and its three outcomes (applied, duplicate, database down) stay in one place
         """Apply the batch in one transaction; DATABASE_DOWN (nothing applied, nothing settled) if the
         database could not be reached."""
         session = BatchSession(self.engine, expire_on_commit=False)
         try:
             try:
                 handled = self._handled(session, [event for event, _ in fresh])
-            except Exception as exc:  # noqa: BLE001 - the database is down, or the inbox is broken
+            except Exception as exc:
                 if self._database_down(exc):
                     return DATABASE_DOWN
                 log.warning(
@@ -459,7 +460,7 @@ class ReliableEventHandler(Consumer):
                     todo.append((event, message))
             if not todo:
                 return None
-            failed: CloudEvent | None = None
+            failed: CloudEvent[Any] | None = None
             error: BaseException | None = None
             for event, message in todo:
                 error = self._apply_in_batch(session, event, message)
@@ -524,7 +525,7 @@ class ReliableEventHandler(Consumer):
             delay = min(delay * 2, self.max_retry_delay)
         return False
 
-    def _handled(self, session: Session, events: list[CloudEvent]) -> set[tuple[str, str]]:
+    def _handled(self, session: Session, events: list[CloudEvent[Any]]) -> set[tuple[str, str]]:
         inbox = TABLES.inbox
         rows = session.execute(
             select(inbox.c.source, inbox.c.event_id).where(
@@ -533,10 +534,10 @@ class ReliableEventHandler(Consumer):
         ).all()
         return {(row.source, row.event_id) for row in rows}
 
-    def _inbox_row(self, event: CloudEvent) -> dict[str, Any]:
+    def _inbox_row(self, event: CloudEvent[Any]) -> dict[str, Any]:
         return {**self._inbox_key(event), "event_type": event.type, "handled_at": datetime.now(UTC)}
 
-    def _apply_in_batch(self, session: BatchSession, event: CloudEvent, message: Any) -> BaseException | None:
+    def _apply_in_batch(self, session: BatchSession, event: CloudEvent[Any], message: Any) -> BaseException | None:
         """Run the handler as a nameko worker would (dependencies, context), on the batch's session.
 
         nameko 2.14 (pinned) has no public way to run a worker inline with a given session, so this
@@ -591,7 +592,7 @@ class ReliableEventHandler(Consumer):
     def _handle_result(
         self, message: Any, worker_ctx: WorkerContext, result: Any = None, exc_info: Any = None
     ) -> tuple[Any, Any]:
-        event: CloudEvent = worker_ctx.args[0]
+        event: CloudEvent[Any] = worker_ctx.args[0]
         session, own = self._worker_session(worker_ctx)
         error: BaseException | None = exc_info[1] if exc_info else None
         try:
@@ -624,18 +625,18 @@ class ReliableEventHandler(Consumer):
                     count_duplicate(self.service, self.method_name)
                     self._settle(message, ack=True)
                     return None, None
-            except Exception:  # noqa: BLE001 - cannot tell: treat as a failure and retry
+            except Exception:
                 log.warning("%s: inbox check failed", self.consumer_name, exc_info=True)
         self._failed(message, event, error)
         return result, exc_info
 
-    def _again_when_database_answers(self, event: CloudEvent, message: Any) -> None:
+    def _again_when_database_answers(self, event: CloudEvent[Any], message: Any) -> None:
         if self._wait_for_database():
             self._apply_alone(event, message)
         else:
             self._settle(message, ack=False)
 
-    def _failed(self, message: Any, event: CloudEvent, error: BaseException) -> None:
+    def _failed(self, message: Any, event: CloudEvent[Any], error: BaseException) -> None:
         count_handler_failure(self.service, self.method_name)
         self._suspect(event)
         attempts = int(message.headers.get("x-delivery-count") or 0) + 1
@@ -686,7 +687,7 @@ class ReliableEventHandler(Consumer):
                     retry=True,
                     retry_policy={"max_retries": 3},
                 )
-        except Exception:  # noqa: BLE001 - not parked: leave it to redelivery and the broker's limit
+        except Exception:
             log.exception("%s: could not dead-letter; requeueing", self.consumer_name)
             eventlet.sleep(self.retry_delay)
             self._settle(message, ack=False)
@@ -694,4 +695,11 @@ class ReliableEventHandler(Consumer):
         self._settle(message, ack=True)
 
 
-reliable_handler = ReliableEventHandler.decorator
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def reliable_handler(*args: Any, **options: Any) -> Callable[[F], F]:
+    """`@reliable_handler(ReferralAccepted)`: the method handles that event type exactly once per event (see
+    `ReliableEventHandler` for the options); the decorated method keeps its signature."""
+    decorator: Callable[[F], F] = ReliableEventHandler.decorator(*args, **options)
+    return decorator

@@ -34,7 +34,7 @@ log = logging.getLogger(__name__)
 OUTBOX_POLL_KEY = "DIVERSION_OUTBOX_POLL_SECONDS"
 
 
-class OutboxRelayRunner(SharedExtension):
+class OutboxRelayRunner(SharedExtension):  # type: ignore[misc]  # nameko's SharedExtension is untyped
     """One relay per container, started and stopped with it."""
 
     def __init__(self, poll_interval: float = 1.0, batch_size: int = 500) -> None:
@@ -86,7 +86,7 @@ class OutboxWriter:
         self.context = dict(context)
         self._runner = runner
 
-    def record(self, session: Session, event: CloudEvent) -> None:
+    def record(self, session: Session, event: CloudEvent[Any]) -> None:
         if event.traceparent is None and self.context.get("traceparent"):
             event = event.model_copy(update={"traceparent": self.context["traceparent"]})
         record(session, event, service=self.service, context=self.context)
@@ -99,7 +99,7 @@ class OutboxWriter:
         self._runner.wake()
 
 
-class Outbox(DependencyProvider):
+class Outbox(DependencyProvider):  # type: ignore[misc]  # nameko's DependencyProvider is untyped
     """Declare on a service to get `self.<attr>.record(session, event)` and a relay running in the container."""
 
     runner = OutboxRelayRunner()

@@ -49,7 +49,7 @@ def context_headers(context: Mapping[str, Any] | None) -> dict[str, Any]:
 
 def record(
     session: Session,
-    event: CloudEvent,
+    event: CloudEvent[Any],
     *,
     service: str | None = None,
     context: Mapping[str, Any] | None = None,
@@ -125,7 +125,7 @@ def _drop_unwritten(session: Session, transaction: Any) -> None:
         _drop_rolled_back(session, transaction)
 
 
-def _traced(event: CloudEvent, publisher: str, exchange: str) -> CloudEvent:
+def _traced(event: CloudEvent[Any], publisher: str, exchange: str) -> CloudEvent[Any]:
     """The event under a `create` span of its own (a child of the traceparent it came with), which it carries."""
     span = tracing.start_span(
         publisher, f"create {event.type}", parent=event.traceparent, kind=tracing.SpanKind.PRODUCER,
@@ -222,7 +222,7 @@ class OutboxRelay:
         if connection is not None:
             try:
                 connection.release()
-            except Exception:  # noqa: BLE001 - the connection is already broken; drop it
+            except Exception:
                 log.debug("closing a broken relay connection", exc_info=True)
 
     def _ensure_exchange(self, exchange: str) -> None:

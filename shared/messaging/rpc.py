@@ -38,7 +38,7 @@ from shared.messaging.topology import declare_consumer_topology, quorum_argument
 log = logging.getLogger(__name__)
 
 
-class TimedMethodProxy(MethodProxy):
+class TimedMethodProxy(MethodProxy):  # type: ignore[misc]  # nameko's MethodProxy is untyped
     def __init__(self, *args: Any, timeout: float, signing_key: bytes, **kwargs: Any) -> None:
         self.timeout = timeout
         super().__init__(*args, **kwargs)
@@ -56,7 +56,7 @@ class TimedMethodProxy(MethodProxy):
             options["extra_headers"] = headers
             return publish(payload, **options)
 
-        self.publisher.publish = publish_expiring  # type: ignore[method-assign]
+        self.publisher.publish = publish_expiring
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         timer = eventlet.Timeout(self.timeout)
@@ -83,7 +83,7 @@ def _as_received(payload: Any, serializer: str | None) -> Any:
     return kombu_loads(data, content_type, encoding)
 
 
-class TimedServiceProxy(NamekoServiceProxy):
+class TimedServiceProxy(NamekoServiceProxy):  # type: ignore[misc]  # nameko's NamekoServiceProxy is untyped
     def __init__(self, *args: Any, timeout: float, signing_key: bytes, **kwargs: Any) -> None:
         self.timeout = timeout
         self.signing_key = signing_key
@@ -96,7 +96,7 @@ class TimedServiceProxy(NamekoServiceProxy):
         )
 
 
-class QuorumReplyListener(ReplyListener):
+class QuorumReplyListener(ReplyListener):  # type: ignore[misc]  # nameko's ReplyListener is untyped
     """The caller's reply queue: quorum like every other queue, expiring when its process is gone."""
 
     def setup(self) -> None:
@@ -113,7 +113,7 @@ class QuorumReplyListener(ReplyListener):
         self.queue_consumer.register_provider(self)
 
 
-class RpcProxy(NamekoRpcProxy):
+class RpcProxy(NamekoRpcProxy):  # type: ignore[misc]  # nameko's NamekoRpcProxy is untyped
     """Dependency: `self.<attr>.<method>(...)` on `target_service`, raising `RpcTimeout` after `timeout` s."""
 
     rpc_reply_listener = QuorumReplyListener()
@@ -134,7 +134,7 @@ class RpcProxy(NamekoRpcProxy):
         )
 
 
-class QuorumRpcConsumer(RpcConsumer):
+class QuorumRpcConsumer(RpcConsumer):  # type: ignore[misc]  # nameko's RpcConsumer is untyped
     """nameko's RPC request queue, declared as a quorum queue with the service's dead-letter exchange."""
 
     def setup(self) -> None:
@@ -171,7 +171,7 @@ class QuorumRpcConsumer(RpcConsumer):
         super().handle_message(body, message)
 
 
-class QuorumRpc(Rpc):
+class QuorumRpc(Rpc):  # type: ignore[misc]  # nameko's Rpc is untyped
     rpc_consumer = QuorumRpcConsumer()
 
 

@@ -13,10 +13,10 @@ from click.testing import CliRunner
 
 sys.path.insert(0, str(Path(__file__).parent / "intake"))
 
-from intake_api_support import install_pack, referral_body  # noqa: E402
+from intake_api_support import install_pack, referral_body
 
-from shared.reports_cli import reports  # noqa: E402
-from tests.conftest import JWT_SECRET, free_port, make_token  # noqa: E402
+from shared.reports_cli import reports
+from tests.conftest import JWT_SECRET, free_port, make_token
 
 
 def test_reports_print_the_apis_figures_as_table_csv_and_json(start_service, agency, tmp_path):

@@ -12,7 +12,7 @@ from shared.runner import broker_hint
 CLUSTER = "amqp://svc:pw@rabbit-0:5672/diversion;amqp://svc:pw@rabbit-1:5672/diversion; amqp://svc:pw@rabbit-2:5672/diversion"
 
 
-def settings(uri: str):  # noqa: ANN201 - a test helper
+def settings(uri: str):
     return load_settings("intake", env={"DIVERSION_AMQP_URI": uri, "DIVERSION_DATA_DIR": "/tmp"})
 
 

@@ -25,12 +25,12 @@ def example_module(first_line: str) -> types.ModuleType:
     blocks = re.findall(r"```python\n(.*?)```", README, flags=re.DOTALL)
     (source,) = [block for block in blocks if block.startswith(first_line)]
     module = types.ModuleType(first_line.removeprefix("# ").removesuffix(".py").replace("/", "."))
-    exec(compile(source, f"README.md:{first_line}", "exec"), module.__dict__)  # noqa: S102 - our own README
+    exec(compile(source, f"README.md:{first_line}", "exec"), module.__dict__)
     return module
 
 
 def test_the_readme_criterion_screens_a_referral_inside_an_agency_pack(tmp_path):
-    MaxCharges = example_module("# my_agency/criteria.py").MaxCharges  # noqa: N806 - a class
+    MaxCharges = example_module("# my_agency/criteria.py").MaxCharges
     pack = tmp_path / "pack.yaml"
     pack.write_text("""
 agency: demo
@@ -63,12 +63,12 @@ override_reasons:
 
 
 def test_the_readme_channel_delivers_and_classifies_failures():
-    ChatChannel = example_module("# my_agency/channels.py").ChatChannel  # noqa: N806 - a class
+    ChatChannel = example_module("# my_agency/channels.py").ChatChannel
     answers = iter([204, 503, 400])
     received = []
 
     class Handler(http.server.BaseHTTPRequestHandler):
-        def do_POST(self):  # noqa: N802 - http.server's naming
+        def do_POST(self):
             received.append(self.rfile.read(int(self.headers["Content-Length"])))
             self.send_response(next(answers))
             self.send_header("Content-Length", "0")

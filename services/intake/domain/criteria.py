@@ -522,6 +522,6 @@ def load_criteria(*, use_entry_points: bool = True) -> dict[str, AnyCriterion]:
     for ep in entry_points(group=ENTRY_POINT_GROUP):
         try:
             found[ep.name] = check_plugin(ep.name, ep.load())
-        except Exception as exc:  # any import-time failure of third-party code
+        except Exception as exc:  # noqa: BLE001 - any import-time failure of third-party code
             log.warning("criterion plugin %s (%s) not loaded: %s", ep.name, ep.value, exc)
     return found

@@ -112,7 +112,7 @@ def program_result(program_id: str, results: list[CriterionResult]) -> ProgramSc
 def _evaluate(requirement: Requirement, referral: Referral, context: ScreeningContext) -> CriterionResult:
     try:
         result = requirement.evaluate(referral, context)
-    except Exception as exc:  # a plugin's bug must not stop the screening of everyone else's criteria
+    except Exception as exc:  # noqa: BLE001 - a plugin's bug must not stop the screening of everyone else's criteria
         return CriterionResult(
             criterion=requirement.criterion,
             status=CriterionStatus.NEEDS_REVIEW,

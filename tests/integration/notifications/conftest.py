@@ -25,7 +25,7 @@ def make_receiver() -> Iterator[Callable[[], Receiver]]:
         box: dict[str, Receiver] = {}
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+            def do_POST(self) -> None:
                 length = int(self.headers.get("content-length", 0))
                 request = Received(self.path, {k.lower(): v for k, v in self.headers.items()},
                                    self.rfile.read(length))

@@ -33,7 +33,7 @@ from shared.db import make_engine, session_scope
 from tests.conftest import Api, make_token
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "unit" / "resources"))
-from test_hsds_examples_round_trip import structural_diff  # noqa: E402
+from test_hsds_examples_round_trip import structural_diff
 
 EXAMPLES = SCHEMA_DIR.parent / "examples"
 ORG = "d9d5e0f5-d3ce-4f73-9a2f-4dd0ecc6c610"
