@@ -137,7 +137,7 @@ class NotificationRuntime(DependencyProvider):
             if callable(close):
                 try:
                     close()
-                except Exception:  # noqa: BLE001 - closing on the way out
+                except Exception:
                     log.debug("closing channel %s failed", channel.name, exc_info=True)
 
     def get_dependency(self, worker_ctx: Any) -> NotificationRuntime:
@@ -231,7 +231,7 @@ class NotificationRuntime(DependencyProvider):
                     withheld=self.delivery_metrics.count_withheld,
                 ) >= self.own.dispatch_batch:
                     pass
-        except Exception:  # noqa: BLE001 - reminders wait for the next pass; deliveries still go out
+        except Exception:
             log.exception("queueing due reminders failed")
 
     def _start_sends(self) -> int:
@@ -275,7 +275,7 @@ class NotificationRuntime(DependencyProvider):
         try:
             result = channel.send(message)
             return result
-        except Exception as exc:  # noqa: BLE001 - a channel bug becomes a retry, not a lost delivery
+        except Exception as exc:
             log.exception("channel %s raised while sending delivery %s", job.channel, job.delivery_id)
             return AttemptResult(AttemptStatus.RETRY, error=f"channel error: {type(exc).__name__}")
         finally:
@@ -314,7 +314,7 @@ class NotificationRuntime(DependencyProvider):
                     tally = record_outcomes(session, batch, self.retry_policy)
                 self.delivery_metrics.count(tally)
                 return
-            except Exception:  # noqa: BLE001 - the rows keep their lease and are tried again after it
+            except Exception:
                 log.exception("recording %d delivery attempts failed (try %d of %d)", len(batch), attempt, tries)
                 eventlet.sleep(0.5 * attempt)
 
@@ -326,14 +326,14 @@ class NotificationRuntime(DependencyProvider):
                 join(session, self.instance_id)
             self.joined = True
             log.info("notifications instance %s joined", self.instance_id)
-        except Exception:  # noqa: BLE001 - the heartbeat thread joins once the database answers
+        except Exception:
             log.exception("notifications instance %s could not register its heartbeat yet", self.instance_id)
 
     def _leave(self) -> None:
         try:
             with Session(self.engine, expire_on_commit=False) as session:
                 leave(session, self.instance_id)
-        except Exception:  # noqa: BLE001 - peers take our row for dead after the timeout instead
+        except Exception:
             log.warning("notifications instance %s could not remove its heartbeat", self.instance_id, exc_info=True)
 
     def heartbeat(self) -> Beat:
@@ -361,7 +361,7 @@ class NotificationRuntime(DependencyProvider):
             started = time.monotonic()
             try:
                 self.heartbeat()
-            except Exception:  # noqa: BLE001 - the next beat tries again; peers wait for the timeout
+            except Exception:
                 log.exception("heartbeat of notifications instance %s failed", self.instance_id)
             eventlet.sleep(max(0.0, interval - (time.monotonic() - started)))
 
@@ -372,7 +372,7 @@ class NotificationRuntime(DependencyProvider):
             eventlet.sleep(WAKE_COALESCE_SECONDS)
             try:
                 self.dispatch_pass(reminders=False)  # reminders are due by the clock: the timer queues them
-            except Exception:  # noqa: BLE001 - the timer's next tick tries again
+            except Exception:
                 log.exception("dispatch pass failed")
 
 

@@ -88,7 +88,7 @@ class NotificationsService(ServiceBase):
     }
     db = Database()
     outbox = Outbox()
-    runtime: NotificationRuntime = NotificationRuntime()  # type: ignore[assignment]
+    runtime: NotificationRuntime = NotificationRuntime()
     audit: AuditLog = Auditor()
 
     def _woken(self, made: bool) -> None:
@@ -101,7 +101,7 @@ class NotificationsService(ServiceBase):
     @api("POST", "/v1/subscriptions", roles={"partner", "admin"}, body=SubscriptionCreate,
          response=SubscriptionWithSecret, status=201, headers=["Idempotency-Key"], errors=[],
          tags=["subscriptions"], summary="Subscribe a webhook URL or the AMQP feed; the secret is shown once")
-    def create_subscription(self, call: Call) -> ApiResponse:
+    def create_subscription(self, call: Call[SubscriptionCreate]) -> ApiResponse:
         previous = replay(self.db, call, "subscription.create")
         if previous is not None:
             return previous
@@ -175,7 +175,7 @@ class NotificationsService(ServiceBase):
     @api("GET", "/v1/deliveries", person_data=True,
          roles={"partner", "admin"}, query=DeliveryQuery, response=Page[DeliveryOut],
          tags=["deliveries"], summary="The delivery log, newest first (a partner sees its organization's)")
-    def list_deliveries(self, call: Call) -> Page[DeliveryOut]:
+    def list_deliveries(self, call: Call[None, DeliveryQuery]) -> Page[DeliveryOut]:
         rows, next_cursor = deliveries.list_deliveries(self.db, call, call.query)
         items = [delivery_out(row) for row in rows]
         self.audit.record_now(call, "delivery.listed", "delivery", None, detail={"ids": [d.id for d in items]})
@@ -213,7 +213,7 @@ class NotificationsService(ServiceBase):
          response=StaffContactOut, responses={201: StaffContactOut}, headers=["If-Match"], errors=[412, 428],
          tags=["people"],
          summary="Where a staff member (token sub) gets notices; If-Match when changing an existing one")
-    def put_staff_contact(self, call: Call, staff_id: str) -> ApiResponse:
+    def put_staff_contact(self, call: Call[StaffContactIn], staff_id: str) -> ApiResponse:
         body: StaffContactIn = call.body
         row, created = people.put_staff_contact(self.db, call, staff_id, body, self.runtime.now())
         self.audit.record(call, "staff_contact.saved", "staff_contact", staff_id, detail={"topics": list(body.topics)})
@@ -238,7 +238,7 @@ class NotificationsService(ServiceBase):
          body=ContactPreferenceIn, response=ContactPreferenceOut, responses={201: ContactPreferenceOut},
          headers=["If-Match"], errors=[412, 428],
          tags=["people"], summary="Set channel, language or do-not-contact (If-Match when they exist)")
-    def put_contact_preference(self, call: Call, case_id: str) -> ApiResponse:
+    def put_contact_preference(self, call: Call[ContactPreferenceIn], case_id: str) -> ApiResponse:
         body: ContactPreferenceIn = call.body
         row, created = people.put_contact_preference(self.db, call, case_id, body, self.runtime.now())
         self.audit.record(call, "contact_preference.saved", "contact_preference", case_id,
@@ -250,7 +250,7 @@ class NotificationsService(ServiceBase):
     @api_with_headers("POST", "/v1/sms/inbound", public=True, body=InboundSms,
                       media_type="application/x-www-form-urlencoded", status=204, errors=[403],
                       tags=["people"], summary="Inbound SMS from the provider: STOP / START (verified)")
-    def sms_inbound(self, call: Call) -> ApiResponse:
+    def sms_inbound(self, call: Call[InboundSms]) -> ApiResponse:
         """The SMS provider's callback. No bearer token: the request proves itself with the shared secret
         (`DIVERSION_NOTIFICATIONS_SMS_INBOUND_SECRET`) or the provider's signature, else 403."""
         assert isinstance(call, HeaderCall)
@@ -285,7 +285,7 @@ class NotificationsService(ServiceBase):
 
     @api("PUT", "/v1/templates/<name>", roles={"admin"}, body=TemplateOverrideIn, response=TemplateOverrideOut,
          tags=["templates"], summary="The agency's own text for one part of a template (sandboxed Jinja2)")
-    def put_template(self, call: Call, name: str) -> TemplateOverrideOut:
+    def put_template(self, call: Call[TemplateOverrideIn], name: str) -> TemplateOverrideOut:
         row = templates.put_override(self.db, call.agency, name, call.body, call.actor, self.runtime.now())
         self.audit.record(call, "template.saved", "template", row.key)
         self.db.commit()

@@ -96,7 +96,7 @@ class HsdsEntrypoint(ApiEntrypoint):
         limiter = getattr(self.container, "_diversion_hsds_limiter", None)
         if limiter is None:
             limiter = RateLimiter(self.settings.hsds_rate_limit_per_minute)
-            self.container._diversion_hsds_limiter = limiter  # type: ignore[attr-defined]
+            self.container._diversion_hsds_limiter = limiter
         self.limiter: RateLimiter = limiter
 
     def get_url_rule(self) -> Rule:
@@ -208,7 +208,7 @@ class HsdsApi:
         return _answer(call.query, *reads.services(self.db, call.query))
 
     @hsds("/services/<id>", summary="One service, fully nested (compiled service.json)")
-    def hsds_service(self, call: HsdsCall, id: str) -> dict[str, Any]:  # noqa: A002 - the official name
+    def hsds_service(self, call: HsdsCall, id: str) -> dict[str, Any]:
         return reads.service(self.db, id)
 
     # -- service at locations -----------------------------------------------------------------------------
@@ -219,7 +219,7 @@ class HsdsApi:
         return _answer(call.query, *reads.service_at_locations(self.db, call.query))
 
     @hsds("/service_at_locations/<id>", summary="One service at a location, fully nested")
-    def hsds_service_at_location(self, call: HsdsCall, id: str) -> dict[str, Any]:  # noqa: A002
+    def hsds_service_at_location(self, call: HsdsCall, id: str) -> dict[str, Any]:
         return reads.service_at_location(self.db, id)
 
     # -- organizations --------------------------------------------------------------------------------------
@@ -231,7 +231,7 @@ class HsdsApi:
 
     @hsds("/organizations/<id>", query=HsdsOrganizationQuery,
           summary="One organization, fully nested; its services by their own fields unless `full_service`")
-    def hsds_organization(self, call: HsdsCall, id: str) -> dict[str, Any]:  # noqa: A002
+    def hsds_organization(self, call: HsdsCall, id: str) -> dict[str, Any]:
         query: HsdsOrganizationQuery = call.query
         return reads.organization(self.db, id, query.full_service)
 
@@ -242,7 +242,7 @@ class HsdsApi:
         return _answer(call.query, *reads.taxonomies(self.db, call.query))
 
     @hsds("/taxonomies/<id>", summary="One taxonomy")
-    def hsds_taxonomy(self, call: HsdsCall, id: str) -> dict[str, Any]:  # noqa: A002
+    def hsds_taxonomy(self, call: HsdsCall, id: str) -> dict[str, Any]:
         return reads.one_taxonomy_document(self.db, "taxonomy", id, "no taxonomy has this id")
 
     @hsds("/taxonomy_terms", query=HsdsTaxonomyTermsQuery, summary="Paginated taxonomy terms")
@@ -250,7 +250,7 @@ class HsdsApi:
         return _answer(call.query, *reads.taxonomy_terms(self.db, call.query))
 
     @hsds("/taxonomy_terms/<id>", summary="One taxonomy term")
-    def hsds_taxonomy_term(self, call: HsdsCall, id: str) -> dict[str, Any]:  # noqa: A002
+    def hsds_taxonomy_term(self, call: HsdsCall, id: str) -> dict[str, Any]:
         return reads.one_taxonomy_document(self.db, "taxonomy_term", id, "no taxonomy term has this id")
 
 

@@ -38,7 +38,7 @@ def referral_view(ref: ServiceReferral, actor: Actor) -> PartnerServiceReferralO
         return PartnerServiceReferralOut(**common)
     return ServiceReferralOut(
         **common, case_id=ref.case_id, participant_id=ref.participant_id, consent_id=ref.consent_id,
-        consent=ConsentScope(categories=ref.consent_categories, purpose=ref.consent_purpose),  # type: ignore[arg-type]
+        consent=ConsentScope(categories=ref.consent_categories, purpose=ref.consent_purpose),
         note=ref.note, requested_by=ref.requested_by, escalated_at=ref.escalated_at,
     )
 
@@ -54,7 +54,7 @@ def hit_out(hit: Hit) -> ServiceHit:
     return ServiceHit(
         id=hit.service_id, name=hit.name, organization=OrganizationRef(id=hit.organization_id,
                                                                        name=hit.organization_name),
-        status=hit.status, capacity=hit.capacity,  # type: ignore[arg-type]
+        status=hit.status, capacity=hit.capacity,
         need_categories=hit.needs, assured_date=hit.assured_date, distance_km=hit.distance_km,
     )
 

@@ -91,7 +91,7 @@ class ResourcesService(HsdsApi, ServiceBase):
 
     @api("GET", "/v1/organizations", roles=ANY_ROLE, query=OrganizationQuery, response=Page[OrganizationOut],
          tags=["directory"], summary="Organizations of the directory, by name")
-    def list_organizations(self, call: Call) -> Page[OrganizationOut]:
+    def list_organizations(self, call: Call[None, OrganizationQuery]) -> Page[OrganizationOut]:
         rows, next_cursor = directory.list_organizations(self.db, call, call.query)
         return Page[OrganizationOut](items=[OrganizationOut.model_validate(dict(row)) for row in rows],
                                      next_cursor=next_cursor)
@@ -106,7 +106,7 @@ class ResourcesService(HsdsApi, ServiceBase):
     @api("GET", "/v1/services", roles=ANY_ROLE, query=ServiceSearchQuery, response=Page[ServiceHit],
          tags=["directory"],
          summary="Search services: need category, free text, organization, open now, distance; ranked, paged")
-    def search_services(self, call: Call) -> Page[ServiceHit]:
+    def search_services(self, call: Call[None, ServiceSearchQuery]) -> Page[ServiceHit]:
         pager = Pager(call, offset=True)  # ranked by relevance and distance: a signed offset
         hits, more = searching.search(self.db, call.query, self.config.timezone, _now(), pager.offset)
         items = [hit_out(hit) for hit in hits]
@@ -121,7 +121,7 @@ class ResourcesService(HsdsApi, ServiceBase):
          response=StewardOut, tags=["directory"],
          summary="Name the agency whose partner logins may edit this organization's listings (directory_admin "
                  "of the deployment)")
-    def set_steward(self, call: Call, organization_id: str) -> StewardOut:
+    def set_steward(self, call: Call[StewardIn], organization_id: str) -> StewardOut:
         body: StewardIn = call.body
         now = _now()
         directory.set_steward(self.db, call, organization_id, body.agency_id, self._platform_agency(), now)
@@ -135,7 +135,7 @@ class ResourcesService(HsdsApi, ServiceBase):
          response=dict[str, Any], headers=["If-Match"], errors=[412, 428], tags=["directory"],
          summary="Update a listing (the deployment's directory_admin; a partner only its own organization's, "
                  "from its steward agency), set capacity, confirm it (assured)")
-    def update_service(self, call: Call, service_id: str) -> ApiResponse:
+    def update_service(self, call: Call[ServicePatch], service_id: str) -> ApiResponse:
         patch: ServicePatch = call.body
         directory.update_service(self.db, self.audit, call, service_id, patch, self._platform_agency(), _now())
         self.audit.record(call, "service.updated", "service", service_id,
@@ -145,14 +145,14 @@ class ResourcesService(HsdsApi, ServiceBase):
 
     @api("GET", "/v1/service_at_locations", roles=ANY_ROLE, query=ServiceAtLocationQuery,
          response=Page[ServiceAtLocationOut], tags=["directory"], summary="Where each service is offered")
-    def list_service_at_locations(self, call: Call) -> Page[ServiceAtLocationOut]:
+    def list_service_at_locations(self, call: Call[None, ServiceAtLocationQuery]) -> Page[ServiceAtLocationOut]:
         rows, next_cursor = directory.list_service_at_locations(self.db, call, call.query)
         return Page[ServiceAtLocationOut](items=[ServiceAtLocationOut.model_validate(dict(r)) for r in rows],
                                           next_cursor=next_cursor)
 
     @api("GET", "/v1/taxonomy_terms", roles=ANY_ROLE, query=TaxonomyTermQuery, response=Page[TaxonomyTermOut],
          tags=["directory"], summary="Taxonomy terms (the need categories are taxonomy diversion-needs)")
-    def list_taxonomy_terms(self, call: Call) -> Page[TaxonomyTermOut]:
+    def list_taxonomy_terms(self, call: Call[None, TaxonomyTermQuery]) -> Page[TaxonomyTermOut]:
         rows, next_cursor = directory.list_taxonomy_terms(self.db, call, call.query)
         return Page[TaxonomyTermOut](items=[TaxonomyTermOut.model_validate(dict(r)) for r in rows],
                                      next_cursor=next_cursor)
@@ -160,7 +160,7 @@ class ResourcesService(HsdsApi, ServiceBase):
     @api("GET", "/v1/reports/stale-listings", roles={"supervisor", "admin", "partner"}, query=StaleListingsQuery,
          response=Page[StaleListingOut], tags=["directory"],
          summary="Services not verified (HSDS assured_date) in N days; a partner sees its own")
-    def stale_listings(self, call: Call) -> Page[StaleListingOut]:
+    def stale_listings(self, call: Call[None, StaleListingsQuery]) -> Page[StaleListingOut]:
         today = dt.date.today()
         rows, next_cursor = directory.stale_listings(self.db, call, call.query, today)
         return Page[StaleListingOut](items=[stale_listing_out(r, today) for r in rows], next_cursor=next_cursor)
@@ -171,7 +171,7 @@ class ResourcesService(HsdsApi, ServiceBase):
          response=ServiceReferralOut, status=201, headers=["Idempotency-Key"], errors=[409, 503],
          tags=["service referrals"],
          summary="Refer a participant to a partner's service; casework must confirm a covering consent first")
-    def create_service_referral(self, call: Call) -> Any:
+    def create_service_referral(self, call: Call[ServiceReferralCreate]) -> Any:
         replayed = replay(self.db, call, CREATE_SCOPE)
         if replayed is not None:
             return replayed
@@ -186,10 +186,10 @@ class ResourcesService(HsdsApi, ServiceBase):
     @api("GET", "/v1/service-referrals", person_data=True, roles=REFERRAL_READERS, query=ServiceReferralQuery,
          response=Page[ServiceReferralOut | PartnerServiceReferralOut], tags=["service referrals"],
          summary="The agency's service referrals; a partner sees only those addressed to its organization")
-    def list_service_referrals(self, call: Call) -> Any:
+    def list_service_referrals(self, call: Call[None, ServiceReferralQuery]) -> Any:
         page, next_cursor = referrals.list_referrals(self.db, self.audit, call, call.query)
         actor = referrals.actor(call)
-        return Page[ServiceReferralOut | PartnerServiceReferralOut](  # type: ignore[misc]
+        return Page[ServiceReferralOut | PartnerServiceReferralOut](
             items=[referral_view(r, actor) for r in page], next_cursor=next_cursor,
         )
 
@@ -205,7 +205,7 @@ class ResourcesService(HsdsApi, ServiceBase):
          tags=["service referrals"],
          summary="Move a referral on: the partner receives, accepts, rejects, starts, completes or fails it; "
                  "the agency cancels it")
-    def change_service_referral_status(self, call: Call, referral_id: str) -> ApiResponse:
+    def change_service_referral_status(self, call: Call[ServiceReferralStatusChange], referral_id: str) -> ApiResponse:
         ref = referrals.change_status(self.db, self.outbox, self.audit, call, referral_id, call.body, _now())
         self.db.commit()
         return ApiResponse(referral_view(ref, referrals.actor(call)), headers={"ETag": etag(ref.id, ref.version)})

@@ -233,14 +233,14 @@ def organization(session: Session, organization_id: str, full_service: bool) -> 
 def taxonomy_documents(session: Session, kind: str, ids: list[str]) -> list[dict[str, Any]]:
     if kind == "taxonomy":
         rows = session.execute(select(TAXONOMY).where(TAXONOMY.c.id.in_(ids))).mappings().all()
-        directory = Directory(taxonomies=[row_record(Taxonomy, r) for r in rows])  # type: ignore[list-item]
+        directory = Directory(taxonomies=[row_record(Taxonomy, r) for r in rows])
     else:
         rows = session.execute(select(TAXONOMY_TERM).where(TAXONOMY_TERM.c.id.in_(ids))).mappings().all()
         terms = [row_record(TaxonomyTerm, r) for r in rows]
         taxonomy_ids = [r["taxonomy_id"] for r in rows if r["taxonomy_id"]]
         taxonomies = session.execute(select(TAXONOMY).where(TAXONOMY.c.id.in_(taxonomy_ids))).mappings().all()
-        directory = Directory(taxonomy_terms=terms,  # type: ignore[arg-type]
-                              taxonomies=[row_record(Taxonomy, r) for r in taxonomies])  # type: ignore[misc]
+        directory = Directory(taxonomy_terms=terms,
+                              taxonomies=[row_record(Taxonomy, r) for r in taxonomies])
     return export_documents(directory, kind, [uuid.UUID(i) for i in ids])
 
 

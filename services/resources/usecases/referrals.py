@@ -173,7 +173,7 @@ def change_status(session: Session, outbox: OutboxWriter, audit: AuditLog, call:
     _history(session, ref, previous.value, call, now)
     outbox.record(session, new_event(ServiceReferralStatusChanged(
         service_referral_id=ref.id, organization_id=ref.organization_id, service_id=ref.service_id,
-        case_id=ref.case_id, status=status.value, previous_status=previous.value,  # type: ignore[arg-type]
+        case_id=ref.case_id, status=status.value, previous_status=previous.value,
         reason_code=ref.reason_code, note=ref.note, changed_at=now, changed_by=call.actor,
     ), subject=ref.id, tenantid=ref.agency_id))
     audit.record(call, "service_referral.status_changed", "service_referral", ref.id,
