@@ -51,10 +51,9 @@ def _db_value(value: Any) -> Any:
 
 
 def _record_value(value: Any) -> Any:
+    # (A timestamp needs nothing: the columns are `UtcDateTime`, so a row's come back aware.)
     if isinstance(value, float) and value.is_integer():
         return int(value)  # HSDS numbers such as extensions are integers in the source
-    if isinstance(value, dt.datetime) and value.tzinfo is None:
-        return value.replace(tzinfo=dt.UTC)
     return value
 
 
@@ -93,8 +92,7 @@ class StoreResult:
 
 
 def _same(current: Any, wanted: Any) -> bool:
-    if isinstance(current, dt.datetime) and isinstance(wanted, dt.datetime):
-        current = current if current.tzinfo else current.replace(tzinfo=dt.UTC)
+    """A stored value (timestamps aware, from `UtcDateTime`) against the record's (`record_row`: aware, UTC)."""
     return bool(current == wanted)
 
 
