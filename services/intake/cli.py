@@ -121,7 +121,7 @@ def import_referrals(file: Path, agency: str, actor: str | None) -> None:
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from services.intake import handlers as h
+    from services.intake.usecases import rulesets, submissions
     from shared.audit import write_audit
     from shared.auth import Identity
     from shared.config import ConfigError
@@ -145,8 +145,8 @@ def import_referrals(file: Path, agency: str, actor: str | None) -> None:
     try:
         with session_scope(engine) as session:
             try:
-                ruleset, _ = h.current_ruleset(session, agency)
-            except h.NoRulesetConfigured as exc:
+                ruleset, _ = rulesets.current_ruleset(session, agency)
+            except rulesets.NoRulesetConfigured as exc:
                 raise click.ClickException(str(exc)) from None
         with Progress(TextColumn("[bold]importing"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                       console=console) as progress:
@@ -154,7 +154,7 @@ def import_referrals(file: Path, agency: str, actor: str | None) -> None:
             for chunk in _chunks(read_items(file), CHUNK):
                 items = [{} if isinstance(item, RowError) else item for _, item in chunk]
                 with session_scope(engine) as session:
-                    out, created = h.import_batch(session, agency, items, ruleset, who, today=dt.date.today(),
+                    out, created = submissions.import_batch(session, agency, items, ruleset, who, today=dt.date.today(),
                                                   now=dt.datetime.now(dt.UTC))
                     if created:
                         write_audit(session, service="intake", action="referral.batch_created", outcome="success",
@@ -227,7 +227,7 @@ def replay_ruleset(version: str, agency: str, date_from: dt.datetime, date_to: d
     from rich.table import Table
     from sqlalchemy.orm import Session
 
-    from services.intake import replay as what_if
+    from services.intake.usecases import replay as what_if
 
     if date_from > date_to:
         raise click.BadParameter("--from is after --to", param_hint="--from")
@@ -279,7 +279,7 @@ def export_referrals(agency: str, output_format: str, deidentified: bool, date_f
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from services.intake import export
+    from services.intake.usecases import export
     from shared.audit import write_audit_now
     from shared.auth import Identity, load_or_create_secret
     from shared.config import CommonSettings

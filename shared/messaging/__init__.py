@@ -19,7 +19,7 @@ What a service declares:
 """
 
 from shared.messaging.consumer import ReliableEventHandler, reliable_handler
-from shared.messaging.envelope import CloudEvent, InvalidEvent, new_event, parse_event
+from shared.messaging.envelope import CloudEvent, Emit, InvalidEvent, new_event, parse_event
 from shared.messaging.errors import ConsentRequired, RemoteError, RpcTimeout, remote_error
 from shared.messaging.nameko_outbox import Outbox
 from shared.messaging.outbox import OutboxRelay, outbox_backlog, record
@@ -29,6 +29,7 @@ from shared.messaging.tables import add_messaging_tables, create_messaging_table
 __all__ = [
     "CloudEvent",
     "ConsentRequired",
+    "Emit",
     "InvalidEvent",
     "Outbox",
     "OutboxRelay",

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, Generic, Literal, TypeVar
 
@@ -76,6 +77,10 @@ class CloudEvent(BaseModel, Generic[D]):
 
     def to_bytes(self) -> bytes:
         return json.dumps(self.to_json_dict(), separators=(",", ":")).encode()
+
+
+Emit = Callable[[CloudEvent[Any]], None]
+"""Where a use case hands the events it produces: the service's outbox, in the caller's transaction."""
 
 
 def new_event(

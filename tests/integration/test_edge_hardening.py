@@ -278,7 +278,7 @@ def test_another_caller_with_the_same_idempotency_key_gets_422_and_never_the_sto
 # -- the guard ------------------------------------------------------------------------------------------
 
 def test_an_unexpected_error_is_a_500_problem_that_is_audited(intake, agency, monkeypatch):
-    from services.intake import handlers
+    from services.intake.usecases import referrals as handlers
 
     def broken(*args: Any, **kwargs: Any) -> Any:
         raise RuntimeError("a defect")

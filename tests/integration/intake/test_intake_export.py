@@ -14,9 +14,9 @@ from click.testing import CliRunner
 from intake_api_support import decide, install_pack, referral_body
 from sqlalchemy import create_engine, insert
 
-from services.intake import export
 from services.intake.cli import referrals
 from services.intake.models import DefendantRow, ReferralRow
+from services.intake.usecases import export
 from tests.conftest import JWT_SECRET, make_token
 
 

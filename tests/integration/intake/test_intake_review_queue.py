@@ -20,9 +20,9 @@ from intake_api_support import (
 )
 from sqlalchemy import create_engine, select
 
-from services.intake import handlers as h
 from services.intake.models import AuditEvent, RulesetRow
-from services.intake.service import Clock
+from services.intake.extensions import Clock
+from services.intake.usecases import rulesets
 from shared.messaging.catalog import CaseOpened, CaseWithdrawn
 from shared.messaging.tables import TABLES
 from tests.conftest import make_token
@@ -223,7 +223,7 @@ def test_a_screening_whose_pack_is_gone_cannot_be_decided_under_another(api, age
     with engine.begin() as connection:  # a database restored without the pack the screening used
         connection.execute(RulesetRow.__table__.delete().where(RulesetRow.agency_id == agency))
     engine.dispose()
-    h._PARSED.clear()
+    rulesets._PARSED.clear()
     install_pack(api, agency, demo_pack(agency, "2026.9") | {"name": "Another pack"})
     response = decide(api, agency, created["id"], {"action": "accept", "program": "young-adult"})
     assert response.status_code == 409, response.text

@@ -1,12 +1,11 @@
 """intake's service layer for the screening desk: the review queue, judgements, and dates that come back.
 
-Plain functions `(session, ...)` like `handlers.py`; the rules are in `domain/review.py`. The caller commits.
+Plain functions `(session, ...)` like the other use cases; the rules are in `domain/review.py`. The caller commits.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import logging
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -20,12 +19,8 @@ from services.intake.domain.review import ReviewReason
 from services.intake.domain.ruleset import Ruleset
 from services.intake.domain.screening import Screening, screen
 from services.intake.models import JudgementRow, ReferralRow, ScreeningRow
-from shared.messaging import CloudEvent, new_event
+from shared.messaging import Emit, new_event
 from shared.messaging.catalog import ReferralReviewDue
-
-log = logging.getLogger(__name__)
-
-Emit = Callable[[CloudEvent], None]
 
 
 def _column(programs: Iterable[str]) -> str:
@@ -87,7 +82,8 @@ def possible_duplicate_keys(session: Session, agency: str, person_keys: Iterable
 def record_judgement(session: Session, row: ReferralRow, body: Any, actor: Actor, *, today: dt.date,
                      now: dt.datetime) -> JudgementRow:
     """A screener's judgement on a program (a new screening is stored) or on a possible duplicate."""
-    from services.intake.handlers import latest_screening, screening_row_values
+    from services.intake.usecases.referrals import latest_screening
+    from services.intake.usecases.submissions import screening_row_values
 
     status = ReferralStatus(row.status)
     if status not in review.QUEUE_STATUSES:
@@ -159,7 +155,7 @@ def return_due(session: Session, emit: Emit, ruleset_for: Callable[[str], Rulese
             screening = _rescreen_for_date(session, row, ruleset_for(row.agency_id), today, now)
         carried = [*review.parse_reasons(row.review_reasons), *reasons]
         if screening is None:
-            from services.intake.handlers import latest_screening
+            from services.intake.usecases.referrals import latest_screening
 
             screening = latest_screening(session, row.id)[1]
         values = review_columns(screening, possible_duplicate=ReviewReason.POSSIBLE_DUPLICATE in carried, now=now,
@@ -178,7 +174,8 @@ def return_due(session: Session, emit: Emit, ruleset_for: Callable[[str], Rulese
 
 def _rescreen_for_date(session: Session, row: ReferralRow, ruleset: Ruleset, today: dt.date,
                        now: dt.datetime) -> Screening:
-    from services.intake.handlers import rebuild_referral, screening_row_values
+    from services.intake.usecases.referrals import rebuild_referral
+    from services.intake.usecases.submissions import screening_row_values
 
     result = screen(rebuild_referral(session, row), ruleset, today)
     session.execute(insert(ScreeningRow),

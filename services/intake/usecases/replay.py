@@ -13,12 +13,13 @@ from typing import Any
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
-from services.intake import handlers as h
 from services.intake.domain.referral import Referral, age_on
 from services.intake.domain.replay import Person, ReplayReport, Tally, compare
 from services.intake.domain.ruleset import Ruleset, ruleset_from_mapping
 from services.intake.domain.screening import Screening, screen
 from services.intake.models import ChargeRow, DefendantRow, HistoryRow, ReferralRow, RulesetRow, ScreeningRow
+from services.intake.usecases.referrals import charge_dict, defendant_dict
+from services.intake.usecases.rulesets import bundled_ruleset
 
 CHUNK = 500
 Progress = Callable[[int, int], None]  # (done, total)
@@ -34,7 +35,7 @@ def pack_version(session: Session, agency: str, version: str) -> Ruleset:
                                                         RulesetRow.version == version))
     if pack is not None:
         return ruleset_from_mapping(pack, source=f"ruleset {version} of {agency}")
-    bundled = h.bundled_ruleset(agency)
+    bundled = bundled_ruleset(agency)
     if bundled is not None and bundled.version == version:
         return bundled
     raise RulesetVersionNotFound(f"{agency} has no ruleset pack version {version!r}; see GET /v1/ruleset and "
@@ -89,8 +90,8 @@ def _referrals(session: Session, rows: list[ReferralRow]) -> Iterator[tuple[Refe
         person, history = people[row.id], histories[row.id]
         referral = Referral.model_validate({
             "source": row.source, "case_number": row.case_number,
-            "defendant": h._defendant_dict(person),
-            "charges": [h._charge_dict(c) for c in charges.get(row.id, [])],
+            "defendant": defendant_dict(person),
+            "charges": [charge_dict(c) for c in charges.get(row.id, [])],
             "history": {"convictions": history.convictions, "prior_diversions": history.prior_diversions,
                         "pending_cases": history.pending_cases},
         })

@@ -1,0 +1,1 @@
+"""intake's HTTP endpoints, one mixin per resource, composed into `IntakeService`."""
