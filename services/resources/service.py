@@ -46,7 +46,7 @@ from shared.http.concurrency import etag
 from shared.http.pagination import Page, Pager
 from shared.http.problems import register_problem
 from shared.idempotency import remember, replay
-from shared.messaging import Outbox, RpcProxy
+from shared.messaging import CloudEvent, Outbox, RpcProxy
 from shared.messaging.nameko_outbox import OutboxWriter
 from shared.service import ServiceBase
 
@@ -79,6 +79,9 @@ class ResourcesService(HsdsApi, ServiceBase):
     casework = RpcProxy("casework")
     config: ResourcesSettings = OwnSettings(ResourcesSettings)
     audit: AuditLog = Auditor()
+
+    def _emit(self, event: CloudEvent[Any]) -> None:
+        self.outbox.record(self.db, event)
 
     def _platform_agency(self) -> str:
         return self.ops.settings.common.platform_agency
@@ -175,7 +178,7 @@ class ResourcesService(HsdsApi, ServiceBase):
         replayed = replay(self.db, call, CREATE_SCOPE)
         if replayed is not None:
             return replayed
-        ref = referrals.create(self.db, self.outbox, self.audit, call, call.body, self.casework.consent_covers,
+        ref = referrals.create(self.db, self._emit, self.audit, call, call.body, self.casework.consent_covers,
                                self.config.referral_sla_hours, _now())
         view = referral_view(ref, Actor.AGENCY)
         remember(self.db, call, CREATE_SCOPE, 201, view)
@@ -206,7 +209,7 @@ class ResourcesService(HsdsApi, ServiceBase):
          summary="Move a referral on: the partner receives, accepts, rejects, starts, completes or fails it; "
                  "the agency cancels it")
     def change_service_referral_status(self, call: Call[ServiceReferralStatusChange], referral_id: str) -> ApiResponse:
-        ref = referrals.change_status(self.db, self.outbox, self.audit, call, referral_id, call.body, _now())
+        ref = referrals.change_status(self.db, self._emit, self.audit, call, referral_id, call.body, _now())
         self.db.commit()
         return ApiResponse(referral_view(ref, referrals.actor(call)), headers={"ETag": etag(ref.id, ref.version)})
 
@@ -221,7 +224,7 @@ class ResourcesService(HsdsApi, ServiceBase):
     @settings_timer(ResourcesSettings, "escalation_interval_seconds")
     def escalate_unanswered_referrals(self) -> None:
         """Publish `service_referral.escalated` once per referral still `requested` past its SLA."""
-        escalate_due(self.db, self.outbox, self.audit, _now())
+        escalate_due(self.db, self._emit, self.audit, _now())
 
 
 __all__ = ["ResourcesService", "ResourcesSettings", "escalate_due"]

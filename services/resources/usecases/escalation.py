@@ -13,9 +13,8 @@ from services.resources.domain.referrals import Status
 from services.resources.models import ServiceReferral
 from shared.auth import Identity
 from shared.extensions import AuditLog
-from shared.messaging import new_event
+from shared.messaging import Emit, new_event
 from shared.messaging.catalog import ServiceReferralEscalated
-from shared.messaging.nameko_outbox import OutboxWriter
 
 log = logging.getLogger(__name__)
 
@@ -23,7 +22,7 @@ SYSTEM_ACTOR = "service:resources"  # who escalates: the service's own timer, no
 SYSTEM_ROLES = frozenset({"case_manager"})  # on behalf of the referring agency (as intake's and casework's timers)
 
 
-def escalate_due(session: Session, outbox: OutboxWriter, audit: AuditLog, now: dt.datetime, batch: int = 100) -> int:
+def escalate_due(session: Session, emit: Emit, audit: AuditLog, now: dt.datetime, batch: int = 100) -> int:
     """Claim overdue referrals and record their escalation events in one transaction; the count claimed.
 
     `escalated_at IS NULL` in the UPDATE makes the claim exclusive: of two instances racing for a row,
@@ -45,7 +44,7 @@ def escalate_due(session: Session, outbox: OutboxWriter, audit: AuditLog, now: d
                    r.c.respond_by)
     ).all()
     for row in claimed:
-        outbox.record(session, new_event(ServiceReferralEscalated(
+        emit(new_event(ServiceReferralEscalated(
             service_referral_id=row.id, organization_id=row.organization_id, service_id=row.service_id,
             case_id=row.case_id, waiting_since=row.requested_at, escalated_at=now, respond_by=row.respond_by,
         ), subject=row.id, tenantid=row.agency_id))

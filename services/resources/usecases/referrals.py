@@ -29,14 +29,13 @@ from shared.http import Call
 from shared.http.concurrency import etag, require_if_match
 from shared.http.pagination import paginate
 from shared.http.problems import Forbidden, NotFound, ServiceUnavailable, UnprocessableContent
-from shared.messaging import RemoteError, RpcTimeout, new_event
+from shared.messaging import Emit, RemoteError, RpcTimeout, new_event
 from shared.messaging.catalog import (
     PartnerContact,
     PartnerReferralPayload,
     ServiceReferralRequested,
     ServiceReferralStatusChanged,
 )
-from shared.messaging.nameko_outbox import OutboxWriter
 
 ConsentCheck = Callable[..., Any]  # casework's `consent_covers` RPC
 
@@ -78,7 +77,7 @@ def _refused(audit: AuditLog, call: Call, outcome: Any, detail: dict[str, Any]) 
     audit.record_now(call, "service_referral.create", "service_referral", None, detail=detail, outcome=outcome)
 
 
-def create(session: Session, outbox: OutboxWriter, audit: AuditLog, call: Call, body: ServiceReferralCreate,
+def create(session: Session, emit: Emit, audit: AuditLog, call: Call, body: ServiceReferralCreate,
            consent_covers: ConsentCheck, default_sla_hours: float, now: dt.datetime) -> ServiceReferral:
     """Refer a participant to a service that takes referrals, once casework confirms a covering consent."""
     service = session.execute(select(SERVICE).where(SERVICE.c.id == body.service_id)).mappings().first()
@@ -121,7 +120,7 @@ def create(session: Session, outbox: OutboxWriter, audit: AuditLog, call: Call, 
     )
     session.add(ref)
     _history(session, ref, None, call, now)
-    outbox.record(session, new_event(ServiceReferralRequested(
+    emit(new_event(ServiceReferralRequested(
         service_referral_id=ref.id, organization_id=ref.organization_id, service_id=ref.service_id,
         consent_id=ref.consent_id, requested_at=now, respond_by=ref.respond_by,
         partner=PartnerReferralPayload(
@@ -160,7 +159,7 @@ def read(session: Session, audit: AuditLog, call: Call, referral_id: str) -> Ser
     return ref
 
 
-def change_status(session: Session, outbox: OutboxWriter, audit: AuditLog, call: Call, referral_id: str,
+def change_status(session: Session, emit: Emit, audit: AuditLog, call: Call, referral_id: str,
                   change: ServiceReferralStatusChange, now: dt.datetime) -> ServiceReferral:
     """Move a referral on (who may move it where: `domain.referrals`), under If-Match."""
     ref = load(session, call, referral_id, lock=True)
@@ -171,7 +170,7 @@ def change_status(session: Session, outbox: OutboxWriter, audit: AuditLog, call:
     ref.version += 1
     ref.updated_at = now
     _history(session, ref, previous.value, call, now)
-    outbox.record(session, new_event(ServiceReferralStatusChanged(
+    emit(new_event(ServiceReferralStatusChanged(
         service_referral_id=ref.id, organization_id=ref.organization_id, service_id=ref.service_id,
         case_id=ref.case_id, status=status.value, previous_status=previous.value,
         reason_code=ref.reason_code, note=ref.note, changed_at=now, changed_by=call.actor,
