@@ -153,9 +153,9 @@ def import_referrals(file: Path, agency: str, actor: str | None) -> None:
             task = progress.add_task("import", total=total)
             for chunk in _chunks(read_items(file), CHUNK):
                 items = [{} if isinstance(item, RowError) else item for _, item in chunk]
+                prepared = submissions.prepare_batch(items, ruleset, today=dt.date.today())  # outside the transaction
                 with session_scope(engine) as session:
-                    out, created = submissions.import_batch(session, agency, items, ruleset, who, today=dt.date.today(),
-                                                  now=dt.datetime.now(dt.UTC))
+                    out, created = submissions.store_batch(session, agency, prepared, who, now=dt.datetime.now(dt.UTC))
                     if created:
                         write_audit(session, service="intake", action="referral.batch_created", outcome="success",
                                     identity=identity, resource_type="referral", resource_id=None,

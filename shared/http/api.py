@@ -14,6 +14,7 @@ import re
 import time
 import uuid
 from collections.abc import Callable, Iterable
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any, Generic
@@ -33,8 +34,9 @@ from werkzeug.wrappers import Request, Response
 from shared import tracing
 from shared.audit import write_audit_now
 from shared.auth import AuthenticationFailed, Identity, TokenVerifier, unverified_claims
+from shared.bulk import gc_paused
 from shared.config import SETTINGS_KEY, Settings
-from shared.http.limits import parse_json, refuse_bad_text
+from shared.http.limits import may_hold_bad_text, parse_json, refuse_bad_text
 from shared.http.problems import (
     Forbidden,
     MethodNotAllowed,
@@ -215,6 +217,7 @@ class ApiEntrypoint(HttpRequestHandler):  # type: ignore[misc]  # nameko's (even
         responses: dict[int, Any] | None = None,
         alternatives: Iterable[str] = (),
         person_data: bool = False,
+        bulk: bool = False,
         **kwargs: Any,
     ):
         if not public and not roles:
@@ -238,6 +241,8 @@ class ApiEntrypoint(HttpRequestHandler):  # type: ignore[misc]  # nameko's (even
         # Returns person-level data: the method audits every read (OpenAPI `x-person-data`, walked by a test),
         # and a read that fails after authentication is audited here.
         self.person_data = person_data
+        # A bulk route (a batch of hundreds of documents) runs with the cyclic garbage collector paused.
+        self.bulk = bulk
         super().__init__(method, url, **kwargs)
 
     def get_url_rule(self) -> Rule:
@@ -261,17 +266,18 @@ class ApiEntrypoint(HttpRequestHandler):  # type: ignore[misc]  # nameko's (even
         identity: Identity | None = None
         try:
             identity = self._authenticate(request, request_id)
-            call = self._parse(request, identity, request_id, traceparent)
-            context = {"request_id": request_id, "traceparent": traceparent}
-            if identity is not None:
-                context.update(identity.context_data())
-            event = Event()
-            self.container.spawn_worker(
-                self, (call,), dict(call.path), context_data=context,
-                handle_result=partial(self.handle_result, event),
-            )
-            result = event.wait()
-            response = self._response_from_result(result)
+            with gc_paused() if self.bulk else nullcontext():
+                call = self._parse(request, identity, request_id, traceparent)
+                context = {"request_id": request_id, "traceparent": traceparent}
+                if identity is not None:
+                    context.update(identity.context_data())
+                event = Event()
+                self.container.spawn_worker(
+                    self, (call,), dict(call.path), context_data=context,
+                    handle_result=partial(self.handle_result, event),
+                )
+                result = event.wait()
+                response = self._response_from_result(result)
         except Exception as exc:  # noqa: BLE001 - every failure becomes a problem, never a stack trace
             response = self._response_from_exception(exc, request_id, request.path)
             if response.status_code >= 500 and as_problem(exc) is None:
@@ -366,7 +372,8 @@ class ApiEntrypoint(HttpRequestHandler):  # type: ignore[misc]  # nameko's (even
                 raise UnsupportedMediaType(f"send application/json, not {mimetype}")
             if self.media_type == "application/json":
                 document = parse_json(raw)
-                refuse_bad_text(document, "body")
+                if may_hold_bad_text(raw):
+                    refuse_bad_text(document, "body")
                 try:
                     body = self.body_adapter.validate_python(document)
                 except ValidationError as exc:

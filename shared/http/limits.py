@@ -79,6 +79,17 @@ def _error(field: str, message: str = "control characters (NUL, C0, DEL) and lon
     return {"field": field or "(body)", "message": message, "type": "control_character"}
 
 
+# Bytes without which a JSON body cannot hold a bad string: an escape (\\u0000, \\b), DEL, the UTF-8 lead byte
+# of a surrogate (json.loads decodes bytes with surrogatepass), NUL (a UTF-16 or UTF-32 body). Raw C0 controls
+# inside a string are not JSON at all (json.loads refuses them).
+_MAYBE_BAD_TEXT = re.compile(rb"[\\\x00\x7f\xed]")
+
+
+def may_hold_bad_text(raw: bytes) -> bool:
+    """False when the JSON body `raw` certainly holds no bad string, so the walk over it can be skipped."""
+    return _MAYBE_BAD_TEXT.search(raw) is not None
+
+
 def refuse_bad_text(document: Any, where: str, prefix: str = "") -> None:
     errors = bad_text_errors(document, prefix)
     if errors:

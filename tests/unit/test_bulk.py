@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from shared.bulk import JsonDocument, RawJson, write_rows
 from shared.db import make_engine
+from shared.timestamps import UtcDateTime
 from tests.conftest import create_database, drop_database
 
 METADATA = MetaData()
@@ -65,3 +66,43 @@ def test_the_same_rows_on_sqlite(tmp_path):
     rows = _round_trip(f"sqlite:///{tmp_path / 'bulk.db'}")
     assert [r["name"] for r in rows] == [r["name"] for r in ROWS]
     assert rows[0]["raw"] == {"already": "serialized", "n": 2} and rows[1]["note"] is None
+
+
+STAMPED = Table("stamped", METADATA, Column("id", Integer, primary_key=True, autoincrement=True),
+                Column("name", String(100)), Column("note", Text, nullable=True),
+                Column("flag", Boolean, nullable=True),
+                Column("day", Date, nullable=True), Column("at", UtcDateTime()),
+                Column("doc", JSON, nullable=True), Column("raw", JsonDocument(), nullable=True))
+
+
+def test_the_json_path_on_postgresql_stores_what_core_stores():
+    """Every column type of the intake tables takes write_rows' one-statement JSON path on PostgreSQL: the values
+    (a naive datetime taken as UTC, a None in a JSON column as the JSON null) are what Core's executemany stores."""
+    from sqlalchemy import insert, text
+
+    from shared import bulk
+
+    name = f"diversion_test_bulk_{uuid.uuid4().hex[:8]}"
+    url = create_database(name)
+    engine = make_engine(url)
+    rows = [{**row, "at": row["at"].replace(tzinfo=None) if n else row["at"]} for n, row in enumerate(ROWS)]
+    rows[2]["flag"] = None
+    rows[0]["name"] = "Zoë \U0001f600 李 \" \\"  # beyond the BMP (a surrogate pair once escaped), quote, backslash
+    try:
+        METADATA.create_all(engine)
+        with Session(engine) as session:
+            assert bulk._json_insert(STAMPED, tuple(rows[0]), session.connection().dialect) is not None
+            write_rows(session, STAMPED, rows)
+            session.connection().execute(insert(STAMPED), [dict(r) for r in rows])  # Core, for comparison
+            session.commit()
+            stored = session.execute(text("SELECT name, note, flag, day, at, doc::text, doc IS NULL, raw::text, "
+                                          "raw IS NULL FROM stamped ORDER BY id")).all()
+            fast, core = stored[:3], stored[3:]
+            assert [tuple(r) for r in fast] == [tuple(r) for r in core]
+            assert fast[1][5] == "null" and fast[1][6] is False  # the JSON null, as Core stores it
+            assert fast[0][7] == '{"already": "serialized", "n": 2}'
+            new_year = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
+            assert [r[4] for r in fast] == [dt.datetime(2026, 12, 1, 9, 30, tzinfo=dt.UTC), new_year, new_year]
+    finally:
+        engine.dispose()
+        drop_database(name)

@@ -69,14 +69,15 @@ class ReferralEndpoints(IntakeBase):
         return response
 
     @api("POST", "/v1/referrals:batch", roles={"screener"}, body=BatchIn, response=BatchOut,
-         max_body_bytes=BATCH_BODY_LIMIT, errors=[409], tags=["referrals"],
+         max_body_bytes=BATCH_BODY_LIMIT, bulk=True, errors=[409], tags=["referrals"],
          summary="Submit up to 500 referrals; per-item results; an item already stored (external_id, else "
                  "case number + date of birth) is not created again")
     def submit_batch(self, call: Call) -> BatchOut:
         ruleset, _ = rulesets.current_ruleset(self.db, call.agency)
+        self.db.rollback()  # that read is over: validation and screening hold no transaction open
+        prepared = submissions.prepare_batch(call.body, ruleset, today=dt.date.today())
         for attempt in (1, 2):
-            out, created = submissions.import_batch(self.db, call.agency, call.body, ruleset, call.actor,
-                                          today=dt.date.today(), now=utcnow())
+            out, created = submissions.store_batch(self.db, call.agency, prepared, call.actor, now=utcnow())
             if created:
                 # One row for the whole batch (naming every id): 500 single-row inserts cost more than the batch.
                 self.audit.record(call, "referral.batch_created", "referral", None,

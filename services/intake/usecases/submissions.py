@@ -13,7 +13,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from pydantic import ValidationError
+from pydantic import TypeAdapter, ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -71,6 +71,31 @@ class Created:
     screening: Screening
 
 
+@dataclass(frozen=True)
+class Screened:
+    """A valid submission, screened, with its keys: what storing it needs, computed before any transaction."""
+
+    submission: ReferralSubmission
+    import_key: str | None
+    screening: Screening
+    person_key: str
+    case_key: str
+
+
+def screen_submissions(items: Sequence[tuple[ReferralSubmission, str | None]], ruleset: Ruleset,
+                       today: dt.date) -> list[Screened]:
+    """Screen every submission (pure: no database), yielding to other greenlets now and then."""
+    out = []
+    for n, (submission, key) in enumerate(items):
+        if n and n % YIELD_EVERY == 0:
+            time.sleep(0)  # let other greenlets (heartbeats, other requests) run during a long batch
+        person = submission.defendant
+        out.append(Screened(submission, key, screen(submission, ruleset, today),
+                            person_key(person.first_name, person.last_name, person.date_of_birth),
+                            case_key(submission.case_number)))
+    return out
+
+
 def create_referrals(
     session: Session,
     agency: str,
@@ -81,7 +106,13 @@ def create_referrals(
     today: dt.date,
     now: dt.datetime,
 ) -> list[Created]:
-    """Screen and store referrals (with their import keys) in bulk: one executemany per table."""
+    """Screen and store referrals (with their import keys) in bulk: one INSERT per table."""
+    return store_screened(session, agency, screen_submissions(items, ruleset, today), actor, now=now)
+
+
+def store_screened(session: Session, agency: str, items: Sequence[Screened], actor: str, *,
+                   now: dt.datetime) -> list[Created]:
+    """Store screened referrals in bulk: one INSERT per table (shared.bulk), rows built as plain dicts."""
     referrals: list[dict[str, Any]] = []
     defendants: list[dict[str, Any]] = []
     charges: list[dict[str, Any]] = []
@@ -90,22 +121,17 @@ def create_referrals(
     created: list[Created] = []
     # Possible duplicates go to the review queue: an earlier referral, or another item of this batch, with the
     # same person (name and date of birth) or case number.
-    keys = [(person_key(s.defendant.first_name, s.defendant.last_name, s.defendant.date_of_birth),
-             case_key(s.case_number)) for s, _ in items]
-    known_persons, known_cases = queue.possible_duplicate_keys(session, agency, [k[0] for k in keys],
-                                                               [k[1] for k in keys])
+    known_persons, known_cases = queue.possible_duplicate_keys(session, agency, [i.person_key for i in items],
+                                                               [i.case_key for i in items])
     person_counts: dict[str, int] = {}
     case_counts: dict[str, int] = {}
-    for person_of, case_of in keys:
-        person_counts[person_of] = person_counts.get(person_of, 0) + 1
-        case_counts[case_of] = case_counts.get(case_of, 0) + 1
-    for n, (submission, key) in enumerate(items):
-        if n and n % YIELD_EVERY == 0:
-            time.sleep(0)  # let other greenlets (heartbeats, other requests) run during a long batch
+    for item in items:
+        person_counts[item.person_key] = person_counts.get(item.person_key, 0) + 1
+        case_counts[item.case_key] = case_counts.get(item.case_key, 0) + 1
+    for item in items:
+        submission, result, person_of, case_of = item.submission, item.screening, item.person_key, item.case_key
         referral_id = str(uuid.uuid4())
-        result = screen(submission, ruleset, today)
         person = submission.defendant
-        person_of, case_of = keys[n]
         duplicate = (person_of in known_persons or case_of in known_cases or person_counts[person_of] > 1
                      or case_counts[case_of] > 1)
         referrals.append({
@@ -113,7 +139,8 @@ def create_referrals(
             "id": referral_id, "agency_id": agency, "source": submission.source,
             "case_number": submission.case_number, "case_key": case_of,
             "person_key": person_of,
-            "external_id": submission.external_id, "import_key": key, "offense_date": submission.offense_date,
+            "external_id": submission.external_id, "import_key": item.import_key,
+            "offense_date": submission.offense_date,
             "status": ReferralStatus.SCREENED.value, "version": 1, "recommendation": result.recommendation.value,
             "eligible_programs": eligible_column(result), "program": None, "deferred_until": None,
             "disposition": None, "disposition_reason": None, "disposed_at": None, "case_id": None,
@@ -144,8 +171,8 @@ def create_referrals(
         screenings.append(screening_row_values(referral_id, agency, result, "submitted", actor, now, raw=True))
         created.append(Created(referral_id, result))
     if referrals:
-        # One multi-row INSERT per table (shared.bulk), every row with the same keys: through the ORM's bulk path,
-        # rows with and without an optional value (an email, an external_id) split into one INSERT per key set.
+        # One INSERT per table (shared.bulk), every row with the same keys: through the ORM's bulk path, rows
+        # with and without an optional value (an email, an external_id) split into one INSERT per key set.
         for model, rows in ((ReferralRow, referrals), (DefendantRow, defendants), (ChargeRow, charges),
                             (HistoryRow, histories), (ScreeningRow, screenings)):
             write_rows(session, model.__table__, rows)  # type: ignore[arg-type]
@@ -176,6 +203,75 @@ def submit_referral(session: Session, agency: str, submission: ReferralSubmissio
     return create_referrals(session, agency, [(submission, key)], ruleset, actor, today=today, now=now)[0]
 
 
+@dataclass(frozen=True)
+class PreparedBatch:
+    """A batch validated and screened, before any query: the per-item outcome known so far."""
+
+    invalid: dict[int, BatchItemResult]
+    fresh: dict[str, tuple[int, Screened]]  # import key -> (position in the batch, the item to store)
+    repeats: list[tuple[int, str]]  # (position, import key of the earlier item it repeats)
+    first_index: int
+    size: int
+
+
+_BATCH_ADAPTER: TypeAdapter[list[ReferralSubmission]] = TypeAdapter(list[ReferralSubmission])
+
+
+def prepare_batch(items: Sequence[Any], ruleset: Ruleset, *, today: dt.date, first_index: int = 0) -> PreparedBatch:
+    """Validate every item on its own and screen the valid ones (no database: outside any transaction).
+
+    An item repeated within the batch (same import key) is screened once.
+    """
+    invalid: dict[int, BatchItemResult] = {}
+    valid: list[tuple[int, ReferralSubmission]] = []
+    try:
+        # The whole batch in one validator call; any invalid item and every item is validated on its own.
+        valid = list(enumerate(_BATCH_ADAPTER.validate_python(items)))
+    except ValidationError:
+        for i, raw in enumerate(items):
+            try:
+                valid.append((i, ReferralSubmission.model_validate(raw)))
+            except ValidationError as exc:
+                errors = validation_errors(exc.errors(include_url=False, include_input=False))
+                invalid[i] = BatchItemResult.model_validate({"index": first_index + i, "status": "invalid",
+                                                             "errors": errors})
+    unique: dict[str, tuple[int, ReferralSubmission]] = {}
+    repeats: list[tuple[int, str]] = []
+    for i, submission in valid:
+        key = import_key(submission)
+        if key in unique:
+            repeats.append((i, key))
+        else:
+            unique[key] = (i, submission)
+    screened = screen_submissions([(sub, key) for key, (_, sub) in unique.items()], ruleset, today)
+    fresh = {key: (i, item) for (key, (i, _)), item in zip(unique.items(), screened, strict=True)}
+    return PreparedBatch(invalid, fresh, repeats, first_index, len(items))
+
+
+def store_batch(session: Session, agency: str, prepared: PreparedBatch, actor: str, *,
+                now: dt.datetime) -> tuple[BatchOut, list[Created]]:
+    """Skip the items already stored (by import key) and store the rest; the per-item results in order."""
+    first_index = prepared.first_index
+    results: list[BatchItemResult | None] = [None] * prepared.size
+    for i, invalid in prepared.invalid.items():
+        results[i] = invalid
+    known = existing_ids(session, agency, list(prepared.fresh))
+    to_create = [(key, item) for key, (_, item) in prepared.fresh.items() if key not in known]
+    created = store_screened(session, agency, [item for _, item in to_create], actor, now=now)
+    ids = dict(known)
+    for (key, _), made in zip(to_create, created, strict=True):
+        ids[key] = made.id
+    counts = {"created": 0, "existing": 0, "invalid": len(prepared.invalid)}
+    for key, (i, _) in prepared.fresh.items():
+        status = "existing" if key in known else "created"
+        counts[status] += 1
+        results[i] = BatchItemResult(index=first_index + i, status=status, id=ids[key])
+    for i, key in prepared.repeats:
+        counts["existing"] += 1
+        results[i] = BatchItemResult(index=first_index + i, status="existing", id=ids[key])
+    return BatchOut(results=[r for r in results if r is not None], **counts), created
+
+
 def import_batch(
     session: Session,
     agency: str,
@@ -191,36 +287,8 @@ def import_batch(
 
     An item repeated within the batch is created once; the repeats answer `existing` with the same id.
     """
-    results: list[BatchItemResult | None] = [None] * len(items)
-    fresh: dict[str, tuple[int, ReferralSubmission]] = {}
-    repeats: list[tuple[int, str]] = []
-    for i, raw in enumerate(items):
-        index = first_index + i
-        try:
-            submission = ReferralSubmission.model_validate(raw)
-        except ValidationError as exc:
-            errors = validation_errors(exc.errors(include_url=False, include_input=False))
-            results[i] = BatchItemResult.model_validate({"index": index, "status": "invalid", "errors": errors})
-            continue
-        key = import_key(submission)
-        if key in fresh:
-            repeats.append((i, key))
-        else:
-            fresh[key] = (i, submission)
-    known = existing_ids(session, agency, list(fresh))
-    to_create = [(sub, key) for key, (_, sub) in fresh.items() if key not in known]
-    created = create_referrals(session, agency, to_create, ruleset, actor, today=today, now=now)
-    ids = dict(known)
-    for (_, key), made in zip(to_create, created, strict=True):
-        ids[key] = made.id
-    for key, (i, _) in fresh.items():
-        status = "existing" if key in known else "created"
-        results[i] = BatchItemResult(index=first_index + i, status=status, id=ids[key])
-    for i, key in repeats:
-        results[i] = BatchItemResult(index=first_index + i, status="existing", id=ids[key])
-    final = [r for r in results if r is not None]
-    counts = {s: sum(1 for r in final if r.status == s) for s in ("created", "existing", "invalid")}
-    return BatchOut(results=final, **counts), created
+    prepared = prepare_batch(items, ruleset, today=today, first_index=first_index)
+    return store_batch(session, agency, prepared, actor, now=now)
 
 
 def existing_ids(session: Session, agency: str, keys: Iterable[str]) -> dict[str, str]:

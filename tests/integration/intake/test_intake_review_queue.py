@@ -20,8 +20,8 @@ from intake_api_support import (
 )
 from sqlalchemy import create_engine, select
 
-from services.intake.models import AuditEvent, RulesetRow
 from services.intake.extensions import Clock
+from services.intake.models import AuditEvent, RulesetRow
 from services.intake.usecases import rulesets
 from shared.messaging.catalog import CaseOpened, CaseWithdrawn
 from shared.messaging.tables import TABLES
