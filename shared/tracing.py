@@ -8,7 +8,7 @@ When on, one trace follows a request through the suite:
       -> outbox record (PRODUCER; its context becomes the event's `traceparent`, `shared.messaging.outbox`)
         -> relay send (CLIENT, one per event published)
         -> handler in the consuming service (CONSUMER; events it records are its children, `consumer`)
-          -> webhook, feed, email or SMS send (CLIENT, `services.notifications.runtime`; a CloudEvent
+          -> webhook, feed, email or SMS send (CLIENT, `services.notifications.extensions`; a CloudEvent
              body names its parent, the event's own `traceparent`)
 
 Spans go to each service's own provider (resource `service.name` = the service, `service.namespace`

@@ -1,4 +1,5 @@
-"""Verifying inbound SMS webhooks: a shared-secret header, or the provider's (Twilio-style) signature.
+"""Inbound SMS webhooks: the route's entrypoint (it hands the request headers on), and verifying them by a
+shared-secret header or the provider's (Twilio-style) signature.
 
 Twilio signs `url + concat(sorted(key + value))` with HMAC-SHA1 under the account's auth token and
 sends it base64 in `X-Twilio-Signature`. The URL must be the public one the provider called, so it is
@@ -11,6 +12,12 @@ import base64
 import hashlib
 import hmac
 from collections.abc import Iterable
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+from werkzeug.wrappers import Request
+
+from shared.http.api import ApiEntrypoint, Call
 
 SECRET_HEADER = "X-Diversion-Inbound-Secret"
 SIGNATURE_HEADER = "X-Twilio-Signature"
@@ -50,3 +57,20 @@ def verify_inbound(
     if not shared_secret and not (auth_token and public_url):
         raise InboundNotVerified("inbound SMS verification is not configured")
     raise InboundNotVerified("send the shared secret header or the provider signature")
+
+
+@dataclass(frozen=True)
+class HeaderCall(Call):
+    """A `Call` that also carries the request headers (the inbound SMS route verifies them)."""
+
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+class HeaderApiEntrypoint(ApiEntrypoint):
+    def _parse(self, request: Request, identity: Any, request_id: str, traceparent: str) -> Call:
+        call = super()._parse(request, identity, request_id, traceparent)
+        values = {item.name: getattr(call, item.name) for item in fields(Call)}
+        return HeaderCall(**values, headers={key: value for key, value in request.headers.items()})
+
+
+api_with_headers = HeaderApiEntrypoint.decorator

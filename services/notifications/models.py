@@ -19,6 +19,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from services.notifications.domain.subscriptions import AGENCY_ORG  # noqa: F401 - re-exported
 from shared.audit import audit_table
 from shared.idempotency import idempotency_table
 from shared.messaging.tables import add_messaging_tables
@@ -34,9 +35,6 @@ Messaging = add_messaging_tables(Base.metadata)
 IdempotencyKey = idempotency_table(Base.metadata)
 
 BigId = BigInteger().with_variant(Integer, "sqlite")  # SQLite autoincrements only INTEGER keys
-
-
-AGENCY_ORG = "agency"  # org_id of the agency's own subscriptions (no partner organization)
 
 
 class Subscription(Base):

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from services.resources.directory.needs import NEED_CATEGORIES
 from shared.http.pagination import PageQuery
@@ -259,3 +259,58 @@ class ServiceReferralHistoryOut(BaseModel):
     changed_by: str
     changed_by_role: str
     changed_at: IsoDateTime
+
+
+# --- the HSDS profile's parameters (the official OpenAPI's components/parameters) ------------------------
+
+
+class _HsdsQuery(BaseModel):
+    # Unknown parameters are ignored, as a public read API should (cache busters, a client's extras).
+    model_config = ConfigDict(extra="ignore")
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _printable(cls, value: Any) -> Any:
+        if isinstance(value, str) and any(ord(c) < 32 for c in value):
+            raise ValueError("control characters are not allowed")
+        return value
+
+
+class HsdsPageQuery(_HsdsQuery):
+    search: str | None = Field(default=None, max_length=200, description="Full text search.")
+    page: int = Field(default=1, ge=1, le=1_000_000, description="Page number of paginated result.")
+    per_page: int = Field(default=50, ge=1, le=1000, description="Number of results requested in a single page.")
+    format: Literal["json", "ndjson"] = Field(
+        default="json", description="`json` (paginated), or `ndjson`: every result, one per line, unpaginated.")
+
+
+class HsdsFilters(HsdsPageQuery):
+    taxonomy_term_id: str | None = Field(default=None, max_length=64)
+    taxonomy_id: str | None = Field(default=None, max_length=64)
+    organization_id: str | None = Field(default=None, max_length=64)
+    modified_after: IsoDateTime | None = Field(default=None, description="modified on or after (RFC 3339)")
+    full: bool = False
+
+
+class HsdsServicesQuery(HsdsFilters):
+    minimal: bool = Field(default=False, description="only id, name, status and last_modified of each service")
+
+
+class HsdsServiceAtLocationsQuery(HsdsFilters):
+    postcode: str | None = Field(default=None, min_length=1, max_length=20)
+    proximity: float | None = Field(default=None, gt=0, le=20_000_000, description="meters from the postcode")
+
+
+class HsdsOrganizationsQuery(HsdsPageQuery):
+    full: bool = False
+    full_service: bool = False
+
+
+class HsdsOrganizationQuery(_HsdsQuery):
+    full_service: bool = False
+
+
+class HsdsTaxonomyTermsQuery(HsdsPageQuery):
+    taxonomy_id: str | None = Field(default=None, max_length=64)
+    top_only: bool = Field(default=False, description="only terms without a parent")
+    parent_id: str | None = Field(default=None, max_length=64)

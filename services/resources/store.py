@@ -51,10 +51,9 @@ def _db_value(value: Any) -> Any:
 
 
 def _record_value(value: Any) -> Any:
+    # (A timestamp needs nothing: the columns are `UtcDateTime`, so a row's come back aware.)
     if isinstance(value, float) and value.is_integer():
         return int(value)  # HSDS numbers such as extensions are integers in the source
-    if isinstance(value, dt.datetime) and value.tzinfo is None:
-        return value.replace(tzinfo=dt.UTC)
     return value
 
 
@@ -93,8 +92,7 @@ class StoreResult:
 
 
 def _same(current: Any, wanted: Any) -> bool:
-    if isinstance(current, dt.datetime) and isinstance(wanted, dt.datetime):
-        current = current if current.tzinfo else current.replace(tzinfo=dt.UTC)
+    """A stored value (timestamps aware, from `UtcDateTime`) against the record's (`record_row`: aware, UTC)."""
     return bool(current == wanted)
 
 
@@ -178,7 +176,7 @@ def load_directory(session: Session, organization_ids: Iterable[str] | None = No
     d.service_at_locations = _select(  # type: ignore[assignment]
         session, types["service_at_locations"], _in(SERVICE_AT_LOCATION.c.service_id, service_ids))
     sal_ids = [str(s.id) for s in d.service_at_locations]
-    used_locations = [str(s.location_id) for s in d.service_at_locations]  # type: ignore[attr-defined]
+    used_locations = [str(s.location_id) for s in d.service_at_locations]
     d.locations = _select(session, types["locations"], or_(  # type: ignore[assignment]
         _in(LOCATION.c.organization_id, orgs), _in(LOCATION.c.id, used_locations)))
     location_ids = [str(loc.id) for loc in d.locations]
@@ -203,7 +201,7 @@ def load_directory(session: Session, organization_ids: Iterable[str] | None = No
         _in(languages.c.phone_id, phone_ids)))
     d.service_areas = _select(  # type: ignore[assignment]
         session, types["service_areas"], _in(t["service_areas"].c.service_id, service_ids))
-    program_ids = [str(s.program_id) for s in d.services if s.program_id]  # type: ignore[attr-defined]
+    program_ids = [str(s.program_id) for s in d.services if s.program_id]
     d.programs = _select(session, types["programs"], or_(  # type: ignore[assignment]
         _in(t["programs"].c.organization_id, orgs), _in(t["programs"].c.id, program_ids)))
     d.funding = _select(session, types["funding"], or_(  # type: ignore[assignment]
@@ -218,9 +216,9 @@ def load_directory(session: Session, organization_ids: Iterable[str] | None = No
         session, types["organization_identifiers"], _in(t["organization_identifiers"].c.organization_id, orgs))
     linked = [str(r.id) for table in d.counts() for r in d.rows(table)]
     d.attributes = _select(session, types["attributes"], _in(ATTRIBUTE.c.link_id, linked))  # type: ignore[assignment]
-    term_ids = [str(a.taxonomy_term_id) for a in d.attributes]  # type: ignore[attr-defined]
+    term_ids = [str(a.taxonomy_term_id) for a in d.attributes]
     d.taxonomy_terms = _select(session, types["taxonomy_terms"], _in(TAXONOMY_TERM.c.id, term_ids))  # type: ignore[assignment]
-    taxonomy_ids = [str(term.taxonomy_id) for term in d.taxonomy_terms if term.taxonomy_id]  # type: ignore[attr-defined]
+    taxonomy_ids = [str(term.taxonomy_id) for term in d.taxonomy_terms if term.taxonomy_id]
     d.taxonomies = _select(session, types["taxonomies"], _in(TAXONOMY.c.id, taxonomy_ids))  # type: ignore[assignment]
     described = [str(r.id) for table in d.counts() for r in d.rows(table)]
     d.metadata = _select(session, types["metadata"], _in(t["metadata"].c.resource_id, described))  # type: ignore[assignment]
@@ -237,12 +235,12 @@ def _need_rows(session: Session, services: list[ServiceRecord]) -> dict[str, tup
                          ATTRIBUTE.c.link_entity.in_(("service", "services")))
     term_ids = [str(a.taxonomy_term_id) for a in attributes]  # type: ignore[attr-defined]
     terms = _select(session, TaxonomyTerm, _in(TAXONOMY_TERM.c.id, term_ids))
-    small = Directory(services=services, attributes=attributes, taxonomy_terms=terms)  # type: ignore[arg-type]
+    small = Directory(services=services, attributes=attributes, taxonomy_terms=terms)
     out: dict[str, tuple[set[str], list[str]]] = {}
     for service in services:
         needs = need_categories(service, small)
         labels = [NEED_LABELS[n][0] for n in sorted(needs)]
-        labels += [term.name for term in small.terms_of(service.id)]  # type: ignore[attr-defined]
+        labels += [term.name for term in small.terms_of(service.id)]
         out[str(service.id)] = (needs, list(dict.fromkeys(labels)))
     return out
 

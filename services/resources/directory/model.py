@@ -3,6 +3,9 @@
 Each record class maps 1:1 to an HSDS tabular table (same field names, nested arrays replaced by
 foreign keys), so a database layer can map it 1:1 to tables. Fields the HSDS schema leaves optional
 stay `None` when a source does not give them.
+
+Over 400 lines on purpose: it is the HSDS schema itself, one class per table (22), read top to bottom like
+the specification; split, the tables' foreign keys would point across files.
 """
 
 from __future__ import annotations

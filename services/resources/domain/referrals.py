@@ -9,7 +9,10 @@ may only cancel. Ending in rejected, cancelled or failed needs a reason code.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable
+from dataclasses import dataclass
 from enum import StrEnum
+from typing import Any
 
 
 class Status(StrEnum):
@@ -88,6 +91,50 @@ class ReasonCodeRequired(ValueError):
         super().__init__(f"{status.value} needs a reason_code, one of: {codes}")
 
 
+class ServiceNotAccepting(Exception):
+    """Only an active service that is not closed takes referrals."""
+
+    def __init__(self, status: str) -> None:
+        super().__init__(f"the service is {status if status != 'active' else 'closed'} and takes no referrals")
+
+
+# Who acts as the referring agency (everyone else who may read a referral is the partner).
+AGENCY_ROLES = frozenset({"case_manager", "supervisor", "admin"})
+
+
+def actor_of(roles: Iterable[str]) -> Actor:
+    """The referring agency's staff act as the agency; anyone else (a partner login) as the partner."""
+    return Actor.AGENCY if AGENCY_ROLES & set(roles) else Actor.PARTNER
+
+
+def check_accepting(status: str, capacity: str) -> None:
+    """A service must be active, and not closed, to take referrals (ServiceNotAccepting otherwise)."""
+    if status != "active" or capacity == "closed":
+        raise ServiceNotAccepting(status)
+
+
+@dataclass(frozen=True)
+class ConsentAnswer:
+    """What casework answered to "does a consent cover this referral?"."""
+
+    consent_id: str | None
+    reason: str = ""
+    notice: str = ""
+
+    @property
+    def covered(self) -> bool:
+        return self.consent_id is not None
+
+
+def read_consent_answer(answer: Any) -> ConsentAnswer:
+    """Covered only when the answer says so and names the consent; anything else is not covered."""
+    if not isinstance(answer, dict):
+        return ConsentAnswer(None, "invalid answer")
+    if not answer.get("covered") or not answer.get("consent_id"):
+        return ConsentAnswer(None, str(answer.get("reason", "")))
+    return ConsentAnswer(str(answer["consent_id"]), notice=str(answer.get("notice") or ""))
+
+
 def allowed_next(current: Status, actor: Actor) -> list[str]:
     return sorted(s.value for s in TRANSITIONS[current] & SET_BY[actor])
 
@@ -108,6 +155,11 @@ def check_transition(current: Status, target: str, actor: Actor, reason_code: st
 
 def disclosed_categories(requested: list[str]) -> list[str]:
     return sorted(set(requested) | ALWAYS_DISCLOSED)
+
+
+def sla_hours(service_hours: float | None, default_hours: float) -> float:
+    """The service's own SLA when it has one, else the directory's default."""
+    return service_hours if service_hours is not None else default_hours
 
 
 def respond_by(requested_at: dt.datetime, sla_hours: float) -> dt.datetime:

@@ -11,7 +11,7 @@ from typing import Any
 from kombu import Connection, Producer
 
 from services.notifications.domain.clock import ManualClock
-from services.notifications.runtime import NotificationRuntime
+from services.notifications.extensions import NotificationRuntime
 from shared.messaging.envelope import CloudEvent, service_of
 from shared.messaging.outbox import CLOUDEVENTS_CONTENT_TYPE
 from shared.messaging.topology import declare_publisher_topology, events_exchange

@@ -11,8 +11,8 @@ from sqlalchemy import create_engine, func, select
 from sqlalchemy.orm import Session
 from test_notifications_people import APPOINTMENT, CHICAGO, START, planned, sms_env
 
-from services.notifications.dispatch import claim_deliveries
 from services.notifications.models import Delivery
+from services.notifications.usecases.dispatch import claim_deliveries
 from tests.conftest import make_token
 
 
@@ -54,7 +54,7 @@ def test_a_delivery_claimed_by_an_instance_that_died_is_sent_after_its_lease(
     event = referral_requested(agency, "org-a")
     engine = create_engine(notifications_db)
     with Session(engine) as session:
-        from services.notifications.fanout import partner_deliveries
+        from services.notifications.usecases.fanout import partner_deliveries
 
         [made] = partner_deliveries(session, event, "org-a", runtime_clock_start)
         session.commit()
@@ -81,7 +81,7 @@ def test_concurrent_claims_never_hand_out_one_delivery_twice(agency, notificatio
     engine = create_engine(notifications_db, pool_size=4)
     now = datetime.now(UTC)
     with Session(engine) as session:
-        from services.notifications.fanout import new_delivery
+        from services.notifications.usecases.fanout import new_delivery
 
         for n in range(30):
             session.add(new_delivery(agency=agency, channel="email", purpose="test", recipient=f"p{n}@example.org",

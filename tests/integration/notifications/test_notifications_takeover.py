@@ -100,8 +100,8 @@ def test_a_live_peer_sends_what_a_dead_instance_had_claimed_within_seconds(
 
 
 def test_each_delivery_of_a_dead_peer_is_put_back_once_however_many_instances_sweep(agency, notifications_db):
-    from services.notifications.dispatch import claim_deliveries
-    from services.notifications.fanout import new_delivery
+    from services.notifications.usecases.dispatch import claim_deliveries
+    from services.notifications.usecases.fanout import new_delivery
 
     engine = create_engine(notifications_db)
     long_ago = datetime.now(UTC) - timedelta(days=3650)

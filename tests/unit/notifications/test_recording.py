@@ -10,10 +10,10 @@ from sqlalchemy import create_engine, select
 from sqlalchemy.orm import Session
 
 from services.notifications.channels.base import AttemptResult, AttemptStatus, Message
-from services.notifications.dispatch import Job, Outcome, record_outcomes
 from services.notifications.domain.delivery import RetryPolicy
-from services.notifications.fanout import new_delivery
 from services.notifications.models import Base, Delivery, DeliveryAttempt
+from services.notifications.usecases.dispatch import Job, Outcome, record_outcomes
+from services.notifications.usecases.fanout import new_delivery
 
 NOW = datetime(2030, 3, 4, 12, 0, tzinfo=UTC)
 

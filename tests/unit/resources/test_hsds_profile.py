@@ -2,14 +2,9 @@
 
 from __future__ import annotations
 
-from services.resources.hsds_api import (
-    HsdsPageQuery,
-    RateLimiter,
-    _page,
-    haversine_km,
-    official_openapi,
-    profile_openapi,
-)
+from services.resources.hsds_api import HsdsPageQuery, RateLimiter, official_openapi, profile_openapi
+from services.resources.usecases.hsds import haversine_km
+from services.resources.usecases.hsds import page_envelope as _page
 
 
 def test_a_client_gets_its_limit_per_window_and_is_told_when_the_window_ends() -> None:

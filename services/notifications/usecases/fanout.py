@@ -210,7 +210,7 @@ def record_assignment(session: Session, agency: str, case_id: str, case_manager:
             return
         except IntegrityError:
             row = session.scalars(statement.with_for_update()).one()
-    if _aware(row.assigned_at) <= at:
+    if row.assigned_at <= at:
         row.case_manager, row.assigned_at = case_manager, at
 
 
@@ -224,16 +224,10 @@ def link(ctx: FanoutContext, path: str) -> str:
     return f"{ctx.staff_app_url.rstrip('/')}/{path.lstrip('/')}"
 
 
-def _aware(moment: datetime) -> datetime:
-    from datetime import UTC
-
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
-
-
 def local(moment: datetime, ctx: FanoutContext) -> datetime:
     from zoneinfo import ZoneInfo
 
-    return _aware(moment).astimezone(ZoneInfo(ctx.zone_name))
+    return moment.astimezone(ZoneInfo(ctx.zone_name))
 
 
 # ------------------------------------------------------------------ participants
@@ -288,7 +282,7 @@ def plan_appointment(
 ) -> list[Reminder]:
     """Create (or move, when rescheduled) the appointment's reminder rows; returns the scheduled ones."""
     remember_contact(session, agency, data.case_id, data, now, default_country_code)
-    starts_at = _aware(data.starts_at)
+    starts_at = data.starts_at
     planned = {int(item.offset / timedelta(minutes=1)): item for item in plan_reminders(starts_at, now, policy)}
     existing = {row.offset_minutes: row for row in session.scalars(select(Reminder).where(
         Reminder.agency_id == agency, Reminder.appointment_id == data.appointment_id
@@ -329,7 +323,7 @@ def staff_context_for_rejection(data: Any, ctx: FanoutContext) -> dict[str, Any]
 
 
 def staff_context_for_escalation(data: Any, ctx: FanoutContext) -> dict[str, Any]:
-    waited = _aware(data.escalated_at) - _aware(data.waiting_since)
+    waited = data.escalated_at - data.waiting_since
     return {
         "organization_name": data.organization_id,
         "service_name": getattr(data, "service_name", None) or "the requested service",

@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Table, and_, bindparam, insert, or_, select, update
@@ -25,7 +25,6 @@ from services.notifications.domain.phone import InvalidPhoneNumber, normalize_ph
 from services.notifications.domain.preferences import ContactPreferences, should_send
 from services.notifications.domain.reminders import ReminderPolicy, quiet_period
 from services.notifications.domain.routing import choose_reminder_channel
-from services.notifications.fanout import RendererFor, new_delivery
 from services.notifications.metrics import FAILED, RETRIED, SENT, WITHHELD
 from services.notifications.models import (
     ContactPreference,
@@ -36,6 +35,7 @@ from services.notifications.models import (
     Subscription,
 )
 from services.notifications.templates import TemplateInvalid, TemplateMissing, TemplateRefused
+from services.notifications.usecases.fanout import RendererFor, new_delivery
 from shared.messaging.catalog import DeliveryFailed
 from shared.messaging.envelope import new_event
 from shared.messaging.outbox import record as record_event
@@ -61,12 +61,6 @@ class Job:
     message: Message | None  # None: not sendable any more (cancel with `cancel_reason`)
     cancel_reason: str | None = None
     retaken: bool = False  # claimed again after a lease ran out: the last try may have gone out unrecorded
-
-
-def aware(moment: datetime | None) -> datetime | None:
-    if moment is None:
-        return None
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 def _claimable(now: datetime) -> Any:
@@ -140,7 +134,7 @@ def _opted_out(session: Session, phones: Sequence[str]) -> set[str]:
 def signing_secrets(subscription: Subscription, now: datetime) -> tuple[str, ...]:
     """Current secret first; the previous one too while its rotation grace period lasts."""
     secrets = [subscription.secret] if subscription.secret else []
-    expires = aware(subscription.previous_secret_expires_at)
+    expires = subscription.previous_secret_expires_at
     if subscription.previous_secret and expires is not None and expires > now:
         secrets.append(subscription.previous_secret)
     return tuple(secrets)
@@ -327,8 +321,7 @@ def queue_due_reminders(
 def _reminder_decision(
     session: Session, reminder: Reminder, now: datetime, policy: ReminderPolicy, country: str,
 ) -> str | datetime | tuple[str, str, ContactPreference]:
-    appointment_at = aware(reminder.appointment_at)
-    assert appointment_at is not None
+    appointment_at = reminder.appointment_at
     if appointment_at <= now:
         return "the appointment has already started"
     period = quiet_period(now, policy)
@@ -371,8 +364,7 @@ def _reminder_delivery(
     policy: ReminderPolicy, renderer_for: RendererFor, sender_name: str, now: datetime,
 ) -> Delivery:
     renderer = renderer_for(session, reminder.agency_id)
-    appointment_at = aware(reminder.appointment_at)
-    assert appointment_at is not None
+    appointment_at = reminder.appointment_at
     from services.notifications.domain.preferences import choose_language
 
     language = choose_language(pref.language)

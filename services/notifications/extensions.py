@@ -1,5 +1,6 @@
-"""The delivery engine inside a notifications container: channels, clock, policies, the send pool.
+"""notifications' own dependency provider: the delivery engine (`NotificationRuntime`).
 
+The delivery engine inside a notifications container: channels, clock, policies, the send pool.
 One `NotificationRuntime` per container. A dispatch pass queues due reminders, claims due deliveries
 and hands each to its own green thread, so a slow or dead endpoint holds one slot of the pool and
 never the others. Results go to one recorder thread that logs attempts in batches (one transaction
@@ -22,14 +23,21 @@ from eventlet.greenpool import GreenPool
 from eventlet.queue import Empty, Full, LightQueue
 from eventlet.semaphore import Semaphore
 from nameko.extensions import DependencyProvider
-from nameko.timer import Timer
+from sqlalchemy import event as sa_event
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from services.notifications.channels.base import AttemptResult, AttemptStatus, Channel
 from services.notifications.channels.loader import channel_factories
-from services.notifications.dispatch import (
+from services.notifications.domain.clock import Clock, SystemClock
+from services.notifications.domain.delivery import RetryPolicy
+from services.notifications.instances import Beat, beat, join, leave, new_instance_id
+from services.notifications.metrics import DeliveryMetrics
+from services.notifications.models import TemplateOverride
+from services.notifications.settings import NotificationSettings, notification_settings_of
+from services.notifications.templates import TemplateRenderer
+from services.notifications.usecases.dispatch import (
     Job,
     Outcome,
     cancelled,
@@ -37,17 +45,9 @@ from services.notifications.dispatch import (
     queue_due_reminders,
     record_outcomes,
 )
-from services.notifications.domain.clock import Clock, SystemClock
-from services.notifications.domain.delivery import RetryPolicy
-from services.notifications.fanout import FanoutContext
-from services.notifications.instances import Beat, beat, join, leave, new_instance_id
-from services.notifications.metrics import DeliveryMetrics
-from services.notifications.models import TemplateOverride
-from services.notifications.settings import NotificationSettings, notification_settings_of
-from services.notifications.templates import TemplateRenderer
+from services.notifications.usecases.fanout import FanoutContext
 from shared import tracing
 from shared.config import SETTINGS_KEY
-from shared.messaging.metrics import register_service_metrics
 from shared.messaging.service import find_database
 from shared.metrics import metrics_for
 
@@ -59,23 +59,13 @@ PASS_SECONDS = 20.0
 WAKE_COALESCE_SECONDS = 0.05  # one pass yields after this long, so shutdown and the timer stay responsive
 
 
-class DeliveryTimer(Timer):
-    """nameko's timer with its interval from `DIVERSION_NOTIFICATIONS_DISPATCH_INTERVAL_SECONDS`."""
-
-    def setup(self) -> None:
-        self.interval = notification_settings_of(self.container.config.get(SETTINGS_KEY)).dispatch_interval_seconds
-
-
-delivery_timer = DeliveryTimer.decorator
+_WAKE_KEY = "notifications_wake_after_commit"
 
 
 class NotificationRuntime(DependencyProvider):
     """Injects itself (`wake`, `dispatch_pass`, `fanout_context`, `send_now`, `renderer_for`)."""
 
     def setup(self) -> None:
-        # Registered here, before the extensions start side by side: concurrent first registrations
-        # from several handlers' start() race in shared.messaging.metrics (DuplicateTimeseries).
-        register_service_metrics(self.container.service_name, None, None)
         self.delivery_metrics = DeliveryMetrics(metrics_for(self.container))
         settings = self.container.config[SETTINGS_KEY]
         self.own: NotificationSettings = notification_settings_of(settings)
@@ -147,7 +137,7 @@ class NotificationRuntime(DependencyProvider):
             if callable(close):
                 try:
                     close()
-                except Exception:  # noqa: BLE001 - closing on the way out
+                except Exception:
                     log.debug("closing channel %s failed", channel.name, exc_info=True)
 
     def get_dependency(self, worker_ctx: Any) -> NotificationRuntime:
@@ -179,6 +169,19 @@ class NotificationRuntime(DependencyProvider):
             renderer = TemplateRenderer({agency: {row.key: row.source for row in rows}})
             self._renderers[key] = renderer
         return renderer
+
+    def wake_after_commit(self, session: Session) -> None:
+        """A dispatch pass right after `session` commits (its new deliveries are then visible to the claim)."""
+        # Once per transaction: the handlers of a batch share one session (shared.messaging.consumer).
+        if session.info.get(_WAKE_KEY):
+            return
+        session.info[_WAKE_KEY] = True
+
+        def wake(committed: Any) -> None:
+            committed.info.pop(_WAKE_KEY, None)
+            self.wake()
+
+        sa_event.listen(session, "after_commit", wake, once=True)
 
     def wake(self) -> None:
         """Ask for a dispatch pass soon (new deliveries were committed)."""
@@ -228,7 +231,7 @@ class NotificationRuntime(DependencyProvider):
                     withheld=self.delivery_metrics.count_withheld,
                 ) >= self.own.dispatch_batch:
                     pass
-        except Exception:  # noqa: BLE001 - reminders wait for the next pass; deliveries still go out
+        except Exception:
             log.exception("queueing due reminders failed")
 
     def _start_sends(self) -> int:
@@ -272,7 +275,7 @@ class NotificationRuntime(DependencyProvider):
         try:
             result = channel.send(message)
             return result
-        except Exception as exc:  # noqa: BLE001 - a channel bug becomes a retry, not a lost delivery
+        except Exception as exc:
             log.exception("channel %s raised while sending delivery %s", job.channel, job.delivery_id)
             return AttemptResult(AttemptStatus.RETRY, error=f"channel error: {type(exc).__name__}")
         finally:
@@ -311,7 +314,7 @@ class NotificationRuntime(DependencyProvider):
                     tally = record_outcomes(session, batch, self.retry_policy)
                 self.delivery_metrics.count(tally)
                 return
-            except Exception:  # noqa: BLE001 - the rows keep their lease and are tried again after it
+            except Exception:
                 log.exception("recording %d delivery attempts failed (try %d of %d)", len(batch), attempt, tries)
                 eventlet.sleep(0.5 * attempt)
 
@@ -323,14 +326,14 @@ class NotificationRuntime(DependencyProvider):
                 join(session, self.instance_id)
             self.joined = True
             log.info("notifications instance %s joined", self.instance_id)
-        except Exception:  # noqa: BLE001 - the heartbeat thread joins once the database answers
+        except Exception:
             log.exception("notifications instance %s could not register its heartbeat yet", self.instance_id)
 
     def _leave(self) -> None:
         try:
             with Session(self.engine, expire_on_commit=False) as session:
                 leave(session, self.instance_id)
-        except Exception:  # noqa: BLE001 - peers take our row for dead after the timeout instead
+        except Exception:
             log.warning("notifications instance %s could not remove its heartbeat", self.instance_id, exc_info=True)
 
     def heartbeat(self) -> Beat:
@@ -358,7 +361,7 @@ class NotificationRuntime(DependencyProvider):
             started = time.monotonic()
             try:
                 self.heartbeat()
-            except Exception:  # noqa: BLE001 - the next beat tries again; peers wait for the timeout
+            except Exception:
                 log.exception("heartbeat of notifications instance %s failed", self.instance_id)
             eventlet.sleep(max(0.0, interval - (time.monotonic() - started)))
 
@@ -369,7 +372,7 @@ class NotificationRuntime(DependencyProvider):
             eventlet.sleep(WAKE_COALESCE_SECONDS)
             try:
                 self.dispatch_pass(reminders=False)  # reminders are due by the clock: the timer queues them
-            except Exception:  # noqa: BLE001 - the timer's next tick tries again
+            except Exception:
                 log.exception("dispatch pass failed")
 
 

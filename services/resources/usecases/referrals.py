@@ -1,0 +1,191 @@
+"""Closed-loop service referrals: create one (after casework confirms a covering consent), read, move on."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from nameko.exceptions import UnknownService
+from sqlalchemy import Select, select
+from sqlalchemy.orm import Session
+
+from services.resources.domain.referrals import (
+    Actor,
+    Status,
+    actor_of,
+    check_accepting,
+    check_transition,
+    disclosed_categories,
+    read_consent_answer,
+    respond_by,
+    sla_hours,
+)
+from services.resources.models import SERVICE, ServiceReferral, ServiceReferralHistory
+from services.resources.schemas import ServiceReferralCreate, ServiceReferralQuery, ServiceReferralStatusChange
+from shared.extensions import AuditLog
+from shared.http import Call
+from shared.http.concurrency import etag, require_if_match
+from shared.http.pagination import paginate
+from shared.http.problems import Forbidden, NotFound, ServiceUnavailable, UnprocessableContent
+from shared.messaging import Emit, RemoteError, RpcTimeout, new_event
+from shared.messaging.catalog import (
+    PartnerContact,
+    PartnerReferralPayload,
+    ServiceReferralRequested,
+    ServiceReferralStatusChanged,
+)
+
+ConsentCheck = Callable[..., Any]  # casework's `consent_covers` RPC
+
+
+def actor(call: Call) -> Actor:
+    assert call.identity is not None
+    return actor_of(call.identity.roles)
+
+
+def visible(call: Call) -> Select[tuple[ServiceReferral]]:
+    """Referrals the caller may see: its agency's; a partner only those addressed to its organization."""
+    assert call.identity is not None
+    statement = select(ServiceReferral).where(ServiceReferral.agency_id == call.agency)
+    if actor(call) is Actor.PARTNER:
+        statement = statement.where(ServiceReferral.organization_id == (call.identity.org or "\x00"))
+    return statement
+
+
+def load(session: Session, call: Call, referral_id: str, *, lock: bool = False) -> ServiceReferral:
+    statement = visible(call).where(ServiceReferral.id == referral_id)
+    if lock:
+        statement = statement.with_for_update()
+    ref = session.scalars(statement).first()
+    if ref is None:
+        raise NotFound("no such service referral")
+    return ref
+
+
+def _history(session: Session, ref: ServiceReferral, previous: str | None, call: Call, at: dt.datetime) -> None:
+    identity = call.identity
+    session.add(ServiceReferralHistory(
+        service_referral_id=ref.id, agency_id=ref.agency_id, from_status=previous, to_status=ref.status,
+        reason_code=ref.reason_code, note=ref.note if previous is not None else None,
+        changed_by=identity.sub if identity else "resources", changed_by_role=actor(call).value, changed_at=at,
+    ))
+
+
+def _refused(audit: AuditLog, call: Call, outcome: Any, detail: dict[str, Any]) -> None:
+    audit.record_now(call, "service_referral.create", "service_referral", None, detail=detail, outcome=outcome)
+
+
+def create(session: Session, emit: Emit, audit: AuditLog, call: Call, body: ServiceReferralCreate,
+           consent_covers: ConsentCheck, default_sla_hours: float, now: dt.datetime) -> ServiceReferral:
+    """Refer a participant to a service that takes referrals, once casework confirms a covering consent."""
+    service = session.execute(select(SERVICE).where(SERVICE.c.id == body.service_id)).mappings().first()
+    if service is None:
+        raise UnprocessableContent("no such service in the directory", slug="unknown-service",
+                                   errors=[{"field": "service_id", "message": "unknown service",
+                                            "type": "unknown"}])
+    check_accepting(service["status"], service["capacity"])
+    categories = disclosed_categories(list(body.consent.categories))
+    try:
+        answer = consent_covers(
+            participant_id=body.participant_id, recipient_org=service["organization_id"],
+            categories=categories, purpose=body.consent.purpose, on_date=dt.date.today().isoformat(),
+        )
+    except (RpcTimeout, RemoteError, UnknownService) as exc:
+        _refused(audit, call, "failure", {"reason": "consent check unavailable", "error": type(exc).__name__})
+        raise ServiceUnavailable("the consent check (casework) did not answer; nothing was sent, try again",
+                                 slug="consent-check-unavailable", headers={"Retry-After": "30"}) from None
+    consent = read_consent_answer(answer)
+    if consent.consent_id is None:
+        reason = consent.reason
+        _refused(audit, call, "denied", {"reason": "consent-required", "detail": reason[:300],
+                                         "categories": categories, "purpose": body.consent.purpose})
+        raise Forbidden(
+            f"no consent on record covers sharing {', '.join(categories)} with this organization for "
+            f"{body.consent.purpose}: {reason or 'not covered'}; nothing was sent",
+            slug="consent-required", reason=reason, categories=categories,
+        )
+    ref = ServiceReferral(
+        id=str(uuid.uuid4()), agency_id=call.agency, case_id=body.case_id, participant_id=body.participant_id,
+        participant_name=body.participant_name, phone=body.contact.phone,
+        email=str(body.contact.email) if body.contact.email else None,
+        preferred_language=body.contact.preferred_language, need=body.need, need_category=body.need_category,
+        appointment_preference=body.appointment_preference, service_id=body.service_id,
+        organization_id=service["organization_id"], consent_id=consent.consent_id,
+        consent_categories=categories, consent_purpose=body.consent.purpose,
+        redisclosure_notice=consent.notice, status=Status.REQUESTED.value, version=1,
+        requested_by=call.actor, requested_at=now,
+        respond_by=respond_by(now, sla_hours(service["referral_sla_hours"], default_sla_hours)), updated_at=now,
+    )
+    session.add(ref)
+    _history(session, ref, None, call, now)
+    emit(new_event(ServiceReferralRequested(
+        service_referral_id=ref.id, organization_id=ref.organization_id, service_id=ref.service_id,
+        consent_id=ref.consent_id, requested_at=now, respond_by=ref.respond_by,
+        partner=PartnerReferralPayload(
+            participant_name=ref.participant_name,
+            contact=PartnerContact(phone=ref.phone, email=ref.email, preferred_language=ref.preferred_language),
+            need=ref.need, appointment_preference=ref.appointment_preference, need_category=ref.need_category,
+            redisclosure_notice=ref.redisclosure_notice or None,
+        ),
+    ), subject=ref.id, tenantid=call.agency))
+    audit.record(call, "service_referral.created", "service_referral", ref.id,
+                 detail={"service_id": ref.service_id, "organization_id": ref.organization_id,
+                         "consent_id": ref.consent_id, "categories": categories})
+    return ref
+
+
+def list_referrals(session: Session, audit: AuditLog, call: Call,
+                   query: ServiceReferralQuery) -> tuple[list[ServiceReferral], str | None]:
+    """The caller's referrals, newest first (the read is audited: referrals name a person)."""
+    statement = visible(call)
+    names = ("status", "service_id") + (("case_id", "participant_id") if actor(call) is Actor.AGENCY else ())
+    for name in names:
+        value = getattr(query, name)
+        if value is not None:
+            statement = statement.where(getattr(ServiceReferral, name) == value)
+    page, next_cursor = paginate(session, call, statement,
+                                 order=(ServiceReferral.requested_at.desc(), ServiceReferral.id.desc()),
+                                 key=lambda row: (row.requested_at, row.id))
+    audit.record_now(call, "service_referral.read", "service_referral", None,
+                     detail={"listed": len(page), "ids": [r.id for r in page]})
+    return page, next_cursor
+
+
+def read(session: Session, audit: AuditLog, call: Call, referral_id: str) -> ServiceReferral:
+    ref = load(session, call, referral_id)
+    audit.record_now(call, "service_referral.read", "service_referral", ref.id, detail={})
+    return ref
+
+
+def change_status(session: Session, emit: Emit, audit: AuditLog, call: Call, referral_id: str,
+                  change: ServiceReferralStatusChange, now: dt.datetime) -> ServiceReferral:
+    """Move a referral on (who may move it where: `domain.referrals`), under If-Match."""
+    ref = load(session, call, referral_id, lock=True)
+    require_if_match(call, etag(ref.id, ref.version))
+    previous = Status(ref.status)
+    status = check_transition(previous, change.status, actor(call), change.reason_code)
+    ref.status, ref.reason_code, ref.note = status.value, change.reason_code, change.note
+    ref.version += 1
+    ref.updated_at = now
+    _history(session, ref, previous.value, call, now)
+    emit(new_event(ServiceReferralStatusChanged(
+        service_referral_id=ref.id, organization_id=ref.organization_id, service_id=ref.service_id,
+        case_id=ref.case_id, status=status.value, previous_status=previous.value,
+        reason_code=ref.reason_code, note=ref.note, changed_at=now, changed_by=call.actor,
+    ), subject=ref.id, tenantid=ref.agency_id))
+    audit.record(call, "service_referral.status_changed", "service_referral", ref.id,
+                 detail={"from": previous.value, "to": status.value, "reason_code": ref.reason_code})
+    return ref
+
+
+def history(session: Session, audit: AuditLog, call: Call, referral_id: str) -> list[ServiceReferralHistory]:
+    """Every status of a referral (the referring agency's own referrals only)."""
+    ref = load(session, call, referral_id)
+    rows = list(session.scalars(select(ServiceReferralHistory)
+                                .where(ServiceReferralHistory.service_referral_id == ref.id,
+                                       ServiceReferralHistory.agency_id == call.agency)
+                                .order_by(ServiceReferralHistory.id)).all())
+    audit.record_now(call, "service_referral.read", "service_referral", ref.id, detail={"history": len(rows)})
+    return rows
