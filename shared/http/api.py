@@ -4,6 +4,10 @@ Everything HTTP-shaped happens here, before a worker starts: body size, JSON par
 the bearer token and the role check. The service method receives a `Call` with typed values and
 returns a pydantic model (or an `ApiResponse`); domain errors become RFC 9457 problems via the one
 table in `shared.http.problems`.
+
+Over 400 lines on purpose: the whole edge (request checks in order, authentication, parsing, the guard
+that turns an unexpected error into an audited 500) is one pipeline a security review reads top to
+bottom; the pieces that stand alone are already out (limits, problems, pagination, concurrency).
 """
 
 from __future__ import annotations

@@ -22,6 +22,10 @@ Two ways to apply events, same guarantees:
 - **One by one** (batch size 1, and the fallback): a nameko worker per event with its own session; the
   inbox row is added at commit (or joins the handler's own `commit()`); a unique-key violation there
   means a duplicate (acked, not applied).
+
+Over 400 lines on purpose: the two ways of applying events, the retry and dead-letter path and the
+queue consumer they share are one delivery contract; split, a reader would have to hold three files to
+check that an event is acked only after its effect commits.
 """
 
 from __future__ import annotations
