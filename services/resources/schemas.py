@@ -9,12 +9,12 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from services.resources.directory.needs import NEED_CATEGORIES
 from shared.http.pagination import PageQuery
 from shared.types import Email, IsoDate, IsoDateTime
+from shared.vocabulary import ServiceReferralStatus
 
 NeedCategory = Literal[NEED_CATEGORIES]  # type: ignore[valid-type]
 Capacity = Literal["accepting", "waitlist", "closed"]
 ServiceStatus = Literal["active", "inactive", "defunct", "temporarily closed"]
-ReferralStatus = Literal["requested", "received", "accepted", "rejected", "in-progress", "completed", "cancelled",
-                         "failed"]
+ReferralStatus = ServiceReferralStatus  # the suite's one vocabulary (shared.vocabulary)
 # The information categories of casework's consent ledger (42 CFR Part 2 §2.31(a)(3)).
 InfoCategory = Literal["contact_info", "needs_assessment", "plan_goals", "attendance", "substance_use_treatment",
                        "mental_health", "criminal_justice_status"]

@@ -10,28 +10,16 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
-from enum import StrEnum
 from typing import Literal, TypeVar
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, EmailStr, Field
+
+from shared.vocabulary import ServiceReferralStatus
 
 Classification = Literal["public", "internal", "confidential", "cjis"]
 M = TypeVar("M", bound=type["EventData"])
 
 
-class ServiceReferralStatus(StrEnum):
-    """A service referral's status, the FHIR ServiceRequest/Task set: the one definition of the vocabulary, which
-    resources publishes and keeps, and casework reads (requested -> received -> accepted | rejected ->
-    in-progress -> completed | cancelled | failed)."""
-
-    REQUESTED = "requested"
-    RECEIVED = "received"
-    ACCEPTED = "accepted"
-    REJECTED = "rejected"
-    IN_PROGRESS = "in-progress"
-    COMPLETED = "completed"
-    CANCELLED = "cancelled"
-    FAILED = "failed"
 
 
 class EventData(BaseModel):

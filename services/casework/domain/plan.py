@@ -17,6 +17,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from services.casework.domain.lifecycle import CaseEvent, CaseEventName, CaseworkError
+from shared.vocabulary import ServiceReferralStatus
 
 
 class NeedDomain(StrEnum):
@@ -340,17 +341,6 @@ def link_service_referral(
     )
 
 
-class ServiceReferralStatus(StrEnum):
-    """Statuses published by resources in `service_referral.status_changed`."""
-
-    REQUESTED = "requested"
-    RECEIVED = "received"
-    ACCEPTED = "accepted"
-    REJECTED = "rejected"
-    IN_PROGRESS = "in-progress"
-    COMPLETED = "completed"
-    CANCELLED = "cancelled"
-    FAILED = "failed"
 
 
 STARTED_STATUSES = frozenset({ServiceReferralStatus.ACCEPTED, ServiceReferralStatus.IN_PROGRESS})

@@ -14,16 +14,10 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
+from shared.vocabulary import ServiceReferralStatus
 
-class Status(StrEnum):
-    REQUESTED = "requested"
-    RECEIVED = "received"
-    ACCEPTED = "accepted"
-    REJECTED = "rejected"
-    IN_PROGRESS = "in-progress"
-    COMPLETED = "completed"
-    CANCELLED = "cancelled"
-    FAILED = "failed"
+# The statuses are the suite's one vocabulary (shared.vocabulary), which the catalog publishes.
+Status = ServiceReferralStatus
 
 
 class Actor(StrEnum):
