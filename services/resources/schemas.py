@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from services.resources.directory.needs import NEED_CATEGORIES
 from shared.http.pagination import PageQuery
-from shared.types import Email, IsoDate, IsoDateTime
+from shared.types import TEXT_PATTERN, Email, IsoDate, IsoDateTime
 from shared.vocabulary import ServiceReferralStatus
+
+_TEXT = re.compile(TEXT_PATTERN)
 
 NeedCategory = Literal[NEED_CATEGORIES]  # type: ignore[valid-type]
 Capacity = Literal["accepting", "waitlist", "closed"]
@@ -271,7 +274,7 @@ class _HsdsQuery(BaseModel):
     @field_validator("*", mode="before")
     @classmethod
     def _printable(cls, value: Any) -> Any:
-        if isinstance(value, str) and any(ord(c) < 32 for c in value):
+        if isinstance(value, str) and not _TEXT.fullmatch(value):  # the edge's rule: tab, LF and CR are text
             raise ValueError("control characters are not allowed")
         return value
 
