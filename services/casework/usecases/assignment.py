@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -73,13 +74,8 @@ def _store_assignment(session: Session, record: AssignmentRecord) -> None:
     ))
 
 
-def assign_automatically(
-    session: Session, emit: Emit, row: CaseRecord, settings: CaseworkSettings, now: datetime,
-) -> bool:
-    """Let the agency's strategy pick a case manager; False (case stays pending) when nobody has room."""
-    candidates = candidate_loads(session, row.agency_id, lock=True, only_case_managers=True)
-    result = auto_assign(to_case(row), candidates=candidates, strategy=strategy_for(session, row.agency_id, settings),
-                         program=terms_of(row), at=now)
+def _apply(session: Session, emit: Emit, row: CaseRecord, result: Any, now: datetime) -> bool:
+    """Store an assignment the domain made (the case, its history row) and publish its events; False if none."""
     if result.outcome is None or result.record is None:
         return False
     store_case(row, result.outcome.case, now)
@@ -87,6 +83,16 @@ def assign_automatically(
     session.flush()
     emit_case_events(session, emit, row, result.outcome.events, now)
     return True
+
+
+def assign_automatically(
+    session: Session, emit: Emit, row: CaseRecord, settings: CaseworkSettings, now: datetime,
+) -> bool:
+    """Let the agency's strategy pick a case manager; False (case stays pending) when nobody has room."""
+    candidates = candidate_loads(session, row.agency_id, lock=True, only_case_managers=True)
+    result = auto_assign(to_case(row), candidates=candidates, strategy=strategy_for(session, row.agency_id, settings),
+                         program=terms_of(row), at=now)
+    return _apply(session, emit, row, result, now)
 
 
 def assign_waiting_cases(
@@ -116,13 +122,7 @@ def assign_manually(
         raise ProgramNotServed(f"no active staff member {staff_id} in your agency")
     result = manual_assign(to_case(row), staff=staff, program=terms_of(row), at=now, actor=actor, reason=reason,
                            allow_over_cap=allow_over_cap)
-    if result.record is None or result.outcome is None:
-        return False
-    store_case(row, result.outcome.case, now)
-    _store_assignment(session, result.record)
-    session.flush()
-    emit_case_events(session, emit, row, result.outcome.events, now)
-    return True
+    return _apply(session, emit, row, result, now)
 
 
 def assignment_history(session: Session, case_id: str) -> list[CaseAssignment]:
