@@ -204,14 +204,19 @@ def test_paging_walks_the_whole_directory_once_with_consistent_totals(hsds):
         assert beyond["contents"] == [] and beyond["empty"] is True and beyond["last_page"] is True
 
 
-def _places(harness: Harness) -> tuple[str, str, str]:
-    """Three services at known points: downtown St. Louis, 2.9 km west of it, and Kansas City."""
+def _places(harness: Harness) -> tuple[str, str, str, str]:
+    """Three services at known points: downtown St. Louis, 2.9 km west of it, and Kansas City.
+
+    Their postcodes are used by no other test, so a location another test stored (the directory tests
+    store one at 800 N. Tucker Blvd., 63101) cannot move the centre a postcode search measures from,
+    and the proximity searches are narrowed to this organization, so such a location is never counted
+    as near, whatever the order the tests run in."""
     org = str(uuid.uuid4())
     links = []
     locations, services = [], []
-    for name, lat, lon, postcode in (("Downtown", 38.6270, -90.1994, "63101"),
-                                     ("Midtown", 38.6300, -90.2330, "63103"),
-                                     ("Kansas City", 39.0997, -94.5786, "64106")):
+    for name, lat, lon, postcode in (("Downtown", 38.6270, -90.1994, "63191"),
+                                     ("Midtown", 38.6300, -90.2330, "63193"),
+                                     ("Kansas City", 39.0997, -94.5786, "64196")):
         location, sal = str(uuid.uuid4()), str(uuid.uuid4())
         locations.append({"id": location, "location_type": "physical", "latitude": lat, "longitude": lon,
                           "addresses": [{"id": str(uuid.uuid4()), "address_1": "1 Test St", "city": name,
@@ -228,7 +233,7 @@ def _places(harness: Harness) -> tuple[str, str, str]:
         assert result.errors == []
         save_directory(session, result.directory)
     engine.dispose()
-    return links[0], links[1], links[2]
+    return org, links[0], links[1], links[2]
 
 
 def test_filters_are_cumulative_and_narrow_as_hsds_says(hsds):
@@ -252,11 +257,13 @@ def test_filters_are_cumulative_and_narrow_as_hsds_says(hsds):
     assert ids("/service_at_locations", postcode="abc1234") == [SAL]
     assert ids("/service_at_locations", postcode="ABC 1234", proximity="1000") == [SAL]
     assert ids("/service_at_locations", postcode="ZZZ 9999", proximity="1000") == []
-    downtown, midtown, kansas_city = _places(harness)
-    assert ids("/service_at_locations", postcode="63101", proximity="1000") == [downtown]
-    assert sorted(ids("/service_at_locations", postcode="63101", proximity="5000")) == sorted([downtown, midtown])
-    assert kansas_city in ids("/service_at_locations", postcode="63101", proximity="500000")
-    assert ids("/service_at_locations", postcode="64106") == [kansas_city]
+    org, downtown, midtown, kansas_city = _places(harness)
+    assert ids("/service_at_locations", postcode="63191", proximity="1000", organization_id=org) == [downtown]
+    assert sorted(ids("/service_at_locations", postcode="63191", proximity="5000",
+                      organization_id=org)) == sorted([downtown, midtown])
+    assert set(ids("/service_at_locations", postcode="63191", proximity="500000",
+                   organization_id=org)) == {downtown, midtown, kansas_city}
+    assert ids("/service_at_locations", postcode="64196") == [kansas_city]
     assert ids("/taxonomy_terms", taxonomy_id=TAXONOMY) == [TERM]
     assert TERM in ids("/taxonomy_terms", parent_id="0bc248fa-dc27-4650-9ba4-8f1a24ef16a2")
     assert TERM not in ids("/taxonomy_terms", top_only="true")
