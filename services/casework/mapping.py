@@ -157,7 +157,9 @@ def condition_out(row: ConditionRecord, domain: supervision.Condition) -> Condit
     made_whole = domain.kind is supervision.ConditionKind.MAKE_WHOLE
     return ConditionOut(id=row.id, case_id=row.case_id, kind=domain.kind, description=domain.description,
                         unit=domain.unit, required_amount=domain.required_amount,
-                        completed_amount=domain.completed_amount, remaining=domain.remaining,
+                        completed_amount=domain.completed_amount.quantize(condition_rules.CENT),
+                        remaining=domain.remaining.quantize(condition_rules.CENT) if domain.remaining is not None
+                        else None,
                         overpaid=condition_rules.overpaid(domain) if made_whole else None,
                         percent_complete=domain.percent_complete, met=domain.met, met_on=domain.met_on,
                         waived=row.waived_on is not None, waived_on=row.waived_on, waived_by=row.waived_by,

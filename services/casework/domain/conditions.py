@@ -89,7 +89,7 @@ def check_hours(condition: Condition, hours: Decimal, *, served_on: date, today:
         raise LedgerEntryRefused("hours have at most two decimal places", "hours")
     if served_on > today:
         raise LedgerEntryRefused(f"hours cannot be dated after today ({today.isoformat()})", "served_on")
-    return hours
+    return hours.quantize(CENT)
 
 
 def progress(required: Decimal, entries: Iterable[tuple[date, Decimal]]) -> tuple[Decimal, date | None]:

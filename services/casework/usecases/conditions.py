@@ -142,14 +142,16 @@ def record_hours(session: Session, case: CaseRecord, row: ConditionRecord, body:
 
 def list_payments(session: Session, call: Call, row: ConditionRecord) -> tuple[list[ConditionPayment], str | None]:
     statement = select(ConditionPayment).where(ConditionPayment.condition_id == row.id)
-    return paginate(session, call, statement, order=(ConditionPayment.paid_on, ConditionPayment.id),
-                    key=lambda p: (p.paid_on, p.id))
+    return paginate(session, call, statement,
+                    order=(ConditionPayment.paid_on, ConditionPayment.recorded_at, ConditionPayment.id),
+                    key=lambda p: (p.paid_on, p.recorded_at, p.id))
 
 
 def list_hours(session: Session, call: Call, row: ConditionRecord) -> tuple[list[ConditionHours], str | None]:
     statement = select(ConditionHours).where(ConditionHours.condition_id == row.id)
-    return paginate(session, call, statement, order=(ConditionHours.served_on, ConditionHours.id),
-                    key=lambda h: (h.served_on, h.id))
+    return paginate(session, call, statement,
+                    order=(ConditionHours.served_on, ConditionHours.recorded_at, ConditionHours.id),
+                    key=lambda h: (h.served_on, h.recorded_at, h.id))
 
 
 # ---------------------------------------------------------------- edits, waivers and history
