@@ -11,7 +11,6 @@ from services.casework.schemas import (
     CaseListQuery,
     CaseOut,
     CaseSummary,
-    CompleteIn,
     ParticipantOut,
     TransitionIn,
 )
@@ -66,11 +65,9 @@ class CaseEndpoints(CaseworkBase):
             raise UnprocessableContent(str(exc), slug="invalid-transition-request") from None
         self.audit.record(call, f"case.{body.action}", "case", row.id,
                           detail={"state": row.state, "override": bool(row.override), "waived_conditions": waived})
-        for condition_id in waived:  # each waiver is its own audited fact, with the supervisor's reason
+        for condition_id in waived:  # each waiver is its own audited fact (its free-text reason is in its history)
             self.audit.record(call, "condition.waived", "condition", condition_id,
-                              detail={"case_id": row.id, "at_completion": True,
-                                      "reason": body.waive_conditions.reason if isinstance(body, CompleteIn)
-                                      and body.waive_conditions else None})
+                              detail={"case_id": row.id, "at_completion": True})
         self._commit()
         return self._case_out(row)
 
