@@ -7,7 +7,7 @@ out. A pack that does not parse is refused loudly (ValueError) rather than silen
 from __future__ import annotations
 
 import re
-from functools import cache
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +30,7 @@ def _read(name: str) -> dict[NeedDomain, GoalTemplate]:
     return parse_templates(raw.get("goal_templates", {}))
 
 
-@cache
+@lru_cache(maxsize=256)
 def goal_templates(agency: str) -> dict[NeedDomain, GoalTemplate]:
     """The agency's goal templates over the default pack's (an unknown agency gets the default pack)."""
     templates = dict(_read("default"))

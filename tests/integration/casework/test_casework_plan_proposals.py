@@ -95,3 +95,4 @@ def test_the_demo_agencys_pack_has_its_own_housing_template_and_defaults_for_the
     assert templates["housing"].description == "Stable housing within 90 days"
     assert templates["legal"].description == goal_templates("default")["legal"].description
     assert goal_templates("../etc") == goal_templates("default")
+    assert set(goal_templates("default")) == set(NeedDomain)  # the safe default: every domain has a proposal
