@@ -130,6 +130,18 @@ class Walkthrough:
         return _goal_in(changed, change.get("goal_id") or next(g["id"] for g in changed["goals"]
                                                                 if g["id"] not in before))
 
+    def _make_whole(self, out: Outcome, token: str, today: dt.date) -> None:
+        """A restitution condition paid in full, so the case's conditions are met when it completes."""
+        path = f"/v1/cases/{out.case['id']}/conditions"
+        condition = self._call("POST", "casework", path, token, 201, json={
+            "kind": "make_whole", "description": "restitution", "unit": "dollars", "required_amount": "150.00"}).json()
+        self._call("POST", "casework", f"{path}/{condition['id']}/payments", token, 201, json={
+            "paid_on": today.isoformat(), "amount": "150.00", "method": "money_order", "receipt_number": "DEMO-0001"})
+        paid = self._call("GET", "casework", f"{path}/{condition['id']}", token, 200).json()
+        if not paid["met"]:
+            raise DemoFailed(f"the restitution condition is not met after paying it: {paid}")
+        self.on_step(Step("casework", "restitution paid", f"$150.00 money order; balance {paid['remaining']}, met"))
+
     def run(self) -> Outcome:
         from standardwebhooks.webhooks import Webhook
 
@@ -170,10 +182,11 @@ class Walkthrough:
             "domains": [{"domain": "housing", "level": "high", "notes": "staying with friends"},
                         {"domain": "employment", "level": "moderate"}]})
         self.on_step(Step("casework", "needs assessment recorded", f"priorities {plan.json()['priorities']}"))
-        goal = self._change_plan(out, supervisor, {"op": "add_goal", "domain": "housing",
-                                                   "description": "stable housing within 90 days"})
-        self.on_step(Step("casework", "support plan recorded",
-                          f"v{goal['version']}: housing goal '{goal['description']}', {goal['status']}"))
+        proposed = self._call("GET", "casework", f"/v1/cases/{out.case['id']}/plan", supervisor, 200).json()
+        goal = _goal_in(proposed, next(g["id"] for g in proposed["goals"] if g["domain"] == "housing"))
+        self.on_step(Step("casework", "support plan proposed from the assessment",
+                          f"v{goal['version']}: goals for {[g['domain'] for g in proposed['goals']]}; housing goal "
+                          f"'{goal['description']}', {goal['status']}"))
 
         orgs = self._call("GET", "resources", "/v1/organizations", supervisor, 200, params={"search": "St. Patrick"})
         org = orgs.json()["items"][0]
@@ -233,6 +246,7 @@ class Walkthrough:
                           f"v{out.goal['version']}: housing goal {out.goal['status']}"))
         self._remind(out, supervisor)
 
+        self._make_whole(out, supervisor, dt.datetime.now(dt.UTC).date())
         current = self._call("GET", "casework", f"/v1/cases/{out.case['id']}", supervisor, 200)
         self._call("POST", "casework", f"/v1/cases/{out.case['id']}/transitions", supervisor, 200,
                    json={"action": "complete", "disposition": "dismissal",

@@ -6,15 +6,19 @@ Plain functions, no session: the use cases load and store rows, these only trans
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 
+from services.casework.domain import conditions as condition_rules
 from services.casework.domain import consent as consent_rules
-from services.casework.domain import plan, reports, supervision
+from services.casework.domain import goals, plan, reports, supervision
 from services.casework.domain.assignment import CaseManager
 from services.casework.domain.lifecycle import Case, CaseState, Disposition, ProgramTerms, SupervisorOverride
 from services.casework.models import (
     AppointmentRecord,
     Assessment,
     CaseRecord,
+    ConditionHours,
+    ConditionPayment,
     ConditionRecord,
     ConsentRecord,
     ContactRecord,
@@ -32,7 +36,9 @@ from services.casework.schemas import (
     ContactOut,
     DomainAssessmentIn,
     GoalOut,
+    HoursOut,
     IncidentOut,
+    PaymentOut,
     PlanOut,
     SignatureIn,
 )
@@ -102,10 +108,12 @@ def plan_from_row(row: PlanVersion) -> plan.SupportPlan:
                             updated_by=row.updated_by)
 
 
-def plan_out(current: plan.SupportPlan) -> PlanOut:
+def plan_out(current: plan.SupportPlan, priorities: Sequence[plan.NeedDomain] = ()) -> PlanOut:
+    """`priorities`: the latest assessment's priority domains, to show which have no goal yet."""
     return PlanOut(case_id=current.case_id, version=current.version,
                    goals=[GoalOut.model_validate(g.model_dump()) for g in current.goals],
-                   updated_on=current.updated_on, updated_by=current.updated_by)
+                   updated_on=current.updated_on, updated_by=current.updated_by, priorities=list(priorities),
+                   priorities_without_goal=goals.priorities_without_goal(current, priorities))
 
 
 def assessment_out(record: Assessment) -> AssessmentOut:
@@ -122,26 +130,53 @@ def assessment_out(record: Assessment) -> AssessmentOut:
 
 
 def condition_domain(row: ConditionRecord) -> supervision.Condition:
+    """The condition as stored; a make-whole one's progress comes from its ledger (`conditions.with_ledger`)."""
+    make_whole = row.kind == supervision.ConditionKind.MAKE_WHOLE.value
     return supervision.Condition(
         id=row.id, case_id=row.case_id, kind=supervision.ConditionKind(row.kind), description=row.description,
         unit=supervision.MakeWholeUnit(row.unit) if row.unit else None, required_amount=row.required_amount,
-        completed_amount=row.completed_amount, met=row.met, met_on=row.met_on,
+        met=False if make_whole else row.met, met_on=None if make_whole else row.met_on,
     )
+
+
+def condition_waiver(row: ConditionRecord) -> condition_rules.Waiver | None:
+    if row.waived_on is None:
+        return None
+    return condition_rules.Waiver(waived_on=row.waived_on, waived_by=row.waived_by or "",
+                                  reason=row.waiver_reason or "(no reason recorded)")
 
 
 def condition_row(domain: supervision.Condition, agency_id: str, created_at: dt.datetime) -> ConditionRecord:
     return ConditionRecord(id=domain.id, agency_id=agency_id, case_id=domain.case_id, kind=domain.kind.value,
                            description=domain.description, unit=domain.unit.value if domain.unit else None,
-                           required_amount=domain.required_amount, completed_amount=domain.completed_amount,
-                           met=False, version=1, created_at=created_at)
+                           required_amount=domain.required_amount, met=False, version=1, created_at=created_at)
 
 
-def condition_out(row: ConditionRecord) -> ConditionOut:
-    domain = condition_domain(row)
-    return ConditionOut(id=row.id, case_id=row.case_id, kind=domain.kind, description=row.description,
-                        unit=domain.unit, required_amount=row.required_amount, completed_amount=row.completed_amount,
-                        remaining=domain.remaining, percent_complete=domain.percent_complete, met=row.met,
-                        met_on=row.met_on, version=row.version)
+def condition_out(row: ConditionRecord, domain: supervision.Condition) -> ConditionOut:
+    """`domain`: the condition with its ledger applied."""
+    made_whole = domain.kind is supervision.ConditionKind.MAKE_WHOLE
+    return ConditionOut(id=row.id, case_id=row.case_id, kind=domain.kind, description=domain.description,
+                        unit=domain.unit, required_amount=domain.required_amount,
+                        completed_amount=domain.completed_amount.quantize(condition_rules.CENT),
+                        remaining=domain.remaining.quantize(condition_rules.CENT) if domain.remaining is not None
+                        else None,
+                        overpaid=condition_rules.overpaid(domain) if made_whole else None,
+                        percent_complete=domain.percent_complete, met=domain.met, met_on=domain.met_on,
+                        waived=row.waived_on is not None, waived_on=row.waived_on, waived_by=row.waived_by,
+                        waiver_reason=row.waiver_reason, version=row.version)
+
+
+def payment_out(row: ConditionPayment) -> PaymentOut:
+    return PaymentOut(id=row.id, condition_id=row.condition_id, paid_on=row.paid_on,
+                      amount=condition_rules.dollars(row.amount_cents), amount_cents=row.amount_cents,
+                      method=condition_rules.PaymentMethod(row.method), receipt_number=row.receipt_number,
+                      recorded_by=row.recorded_by, recorded_at=row.recorded_at)
+
+
+def hours_out(row: ConditionHours) -> HoursOut:
+    return HoursOut(id=row.id, condition_id=row.condition_id, served_on=row.served_on, hours=row.hours,
+                    site=row.site, verified_by=row.verified_by, recorded_by=row.recorded_by,
+                    recorded_at=row.recorded_at)
 
 
 # ---------------------------------------------------------------- contacts, appointments, incidents

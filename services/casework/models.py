@@ -12,6 +12,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     Date,
     ForeignKey,
@@ -204,11 +205,68 @@ class ConditionRecord(Base):
     description: Mapped[str] = mapped_column(Text)
     unit: Mapped[str | None] = mapped_column(String(16), nullable=True)
     required_amount: Mapped[Decimal | None] = mapped_column(Numeric(12, 2), nullable=True)
-    completed_amount: Mapped[Decimal] = mapped_column(Numeric(12, 2), default=Decimal(0))
+    # Met by the case manager's word (general, therapeutic); a make-whole condition's progress, met and met_on
+    # are derived from its ledger (condition_payment, condition_hours), never stored as a running total.
     met: Mapped[bool] = mapped_column(Boolean, default=False)
     met_on: Mapped[dt.date | None] = mapped_column(Date, nullable=True)
+    waived_on: Mapped[dt.date | None] = mapped_column(Date, nullable=True)
+    waived_by: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    waiver_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
     version: Mapped[int] = mapped_column(Integer, default=1)
     created_at: Mapped[dt.datetime] = mapped_column()
+
+
+class ConditionPayment(Base):
+    """One payment toward a make-whole condition in dollars (append-only; the balance is derived from these)."""
+
+    __tablename__ = "condition_payment"
+    __table_args__ = (Index("ix_condition_payment_condition", "condition_id", "paid_on", "id"),)
+
+    id: Mapped[str] = mapped_column(Id, primary_key=True)
+    agency_id: Mapped[str] = mapped_column(String(64))
+    case_id: Mapped[str] = mapped_column(ForeignKey("diversion_case.id"), index=True)
+    condition_id: Mapped[str] = mapped_column(ForeignKey("case_condition.id"))
+    paid_on: Mapped[dt.date] = mapped_column(Date)
+    amount_cents: Mapped[int] = mapped_column(BigInteger)
+    method: Mapped[str] = mapped_column(String(32))
+    receipt_number: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    recorded_by: Mapped[str] = mapped_column(String(200))
+    recorded_at: Mapped[dt.datetime] = mapped_column()
+
+
+class ConditionHours(Base):
+    """Community-service hours toward a make-whole condition in hours (append-only, like payments)."""
+
+    __tablename__ = "condition_hours"
+    __table_args__ = (Index("ix_condition_hours_condition", "condition_id", "served_on", "id"),)
+
+    id: Mapped[str] = mapped_column(Id, primary_key=True)
+    agency_id: Mapped[str] = mapped_column(String(64))
+    case_id: Mapped[str] = mapped_column(ForeignKey("diversion_case.id"), index=True)
+    condition_id: Mapped[str] = mapped_column(ForeignKey("case_condition.id"))
+    served_on: Mapped[dt.date] = mapped_column(Date)
+    hours: Mapped[Decimal] = mapped_column(Numeric(7, 2))
+    site: Mapped[str] = mapped_column(String(300))
+    verified_by: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    recorded_by: Mapped[str] = mapped_column(String(200))
+    recorded_at: Mapped[dt.datetime] = mapped_column()
+
+
+class ConditionRevision(Base):
+    """History of a condition: every edit and waiver, with the fields before and after, who and why."""
+
+    __tablename__ = "condition_revision"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    agency_id: Mapped[str] = mapped_column(String(64))
+    case_id: Mapped[str] = mapped_column(ForeignKey("diversion_case.id"), index=True)
+    condition_id: Mapped[str] = mapped_column(ForeignKey("case_condition.id"), index=True)
+    version: Mapped[int] = mapped_column(Integer)
+    action: Mapped[str] = mapped_column(String(32))
+    changes: Mapped[dict[str, Any]] = mapped_column(JSON)
+    reason: Mapped[str] = mapped_column(Text)
+    changed_by: Mapped[str] = mapped_column(String(200))
+    changed_at: Mapped[dt.datetime] = mapped_column()
 
 
 class ContactRecord(Base):

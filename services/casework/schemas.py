@@ -11,6 +11,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
 
+from services.casework.domain.conditions import PaymentMethod
 from services.casework.domain.consent import (
     ConsentKind,
     DispositionEvent,
@@ -149,12 +150,19 @@ class ExtendIn(Strict):
     until: IsoDate | None = None
 
 
+class ConditionWaiverIn(Strict):
+    condition_ids: list[Id] = Field(min_length=1, max_length=100, description="each unmet condition waived")
+    reason: Text
+
+
 class CompleteIn(Strict):
     action: Literal["complete"]
     disposition: Disposition = Disposition.DISMISSAL
     override_reason: str | None = Field(default=None, min_length=1, max_length=2000,
                                         description="supervisor override to complete before the minimum")
     on: IsoDate | None = Field(default=None, description="completion date; default today")
+    waive_conditions: ConditionWaiverIn | None = Field(
+        default=None, description="supervisor: waive these unmet conditions (the minimum override never does)")
 
 
 class TerminateIn(Strict):
@@ -230,6 +238,10 @@ class GoalOut(BaseModel):
     tasks: list[TaskOut]
     needs_attention: bool
     attention_reason: str | None
+    proposed_by_assessment: int | None = Field(
+        default=None, description="the assessment version whose priority proposed this goal (from the template)")
+    outside_assessment_reason: str | None = Field(
+        default=None, description="why a goal in a domain no assessment covered was added")
 
 
 class PlanOut(BaseModel):
@@ -238,6 +250,10 @@ class PlanOut(BaseModel):
     goals: list[GoalOut]
     updated_on: IsoDate
     updated_by: str
+    priorities: list[NeedDomain] = Field(default_factory=list,
+                                         description="the latest assessment's priority domains, highest first")
+    priorities_without_goal: list[NeedDomain] = Field(
+        default_factory=list, description="priorities with no goal yet (a dropped goal does not count)")
 
 
 class AddGoal(Strict):
@@ -245,6 +261,8 @@ class AddGoal(Strict):
     domain: NeedDomain
     description: Text
     target_date: IsoDate | None = None
+    reason: Text | None = Field(default=None,
+                                description="required when no assessment of the case covered the goal's domain")
 
 
 class SetGoalStatus(Strict):
@@ -302,11 +320,16 @@ class ConditionOut(BaseModel):
     description: str
     unit: MakeWholeUnit | None
     required_amount: Decimal | None
-    completed_amount: Decimal
-    remaining: Decimal | None
+    completed_amount: Decimal = Field(description="paid or served so far, derived from the ledger")
+    remaining: Decimal | None = Field(description="the balance (dollars) or hours still owed, never below 0")
+    overpaid: Decimal | None = Field(default=None, description="paid beyond the required amount (to refund)")
     percent_complete: Decimal | None
     met: bool
     met_on: IsoDate | None
+    waived: bool = False
+    waived_on: IsoDate | None = None
+    waived_by: str | None = None
+    waiver_reason: str | None = None
     version: int
 
 
@@ -317,6 +340,76 @@ class ProgressIn(Strict):
 
 class ConditionMetIn(Strict):
     on: IsoDate | None = None
+
+
+class ConditionPatchIn(Strict):
+    """Edit a condition (description, required amount) or waive it (supervisor); the reason is kept in its history."""
+
+    description: Text | None = None
+    required_amount: Amount | None = None
+    waive: bool = Field(default=False, description="waive the condition (supervisor only); it then counts as settled")
+    reason: Text
+
+
+class ConditionRevisionOut(BaseModel):
+    version: int = Field(description="the condition's version after the change")
+    action: Literal["edited", "waived", "waived_at_completion"]
+    changes: dict[str, Any] = Field(description="field -> [before, after]")
+    reason: str
+    changed_by: str
+    changed_at: IsoDateTime
+
+
+ReceiptNumber = Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9][A-Za-z0-9 ._/#-]*$")]
+
+
+class PaymentIn(Strict):
+    """One payment toward a make-whole condition in dollars."""
+
+    paid_on: IsoDate = Field(description="the day it was paid; not after today")
+    amount: Amount
+    method: PaymentMethod
+    receipt_number: ReceiptNumber | None = None
+
+
+class PaymentOut(BaseModel):
+    id: str
+    condition_id: str
+    paid_on: IsoDate
+    amount: Decimal
+    amount_cents: int
+    method: PaymentMethod
+    receipt_number: str | None
+    recorded_by: str
+    recorded_at: IsoDateTime
+
+
+class HoursIn(Strict):
+    """Community-service hours toward a make-whole condition in hours."""
+
+    served_on: IsoDate = Field(description="the day served; not after today")
+    hours: Annotated[Decimal, Field(gt=0, le=Decimal("24"), decimal_places=2), WithJsonSchema({"anyOf": [
+        {"type": "number", "exclusiveMinimum": 0, "maximum": 24, "multipleOf": 0.01},
+        {"type": "string",
+         "pattern": r"^(?:(?:[1-9]|1[0-9]|2[0-3])(?:\.[0-9]{1,2})?|0\.(?:[1-9][0-9]?|0[1-9])|24(?:\.00?)?)$"},
+    ]})]
+    site: str = Field(min_length=1, max_length=300)
+    verified_by: str = Field(min_length=1, max_length=200, description="who at the site verified the hours")
+
+
+class HoursOut(BaseModel):
+    id: str
+    condition_id: str
+    served_on: IsoDate
+    hours: Decimal
+    site: str
+    verified_by: str | None
+    recorded_by: str
+    recorded_at: IsoDateTime
+
+
+class LedgerQuery(PageQuery):
+    model_config = ConfigDict(extra="forbid")
 
 
 class ContactIn(Strict):

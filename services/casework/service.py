@@ -5,13 +5,21 @@ from __future__ import annotations
 import logging
 
 from services.casework.api.cases import CaseEndpoints
+from services.casework.api.conditions import ConditionLedgerEndpoints
 from services.casework.api.consents import ConsentEndpoints
 from services.casework.api.plans import PlanEndpoints
 from services.casework.api.reports import ReportEndpoints
 from services.casework.api.staff import StaffEndpoints
 from services.casework.api.supervision import ConditionEndpoints, VisitEndpoints
 from services.casework.domain.assignment import CaseloadFull, ProgramNotServed
+from services.casework.domain.conditions import (
+    ConditionEditRefused,
+    ConditionsUnmet,
+    LedgerEntryRefused,
+    WaiverNotApplicable,
+)
 from services.casework.domain.consent import RevocationDeferred
+from services.casework.domain.goals import GoalOutsideAssessment
 from services.casework.domain.lifecycle import (
     CaseClosed,
     DurationExceeded,
@@ -49,10 +57,15 @@ register_problem(ConditionProgressError, 409, "condition-progress", "Conflict")
 register_problem(ContactAlreadySettled, 409, "contact-settled", "Conflict")
 register_problem(CaseloadFull, 409, "assignment-refused", "Conflict")
 register_problem(ProgramNotServed, 409, "assignment-refused", "Conflict")
+register_problem(ConditionsUnmet, 409, "conditions-unmet", "Conflict")
+register_problem(ConditionEditRefused, 409, "condition-edit-refused", "Conflict")
+register_problem(WaiverNotApplicable, 422, "waiver-not-applicable", "Request body is invalid")
+register_problem(LedgerEntryRefused, 422, "invalid-ledger-entry", "Request body is invalid")
+register_problem(GoalOutsideAssessment, 422, "goal-outside-assessment", "Request body is invalid")
 
 
-class CaseworkService(StaffEndpoints, CaseEndpoints, PlanEndpoints, ConditionEndpoints, VisitEndpoints,
-                      ConsentEndpoints, ReportEndpoints, ServiceBase):
+class CaseworkService(StaffEndpoints, CaseEndpoints, PlanEndpoints, ConditionEndpoints, ConditionLedgerEndpoints,
+                      VisitEndpoints, ConsentEndpoints, ReportEndpoints, ServiceBase):
     """Case management for diversion participants: staff, cases, plans, supervision, consents and outcomes."""
 
     name = "casework"

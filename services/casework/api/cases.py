@@ -57,14 +57,17 @@ class CaseEndpoints(CaseworkBase):
         self._match(call, etag(row.id, row.version))
         body = call.body
         try:  # the domain's refusals are problems by service.py's table (invalid-transition, override-required, ...)
-            cases.transition_case(self.db, self._emit, row, body, actor=self._actor(call), now=utcnow())
+            waived = cases.transition_case(self.db, self._emit, row, body, actor=self._actor(call), now=utcnow())
         except lifecycle.OverrideNotPermitted:
             self.audit.record_now(call, "case.override", "case", row.id, outcome="denied")
             raise
         except ValueError as exc:  # the domain's checks of an extension's months or date
             raise UnprocessableContent(str(exc), slug="invalid-transition-request") from None
         self.audit.record(call, f"case.{body.action}", "case", row.id,
-                          detail={"state": row.state, "override": bool(row.override)})
+                          detail={"state": row.state, "override": bool(row.override), "waived_conditions": waived})
+        for condition_id in waived:  # each waiver is its own audited fact (its free-text reason is in its history)
+            self.audit.record(call, "condition.waived", "condition", condition_id,
+                              detail={"case_id": row.id, "at_completion": True})
         self._commit()
         return self._case_out(row)
 

@@ -22,7 +22,8 @@ def _plan_etag(case_id: str, version: int) -> str:
 class PlanEndpoints(CaseworkBase):
     @api("POST", "/v1/cases/<id>/assessments", roles=WRITERS, body=AssessmentIn, response=AssessmentOut,
          status=201, headers=IDEMPOTENT, errors=[412], tags=["plan"],
-         summary="Record a needs assessment (each one is the case's next assessment version)")
+         summary="Record a needs assessment (each one is the case's next assessment version); the plan gets a "
+                 "proposed goal, from the agency's templates, for each priority domain without one")
     def add_assessment(self, call: Call[AssessmentIn], id: str) -> ApiResponse:
         row = self._case(call, id, write=True)
         scope = f"assessment:{row.id}"
@@ -35,7 +36,10 @@ class PlanEndpoints(CaseworkBase):
             raise UnprocessableContent("the assessment is invalid",
                                        errors=[{"field": "domains", "message": str(e["msg"]), "type": e["type"]}
                                                for e in exc.errors()]) from None
-        self.audit.record(call, "assessment.created", "case", row.id, detail={"version": record.version})
+        self.db.flush()
+        proposed = plans.propose_goals(self.db, self._emit, row, record, utcnow())
+        self.audit.record(call, "assessment.created", "case", row.id, detail={
+            "version": record.version, "plan_version": proposed.version if proposed else None})
         return self._created(call, scope, assessment_out(record))
 
     @api("GET", "/v1/cases/<id>/assessments", person_data=True,
@@ -53,7 +57,8 @@ class PlanEndpoints(CaseworkBase):
         row = self._case(call, id)
         self.audit.record_now(call, "plan.read", "case", row.id)
         current = plans.current_plan(self.db, row)
-        return ApiResponse(plan_out(current), headers={"ETag": _plan_etag(row.id, current.version)})
+        return ApiResponse(plan_out(current, plans.latest_priorities(self.db, row.id)),
+                           headers={"ETag": _plan_etag(row.id, current.version)})
 
     @api("GET", "/v1/cases/<id>/plan/versions/<int:version>", person_data=True,
          roles=READERS, response=PlanOut, tags=["plan"],
@@ -62,7 +67,7 @@ class PlanEndpoints(CaseworkBase):
         row = self._case(call, id)
         earlier = plans.plan_version(self.db, row.id, version)
         self.audit.record_now(call, "plan.read", "case", row.id, detail={"version": version})
-        return plan_out(earlier)
+        return plan_out(earlier, plans.latest_priorities(self.db, row.id))
 
     @api("POST", "/v1/cases/<id>/plan/changes", roles=WRITERS, body=PlanChangeIn, response=PlanOut,
          required_headers=IF_MATCH, errors=[409, 412, 428], tags=["plan"],
@@ -75,7 +80,8 @@ class PlanEndpoints(CaseworkBase):
         lifecycle.require_open(lifecycle.CaseState(row.state), what="its plan is closed")  # 409 case-closed
         body = call.body
         try:
-            revision = plans.revise_plan(current, body, on=utcnow().date(), by=call.actor)
+            revision = plans.revise_plan(current, body, on=utcnow().date(), by=call.actor,
+                                         assessed=plans.assessed_domains(self.db, row.id))
         except plan.GoalNotFound as exc:
             raise NotFound(str(exc)) from None
         except ValueError as exc:
@@ -83,4 +89,5 @@ class PlanEndpoints(CaseworkBase):
         saved = plans.save_plan_revision(self.db, self._emit, row, revision, utcnow())
         self.audit.record(call, f"plan.{body.op}", "case", row.id, detail={"version": saved.version})
         self._commit()
-        return ApiResponse(plan_out(saved), headers={"ETag": _plan_etag(row.id, saved.version)})
+        return ApiResponse(plan_out(saved, plans.latest_priorities(self.db, row.id)),
+                           headers={"ETag": _plan_etag(row.id, saved.version)})

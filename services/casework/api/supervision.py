@@ -8,7 +8,7 @@ from pydantic import ValidationError
 
 from services.casework.api.base import IDEMPOTENT, IF_MATCH, READERS, WRITERS, CaseworkBase
 from services.casework.domain import supervision
-from services.casework.mapping import appointment_out, condition_out, contact_out, incident_out
+from services.casework.mapping import appointment_out, contact_out, incident_out
 from services.casework.schemas import (
     AppointmentIn,
     AppointmentOut,
@@ -46,14 +46,14 @@ class ConditionEndpoints(CaseworkBase):
                 {"field": "(body)", "message": str(e["msg"]), "type": e["type"]} for e in exc.errors()]) from None
         self.audit.record(call, "condition.created", "condition", row.id, detail={"case_id": case.id, "kind": row.kind})
         self.db.flush()
-        return self._created(call, scope, condition_out(row), etag(row.id, row.version))
+        return self._created(call, scope, conditions.condition_view(self.db, row), etag(row.id, row.version))
 
     @api("GET", "/v1/cases/<id>/conditions", person_data=True,
          roles=READERS, response=list[ConditionOut], tags=["supervision"],
          summary="The case's conditions with progress")
     def list_conditions(self, call: Call, id: str) -> list[ConditionOut]:
         case = self._case(call, id)
-        out = [condition_out(r) for r in conditions.list_conditions(self.db, case.id)]
+        out = [conditions.condition_view(self.db, r) for r in conditions.list_conditions(self.db, case.id)]
         self.audit.record_now(call, "condition.listed", "case", case.id, detail={"ids": [c.id for c in out]})
         return out
 
@@ -63,27 +63,34 @@ class ConditionEndpoints(CaseworkBase):
         case = self._case(call, id)
         row = conditions.condition_of(self.db, case, condition_id)
         self.audit.record_now(call, "condition.read", "condition", row.id, detail={"case_id": case.id})
-        return ApiResponse(condition_out(row), headers={"ETag": etag(row.id, row.version)})
+        return ApiResponse(conditions.condition_view(self.db, row), headers={"ETag": etag(row.id, row.version)})
 
     def _change_condition(self, call: Call, id: str, condition_id: str,
                           change: Callable[[supervision.Condition], supervision.Condition], action: str) -> ApiResponse:
         case = self._case(call, id, write=True)
         row = conditions.condition_of(self.db, case, condition_id)
         self._match(call, etag(row.id, row.version))
-        conditions.change_condition(row, change)  # ConditionProgressError: 409 condition-progress
-        self.audit.record(call, action, "condition", row.id, detail={"case_id": case.id, "met": row.met})
+        conditions.change_condition(self.db, row, change)  # ConditionProgressError: 409 condition-progress
+        out = conditions.condition_view(self.db, row)
+        self.audit.record(call, action, "condition", row.id, detail={"case_id": case.id, "met": out.met})
         self._commit()
-        return ApiResponse(condition_out(row), headers={"ETag": etag(row.id, row.version)})
+        return ApiResponse(out, headers={"ETag": etag(row.id, row.version)})
 
     @api("POST", "/v1/cases/<id>/conditions/<condition_id>/progress", roles=WRITERS, body=ProgressIn,
          response=ConditionOut, required_headers=IF_MATCH, errors=[409, 412, 428], tags=["supervision"],
-         summary="Record a payment or hours on a make-whole condition")
+         summary="Record a payment or hours on a make-whole condition without details (the older form; the "
+                 "payments and hours ledgers take method, receipt, site and verifier)")
     def record_condition_progress(self, call: Call[ProgressIn], id: str, condition_id: str) -> ApiResponse:
         body = call.body
-        on = body.on or utcnow().date()
-        return self._change_condition(call, id, condition_id,
-                                      lambda c: supervision.record_progress(c, body.amount, on=on),
-                                      "condition.progress")
+        case = self._case(call, id, write=True)
+        row = conditions.condition_of(self.db, case, condition_id)
+        self._match(call, etag(row.id, row.version))
+        conditions.record_progress(self.db, case, row, body.amount, on=body.on or utcnow().date(), by=call.actor,
+                                   now=utcnow())  # ConditionProgressError: 409; LedgerEntryRefused: 422
+        out = conditions.condition_view(self.db, row)
+        self.audit.record(call, "condition.progress", "condition", row.id, detail={"case_id": case.id, "met": out.met})
+        self._commit()
+        return ApiResponse(out, headers={"ETag": etag(row.id, row.version)})
 
     @api("POST", "/v1/cases/<id>/conditions/<condition_id>/met", roles=WRITERS, body=ConditionMetIn,
          response=ConditionOut, required_headers=IF_MATCH, errors=[409, 412, 428], tags=["supervision"],

@@ -154,6 +154,8 @@ class Goal(BaseModel):
     tasks: list[Task] = Field(default_factory=list)
     needs_attention: bool = False
     attention_reason: str | None = None
+    proposed_by_assessment: int | None = None  # the assessment version whose priority proposed it
+    outside_assessment_reason: str | None = None  # why a goal in a domain no assessment covered was added
 
     @field_validator("domain", mode="before")
     @classmethod

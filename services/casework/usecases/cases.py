@@ -8,6 +8,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from services.casework.domain import conditions as condition_rules
 from services.casework.domain import lifecycle
 from services.casework.domain.lifecycle import CaseEvent, CaseEventName, CaseState
 from services.casework.domain.plan import GoalStatus
@@ -24,6 +25,7 @@ from services.casework.schemas import (
     TransitionIn,
     WithdrawIn,
 )
+from services.casework.usecases import conditions
 from services.casework.usecases.common import Missing, emit_data
 from services.casework.usecases.plans import current_plan
 from services.casework.usecases.staff import staff_for_subject, staff_subject
@@ -114,20 +116,26 @@ def case_out(session: Session, row: CaseRecord) -> CaseOut:
 
 def transition_case(
     session: Session, emit: Emit, row: CaseRecord, body: TransitionIn, *, actor: lifecycle.Actor, now: datetime,
-) -> None:
+) -> list[str]:
     """Extend, complete, terminate or withdraw the case; the domain's errors propagate (an early completion's
-    override by someone not a supervisor: `OverrideNotPermitted`)."""
+    override or a waiver of conditions by someone not a supervisor: `OverrideNotPermitted`; unmet conditions
+    not waived: `ConditionsUnmet`). Returns the ids of the conditions a completion waived."""
     today = now.date()
     case = to_case(row)
     terms = terms_of(row)
     detail: str | None = None
+    waived: list[str] = []
     if isinstance(body, ExtendIn):
         outcome = lifecycle.extend(case, program=terms, on=today, reason=body.reason, months=body.months,
                                    until=body.until, actor=actor)
     elif isinstance(body, CompleteIn):
         override = lifecycle.supervisor_override(actor, body.override_reason) if body.override_reason else None
+        if body.waive_conditions is not None:  # a case manager's waiver is refused before anything else
+            condition_rules.require_supervisor(actor, "waive a condition")
         outcome = lifecycle.complete(case, disposition=body.disposition, program=terms, on=body.on or today,
                                      override=override, actor=actor)
+        # The program's conditions count: met or waived by name (the minimum's override never waives one).
+        waived = conditions.settle_for_completion(session, row, body.waive_conditions, actor=actor, now=now)
     elif isinstance(body, TerminateIn):
         outcome = lifecycle.terminate(case, reason=body.reason, on=today, actor=actor)
         detail = body.detail
@@ -138,6 +146,7 @@ def transition_case(
     row.termination_detail = detail if detail is not None else row.termination_detail
     session.flush()
     emit_case_events(session, emit, row, outcome.events, now, termination_detail=detail)
+    return waived
 
 
 def emit_case_events(

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
 from datetime import date, datetime
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from services.casework.domain import plan
-from services.casework.domain.plan import GoalStatus, PlanRevision, SupportPlan
+from services.casework.domain import goals, plan
+from services.casework.domain.lifecycle import TERMINAL_STATES, CaseState
+from services.casework.domain.plan import GoalStatus, NeedDomain, PlanRevision, SupportPlan
 from services.casework.mapping import plan_from_row
 from services.casework.models import Assessment, CaseRecord, PlanReferralLink, PlanVersion
+from services.casework.packs import goal_templates
 from services.casework.schemas import (
     AddGoal,
     AddTask,
@@ -37,6 +40,39 @@ def add_assessment(session: Session, case: CaseRecord, body: AssessmentIn, *, by
                         domains=[d.model_dump(mode="json") for d in assessment.domains], created_at=now)
     session.add(record)
     return record
+
+
+def propose_goals(
+    session: Session, emit: Emit, case: CaseRecord, record: Assessment, now: datetime,
+) -> SupportPlan | None:
+    """The plan's next version with a goal (from the agency's templates) for each priority of the assessment
+    that has no goal yet; None when every priority has one (or the case is closed)."""
+    if CaseState(case.state) in TERMINAL_STATES:
+        return None
+    assessment = plan.NeedsAssessment(case_id=case.id, assessed_on=record.assessed_on, assessed_by=record.assessed_by,
+                                      domains=[plan.DomainAssessment.model_validate(d) for d in record.domains])
+    revision = goals.propose_goals(current_plan(session, case), assessment, goal_templates(case.agency_id),
+                                   assessment_version=record.version, on=now.date(), by=record.assessed_by,
+                                   new_id=lambda: uuid.uuid4().hex[:12])
+    if revision is None:
+        return None
+    return save_plan_revision(session, emit, case, revision, now)
+
+
+def assessed_domains(session: Session, case_id: str) -> set[NeedDomain]:
+    """Every domain any assessment of the case covered, at any level."""
+    return {plan.parse_domain(d["domain"]) for a in list_assessments(session, case_id) for d in a.domains}
+
+
+def latest_priorities(session: Session, case_id: str) -> list[NeedDomain]:
+    """The latest assessment's priority domains, highest first (none before the first assessment)."""
+    latest = session.scalar(select(Assessment).where(Assessment.case_id == case_id)
+                            .order_by(Assessment.version.desc()).limit(1))
+    if latest is None:
+        return []
+    assessment = plan.NeedsAssessment(case_id=case_id, assessed_on=latest.assessed_on, assessed_by=latest.assessed_by,
+                                      domains=[plan.DomainAssessment.model_validate(d) for d in latest.domains])
+    return [d.domain for d in assessment.priorities()]
 
 
 def list_assessments(session: Session, case_id: str) -> list[Assessment]:
@@ -70,12 +106,14 @@ def plan_version(session: Session, case_id: str, version: int) -> SupportPlan:
 
 def revise_plan(
     current: SupportPlan, change: AddGoal | SetGoalStatus | AddTask | CompleteTask | LinkServiceReferral, *,
-    on: date, by: str,
+    on: date, by: str, assessed: Iterable[NeedDomain] = (),
 ) -> PlanRevision:
-    """The revision a plan change asks for (the domain's GoalNotFound / ValueError when it cannot)."""
+    """The revision a plan change asks for (the domain's GoalNotFound / ValueError when it cannot; a new goal
+    outside the `assessed` domains without a reason: GoalOutsideAssessment)."""
     if isinstance(change, AddGoal):
+        why = goals.check_goal_domain(change.domain, assessed, change.reason)  # GoalOutsideAssessment: 422
         goal = plan.Goal(id=uuid.uuid4().hex[:12], domain=change.domain, description=change.description,
-                         target_date=change.target_date)
+                         target_date=change.target_date, outside_assessment_reason=why)
         return plan.add_goal(current, goal, on=on, by=by)
     if isinstance(change, SetGoalStatus):
         return plan.set_goal_status(current, change.goal_id, change.status, on=on, by=by)

@@ -152,7 +152,8 @@ def test_two_concurrent_updates_with_the_same_etag_one_wins_one_gets_412(tenant,
         tag = tenant.get_case(case_id).headers["ETag"]
     else:
         path, body = f"/v1/cases/{case_id}/plan/changes", {"op": "add_goal", "domain": "housing",
-                                                           "description": "stable housing"}
+                                                           "description": "stable housing",
+                                                           "reason": "housing need reported before assessment"}
         tag = tenant.api.get(f"/v1/cases/{case_id}/plan", token=tenant.supervisor).headers["ETag"]
     statuses: list[int] = []
     barrier = threading.Barrier(2)

@@ -49,7 +49,8 @@ def test_assessment_versions_and_priorities(tenant, case_id):
 
 
 def test_plan_changes_are_versioned_and_published(tenant, case_id, engine):
-    plan = change_plan(tenant, case_id, {"op": "add_goal", "domain": "employment", "description": "a steady job"})
+    plan = change_plan(tenant, case_id, {"op": "add_goal", "domain": "employment", "description": "a steady job",
+                                         "reason": "asked for by the participant before any assessment"})
     goal = plan["goals"][0]["id"]
     plan = change_plan(tenant, case_id, {"op": "add_task", "goal_id": goal, "description": "resume workshop"})
     task = plan["goals"][0]["tasks"][0]["id"]
@@ -76,7 +77,8 @@ def test_plan_changes_are_versioned_and_published(tenant, case_id, engine):
     (["cancelled"], "not_started", True),
 ])
 def test_service_referral_status_moves_the_linked_goal(tenant, case_id, intake, statuses, goal_status, attention):
-    plan = change_plan(tenant, case_id, {"op": "add_goal", "domain": "housing", "description": "a lease"})
+    plan = change_plan(tenant, case_id, {"op": "add_goal", "domain": "housing", "description": "a lease",
+                                         "reason": "urgent before the assessment"})
     goal = plan["goals"][0]["id"]
     referral = f"sr-{uuid.uuid4().hex[:8]}"
     version = change_plan(tenant, case_id, {"op": "link_service_referral", "goal_id": goal,
