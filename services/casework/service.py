@@ -6,6 +6,8 @@ import logging
 
 from services.casework.api.cases import CaseEndpoints
 from services.casework.api.consents import ConsentEndpoints
+from services.casework.api.corrections import CorrectionEndpoints
+from services.casework.api.participants import ParticipantEndpoints
 from services.casework.api.plans import PlanEndpoints
 from services.casework.api.reports import ReportEndpoints
 from services.casework.api.staff import StaffEndpoints
@@ -52,7 +54,7 @@ register_problem(ProgramNotServed, 409, "assignment-refused", "Conflict")
 
 
 class CaseworkService(StaffEndpoints, CaseEndpoints, PlanEndpoints, ConditionEndpoints, VisitEndpoints,
-                      ConsentEndpoints, ReportEndpoints, ServiceBase):
+                      ConsentEndpoints, ReportEndpoints, ParticipantEndpoints, CorrectionEndpoints, ServiceBase):
     """Case management for diversion participants: staff, cases, plans, supervision, consents and outcomes."""
 
     name = "casework"
