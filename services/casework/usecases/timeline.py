@@ -5,7 +5,7 @@ is writing one such function and appending it to the list. Entries carry kinds, 
 text (notes, incident descriptions): the timeline points to the record, which is read (and audited) on its own.
 
 The entries of one case are few (hundreds), so they are merged and ordered here, and paged by the keyset
-(at, source, id, kind) in a signed cursor (shared.http.pagination.Pager) like every other list.
+(at, source rank, source, id, kind) in a signed cursor (shared.http.pagination.Pager) like every other list.
 """
 
 from __future__ import annotations
@@ -109,18 +109,23 @@ SOURCES: list[Source] = [_case, _assignments, _plans, _assessments, _conditions,
                          _incidents]
 
 
-def _key(entry: TimelineEntry) -> tuple[datetime, str, str, str]:
-    return (entry.at, entry.source, entry.id, entry.kind)
+# At the same instant (a case opened and assigned in one transaction) entries follow how a case unfolds.
+SOURCE_RANK = {name: rank for rank, name in enumerate(
+    ("case", "assignment", "plan", "assessment", "condition", "contact", "appointment", "incident"))}
+
+
+def _key(entry: TimelineEntry) -> tuple[datetime, int, str, str, str]:
+    return (entry.at, SOURCE_RANK.get(entry.source, len(SOURCE_RANK)), entry.source, entry.id, entry.kind)
 
 
 def entries(session: Session, case: CaseRecord, sources: Iterable[Source] = SOURCES) -> list[TimelineEntry]:
-    """Every entry of the case, oldest first (ties by source, record id and kind, so the order is total)."""
+    """Every entry of the case, oldest first (ties by source rank, source, record id and kind: a total order)."""
     return sorted((entry for source in sources for entry in source(session, case)), key=_key)
 
 
 def timeline(session: Session, call: Call, case: CaseRecord) -> tuple[list[TimelineEntry], str | None]:
     """One page of the case's timeline and the next page's cursor."""
-    pager = Pager(call, "at", "source", "id", "kind")  # the keyset's names; the cursor carries their values
+    pager = Pager(call, "at", "rank", "source", "id", "kind")  # the keyset's names; the cursor carries their values
     ordered = entries(session, case)
     if pager.after is not None:
         after = pager.after
