@@ -70,7 +70,7 @@ class StaffIn(Strict):
     caseload_cap: int = Field(default=25, ge=1, le=500)
     subject: str | None = Field(default=None, min_length=1, max_length=200,
                                 description="token `sub` of this person (defaults to the email)")
-    phone: str | None = Field(default=None, min_length=3, max_length=30, pattern=r"^\+?[0-9][0-9 ().-]{1,28}$")
+    phone: str | None = Field(default=None, min_length=3, max_length=30, pattern=r"^\+?[0-9][0-9 ().-]{0,27}[0-9)]$")
 
 
 class AgencySettingsIn(Strict):

@@ -15,7 +15,7 @@ from services.casework.schemas import Slug, Strict
 from shared.http.pagination import PageQuery
 from shared.types import NONBLANK_TEXT_PATTERN, TEXT_PATTERN, Email, IsoDate
 
-Phone = Annotated[str, Field(min_length=3, max_length=30, pattern=r"^\+?[0-9][0-9 ().-]{1,28}$")]
+Phone = Annotated[str, Field(min_length=3, max_length=30, pattern=r"^\+?[0-9][0-9 ().-]{0,27}[0-9)]$")]
 Language = Annotated[str, Field(min_length=2, max_length=20, pattern=r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*$",
                                 description="BCP 47 tag, e.g. en, es, es-MX")]
 Line = Annotated[str, Field(min_length=1, max_length=200, pattern=NONBLANK_TEXT_PATTERN)]
@@ -23,7 +23,18 @@ Short = Annotated[str, Field(min_length=1, max_length=100, pattern=NONBLANK_TEXT
 Postal = Annotated[str, Field(min_length=1, max_length=20, pattern=r"^[A-Za-z0-9][A-Za-z0-9 -]{0,19}$")]
 
 
+def _no_default(schema: dict[str, Any]) -> None:
+    schema.pop("default", None)
+
+
+def _absent() -> Any:
+    """A field that may be left out but, when sent, is not null (the document says so: no null, no default)."""
+    return Field(default=None, json_schema_extra=_no_default)
+
+
 class _Patch(Strict):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, json_schema_extra={"minProperties": 1})
+
     @model_validator(mode="after")
     def _something(self) -> _Patch:
         if not self.model_fields_set:
@@ -34,19 +45,13 @@ class _Patch(Strict):
 class StaffPatch(_Patch):
     """A correction of a staff member: only the fields named change (null clears the phone)."""
 
-    name: Annotated[str, Field(min_length=1, max_length=200)] | None = None
-    email: Email | None = None
+    name: Annotated[str, Field(min_length=1, max_length=200, pattern=NONBLANK_TEXT_PATTERN)] = _absent()
+    email: Email = _absent()
     phone: Phone | None = None
-    active: bool | None = Field(default=None, description="false: no new cases; open cases wait for reassignment")
-    caseload_cap: int | None = Field(default=None, ge=1, le=500)
-    programs: list[Slug] | None = Field(default=None, max_length=50)
-
-    @model_validator(mode="after")
-    def _required_stay(self) -> StaffPatch:
-        for name in ("name", "email", "active", "caseload_cap", "programs"):
-            if name in self.model_fields_set and getattr(self, name) is None:
-                raise ValueError(f"{name} cannot be cleared")
-        return self
+    active: bool = Field(default=None, json_schema_extra=_no_default,
+                         description="false: no new cases; open cases wait for reassignment")
+    caseload_cap: int = Field(default=None, ge=1, le=500, json_schema_extra=_no_default)
+    programs: list[Slug] = Field(default=None, max_length=50, json_schema_extra=_no_default)
 
 
 class ParticipantPatch(_Patch):
@@ -54,18 +59,12 @@ class ParticipantPatch(_Patch):
 
     phone: Phone | None = None
     email: Email | None = None
-    preferred_language: Language | None = None
+    preferred_language: Language = _absent()
     address_line1: Line | None = None
     address_line2: Line | None = None
     city: Short | None = None
     region: Short | None = None
     postal_code: Postal | None = None
-
-    @model_validator(mode="after")
-    def _language_stays(self) -> ParticipantPatch:
-        if "preferred_language" in self.model_fields_set and self.preferred_language is None:
-            raise ValueError("preferred_language cannot be cleared")
-        return self
 
 
 class FieldChangeOut(BaseModel):
@@ -82,18 +81,14 @@ class ChangeOut(BaseModel):
 
 
 class ParticipantSearchQuery(PageQuery):
+    """No term: every participant the caller may see, a page at a time."""
+
     model_config = ConfigDict(extra="forbid")
 
     name: str | None = Field(default=None, min_length=1, max_length=100, pattern=TEXT_PATTERN,
                              description="a prefix of the first or last name; accents and case are ignored")
     born: IsoDate | None = Field(default=None, description="date of birth")
     case_status: CaseState | None = Field(default=None, description="state of the participant's case")
-
-    @model_validator(mode="after")
-    def _a_term(self) -> ParticipantSearchQuery:
-        if self.name is None and self.born is None and self.case_status is None:
-            raise ValueError("give name, born or case_status")
-        return self
 
 
 class ParticipantHit(BaseModel):
