@@ -49,7 +49,7 @@ class CorrectionEndpoints(CaseworkBase):
         self.audit.record_now(call, "staff.history_read", "staff", member.id)
         return out
 
-    @api("GET", "/v1/reassignment-queue", roles={"supervisor", "admin"}, query=PageQuery,
+    @api("GET", "/v1/reassignment-queue", person_data=True, roles={"supervisor", "admin"}, query=PageQuery,
          response=Page[ReassignmentItem], tags=["cases"],
          summary="Open cases whose case manager was deactivated, waiting for a supervisor to reassign them")
     def reassignment_queue(self, call: Call[None, PageQuery]) -> Page[ReassignmentItem]:
@@ -66,5 +66,7 @@ class CorrectionEndpoints(CaseworkBase):
         row = self._case(call, id)
         items, next_cursor = timeline.timeline(self.db, call, row)
         self.audit.record_now(call, "case.timeline_read", "case", row.id,
-                              detail={"participant_id": row.participant_id, "entries": len(items)})
+                              detail={"participant_id": row.participant_id,
+                                      "ids": [item.id for item in items],
+                                      "kinds": [item.kind for item in items]})
         return Page[TimelineEntry](items=items, next_cursor=next_cursor)
