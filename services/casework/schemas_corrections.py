@@ -48,11 +48,9 @@ class StaffPatch(_Patch):
     name: Annotated[str, Field(min_length=1, max_length=200, pattern=NONBLANK_TEXT_PATTERN)] = _absent()
     email: Email = _absent()
     phone: Phone | None = None
-    active: bool = Field(default=None, json_schema_extra=_no_default,
-                         description="false: no new cases; open cases wait for reassignment")
-    caseload_cap: int = Field(default=None, ge=1, le=500, json_schema_extra=_no_default)
-    programs: list[Slug] = Field(default=None, max_length=50, json_schema_extra=_no_default)
-
+    active: Annotated[bool, Field(description="false: no new cases; open cases wait for reassignment")] = _absent()
+    caseload_cap: Annotated[int, Field(ge=1, le=500)] = _absent()
+    programs: Annotated[list[Slug], Field(max_length=50)] = _absent()
 
 class ParticipantPatch(_Patch):
     """A correction of a participant's contact details, language or address (null clears a field)."""

@@ -16,7 +16,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from services.casework.domain.lifecycle import TERMINAL_STATES, CaseState
+from services.casework.domain.lifecycle import OPEN_STATES, TERMINAL_STATES, CaseState
 from services.casework.models import (
     AppointmentRecord,
     Assessment,
@@ -26,6 +26,7 @@ from services.casework.models import (
     ContactRecord,
     IncidentRecord,
     PlanVersion,
+    Staff,
 )
 from services.casework.schemas_corrections import TimelineEntry
 from shared.http import Call
@@ -53,6 +54,17 @@ def _assignments(session: Session, case: CaseRecord) -> Iterable[TimelineEntry]:
                             detail={"case_manager_id": row.case_manager_id,
                                     "previous_case_manager_id": row.previous_case_manager_id,
                                     "assigned_by": row.assigned_by, "strategy": row.strategy})
+
+
+def _awaiting_reassignment(session: Session, case: CaseRecord) -> Iterable[TimelineEntry]:
+    """While the case manager is deactivated and the case open, it waits in the reassignment queue."""
+    if case.case_manager_id is None or CaseState(case.state) not in OPEN_STATES:
+        return
+    member = session.scalar(select(Staff).where(Staff.agency_id == case.agency_id, Staff.id == case.case_manager_id))
+    if member is not None and not member.active and member.deactivated_at is not None:
+        yield TimelineEntry(at=member.deactivated_at, kind="case.awaiting_reassignment", source="assignment",
+                            id=f"queue-{member.id}", summary="case manager deactivated; waiting for reassignment",
+                            detail={"case_manager_id": member.id})
 
 
 def _plans(session: Session, case: CaseRecord) -> Iterable[TimelineEntry]:
@@ -105,8 +117,8 @@ def _incidents(session: Session, case: CaseRecord) -> Iterable[TimelineEntry]:
 
 
 # One function per kind of record; a new source (hearings, payments) is one more function here.
-SOURCES: list[Source] = [_case, _assignments, _plans, _assessments, _conditions, _contacts, _appointments,
-                         _incidents]
+SOURCES: list[Source] = [_case, _assignments, _awaiting_reassignment, _plans, _assessments, _conditions,
+                         _contacts, _appointments, _incidents]
 
 
 # At the same instant (a case opened and assigned in one transaction) entries follow how a case unfolds.

@@ -82,6 +82,12 @@ def test_deactivating_a_case_manager_queues_their_two_open_cases_and_nobody_new_
     assert moved.status_code == 200, moved.text
     left = tenant.api.get("/v1/reassignment-queue", token=tenant.supervisor).json()["items"]
     assert [item["case_id"] for item in left] == [second]
+    # The timeline says so while the case waits, and shows the reassignment once it happened.
+    waiting = tenant.api.get(f"/v1/cases/{second}/timeline", token=tenant.supervisor).json()["items"]
+    assert waiting[-1]["kind"] == "case.awaiting_reassignment"
+    done = tenant.api.get(f"/v1/cases/{first}/timeline", token=tenant.supervisor).json()["items"]
+    assert [i["kind"] for i in done][-1] == "case.assigned" and done[-1]["detail"]["case_manager_id"] == successor
+    assert "case.awaiting_reassignment" not in [i["kind"] for i in done]
 
     # staff.updated carries what notifications needs to address them; the audit names the queued cases.
     updated = outbox_events(engine, tenant.slug, "staff.updated")

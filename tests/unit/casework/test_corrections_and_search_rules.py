@@ -88,3 +88,21 @@ def test_a_deactivated_case_manager_is_never_a_candidate():
         id, program_id = "c", "p"
 
     assert LeastCaseload().choose(loads, Case()) is None  # the only active one is full: the case waits
+
+
+def test_the_timeline_orders_by_time_then_by_how_a_case_unfolds_and_a_new_source_is_one_function():
+    from services.casework.schemas_corrections import TimelineEntry
+    from services.casework.usecases import timeline
+
+    at = datetime(2026, 1, 1, tzinfo=UTC)
+
+    def entry(source: str, kind: str, when: datetime = at, id: str = "1") -> TimelineEntry:
+        return TimelineEntry(at=when, kind=kind, source=source, id=id, summary=kind)
+
+    def hearings(session, case):  # a source another helper adds: one function in the list
+        yield entry("hearing", "hearing.held", at.replace(day=2))
+
+    sources = [lambda s, c: [entry("plan", "plan.version")], lambda s, c: [entry("assignment", "case.assigned")],
+               lambda s, c: [entry("case", "case.opened")], hearings]
+    ordered = timeline.entries(None, None, sources)  # type: ignore[arg-type]
+    assert [e.kind for e in ordered] == ["case.opened", "case.assigned", "plan.version", "hearing.held"]
