@@ -63,6 +63,10 @@ class Staff(Base):
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     # The token `sub` of this person: how a case manager's calls are matched to their caseload.
     subject: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    phone: Mapped[str | None] = mapped_column(String(30), nullable=True)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    # When the member was last deactivated: how long their cases have waited for reassignment.
+    deactivated_at: Mapped[dt.datetime | None] = mapped_column(nullable=True)
 
 
 class AgencyConfig(Base):
@@ -95,6 +99,33 @@ class Participant(Base):
     ethnicity: Mapped[str | None] = mapped_column(String(80), nullable=True)
     age_at_referral: Mapped[int | None] = mapped_column(Integer, nullable=True)
     created_at: Mapped[dt.datetime] = mapped_column()
+    address_line1: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    address_line2: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    city: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    region: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    postal_code: Mapped[str | None] = mapped_column(String(20), nullable=True)
+    # Unaccented, casefolded "first last" (domain/search.py): the search matches on it on every database.
+    search_key: Mapped[str] = mapped_column(String(210), default="", index=True)
+    # Fields staff corrected: events never overwrite them (domain/corrections.py).
+    staff_set_fields: Mapped[list[str]] = mapped_column(JSON, default=list)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    updated_at: Mapped[dt.datetime | None] = mapped_column(nullable=True)
+
+
+class ChangeRecord(Base):
+    """One correction of a staff member or a participant: who, when, which fields, old -> new."""
+
+    __tablename__ = "change_history"
+    __table_args__ = (Index("ix_change_resource", "agency_id", "resource_type", "resource_id", "id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    agency_id: Mapped[str] = mapped_column(String(64))
+    resource_type: Mapped[str] = mapped_column(String(32))
+    resource_id: Mapped[str] = mapped_column(String(64))
+    version: Mapped[int] = mapped_column(Integer)
+    changed_at: Mapped[dt.datetime] = mapped_column()
+    changed_by: Mapped[str] = mapped_column(String(200))
+    changes: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
 
 
 class CaseRecord(Base):

@@ -57,6 +57,8 @@ class StaffOut(BaseModel):
     caseload_cap: int
     active: bool
     subject: str | None = Field(default=None, description="token `sub` of this person")
+    phone: str | None = None
+    version: int = 1
 
 
 class StaffIn(Strict):
@@ -69,6 +71,7 @@ class StaffIn(Strict):
     caseload_cap: int = Field(default=25, ge=1, le=500)
     subject: str | None = Field(default=None, min_length=1, max_length=200,
                                 description="token `sub` of this person (defaults to the email)")
+    phone: str | None = Field(default=None, min_length=3, max_length=30, pattern=r"^\+?[0-9][0-9 ().-]{0,27}[0-9)]$")
 
 
 class AgencySettingsIn(Strict):
@@ -98,6 +101,12 @@ class ParticipantOut(BaseModel):
     race: str | None
     ethnicity: str | None
     age_at_referral: int | None
+    address_line1: str | None = None
+    address_line2: str | None = None
+    city: str | None = None
+    region: str | None = None
+    postal_code: str | None = None
+    version: int = 1
 
 
 class CaseSummary(BaseModel):

@@ -7,6 +7,8 @@ import logging
 from services.casework.api.cases import CaseEndpoints
 from services.casework.api.conditions import ConditionLedgerEndpoints
 from services.casework.api.consents import ConsentEndpoints
+from services.casework.api.corrections import CorrectionEndpoints
+from services.casework.api.participants import ParticipantEndpoints
 from services.casework.api.plans import PlanEndpoints
 from services.casework.api.reports import ReportEndpoints
 from services.casework.api.staff import StaffEndpoints
@@ -65,7 +67,8 @@ register_problem(GoalOutsideAssessment, 422, "goal-outside-assessment", "Request
 
 
 class CaseworkService(StaffEndpoints, CaseEndpoints, PlanEndpoints, ConditionEndpoints, ConditionLedgerEndpoints,
-                      VisitEndpoints, ConsentEndpoints, ReportEndpoints, ServiceBase):
+                      VisitEndpoints, ConsentEndpoints, ReportEndpoints, ParticipantEndpoints, CorrectionEndpoints,
+                      ServiceBase):
     """Case management for diversion participants: staff, cases, plans, supervision, consents and outcomes."""
 
     name = "casework"

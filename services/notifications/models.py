@@ -169,6 +169,8 @@ class ContactPreference(Base):
     language: Mapped[str | None] = mapped_column(String(20))
     channel: Mapped[str | None] = mapped_column(String(16))  # sms, email, none; None = choose from contacts
     do_not_contact: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Staff chose the language (PUT): an event's language never overwrites it.
+    language_set_by_staff: Mapped[bool] = mapped_column(Boolean, default=False)
     version: Mapped[int] = mapped_column(Integer, default=1)
     updated_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
 

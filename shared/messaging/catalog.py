@@ -275,6 +275,28 @@ class AppointmentScheduled(EventData):
     with_whom: str | None = Field(default=None, max_length=200)
 
 
+@event_type("casework", "staff.updated", classification="internal")
+class StaffUpdated(EventData):
+    """A staff member's record was corrected (active flag, caseload cap, programs or contact details).
+
+    Complete enough to address them: the agency is the envelope's `tenantid`; `subject` is their token
+    `sub`, which other services (notifications' staff contacts) key staff by.
+    """
+
+    staff_id: str
+    subject: str | None = Field(default=None, description="token `sub` of the staff member")
+    name: str = Field(max_length=200, description="display name")
+    email: EmailStr
+    phone: str | None = Field(default=None, max_length=30)
+    role: Literal["case_manager", "supervisor"]
+    active: bool
+    programs: list[str] = Field(default_factory=list)
+    caseload_cap: int = Field(ge=0)
+    version: int = Field(ge=1)
+    changed_fields: list[str] = Field(default_factory=list)
+    updated_at: AwareDatetime
+
+
 @event_type("casework", "checkin.overdue", classification="confidential")
 class CheckinOverdue(EventData):
     """A scheduled check-in was not made on time."""

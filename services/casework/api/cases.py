@@ -43,11 +43,11 @@ class CaseEndpoints(CaseworkBase):
         return self._case_out(row)
 
     @api("GET", "/v1/participants/<id>", person_data=True, roles=READERS, response=ParticipantOut, tags=["cases"],
-         summary="A participant's minimum record (the read is audited)")
-    def get_participant(self, call: Call, id: str) -> ParticipantOut:
+         summary="A participant's minimum record, with its ETag (the read is audited)")
+    def get_participant(self, call: Call, id: str) -> ApiResponse:
         person = self._participant(call, id)
         self.audit.record_now(call, "participant.read", "participant", person.id)
-        return ParticipantOut.model_validate(person)
+        return ApiResponse(ParticipantOut.model_validate(person), headers={"ETag": etag(person.id, person.version)})
 
     @api("POST", "/v1/cases/<id>/transitions", roles=WRITERS, body=TransitionIn, response=CaseOut,
          required_headers=IF_MATCH, errors=[409, 412, 428], tags=["cases"],

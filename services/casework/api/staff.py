@@ -21,7 +21,7 @@ class StaffEndpoints(CaseworkBase):
 
     @api("POST", "/v1/staff", roles={"supervisor", "admin"}, body=StaffIn, response=StaffOut, status=201,
          errors=[409], tags=["staff"], summary="Add a case manager or supervisor to the caller's agency")
-    def add_staff(self, call: Call[StaffIn]) -> StaffOut:
+    def add_staff(self, call: Call[StaffIn]) -> ApiResponse:
         body = call.body
         member = staff.add_staff(self.db, call.agency, body)
         self.audit.record(call, "staff.created", "staff", member.id)
@@ -30,12 +30,14 @@ class StaffEndpoints(CaseworkBase):
         except IntegrityError:
             self.db.rollback()
             raise Conflict("a staff member with this email already exists in your agency") from None
-        return StaffOut.model_validate(member)
+        return ApiResponse(StaffOut.model_validate(member), status=201,
+                           headers={"ETag": etag(member.id, member.version)})
 
     @api("GET", "/v1/staff/<id>", roles={"supervisor", "case_manager", "admin"}, response=StaffOut,
-         tags=["staff"], summary="One staff member of the caller's agency")
-    def get_staff(self, call: Call, id: str) -> StaffOut:
-        return StaffOut.model_validate(staff.get_staff(self.db, call.agency, id))
+         tags=["staff"], summary="One staff member of the caller's agency, with its ETag")
+    def get_staff(self, call: Call, id: str) -> ApiResponse:
+        member = staff.get_staff(self.db, call.agency, id)
+        return ApiResponse(StaffOut.model_validate(member), headers={"ETag": etag(member.id, member.version)})
 
     def _agency_settings(self, agency: str) -> tuple[AgencySettingsOut, str]:
         config = staff.agency_config(self.db, agency)

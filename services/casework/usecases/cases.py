@@ -54,9 +54,10 @@ def case_row(session: Session, agency: str, case_id: str, *, lock: bool = False)
 
 
 def on_caseload(session: Session, agency: str, subject: str, row: CaseRecord) -> bool:
-    """Is the case held by the staff member signed in as `subject`?"""
+    """Is the case held by the (active) staff member signed in as `subject`? A deactivated case manager
+    reaches no case: theirs wait in the reassignment queue."""
     me = staff_for_subject(session, agency, subject)
-    return me is not None and row.case_manager_id == me.id
+    return me is not None and me.active and row.case_manager_id == me.id
 
 
 def participant_row(session: Session, agency: str, participant_id: str) -> Participant:
@@ -82,7 +83,7 @@ def list_cases(
     statement = select(CaseRecord).where(CaseRecord.agency_id == call.agency)
     if not whole_agency:
         me = staff_for_subject(session, call.agency, call.actor)
-        statement = statement.where(CaseRecord.case_manager_id == (me.id if me else "-"))
+        statement = statement.where(CaseRecord.case_manager_id == (me.id if me and me.active else "-"))
     if query.status is not None:
         statement = statement.where(CaseRecord.state == query.status.value)
     if query.case_manager_id is not None:

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from services.casework.domain.lifecycle import ProgramTerms, open_case
 from services.casework.domain.plan import apply_service_referral_status
+from services.casework.domain.search import search_key
 from services.casework.models import CaseRecord, Participant, PlanReferralLink, PlanVersion
 from services.casework.settings import CaseworkSettings
 from services.casework.usecases.assignment import assign_automatically
@@ -54,7 +55,7 @@ def open_case_from_referral(
         ethnicity=demographics.ethnicity if demographics else None,
         age_at_referral=(demographics.age_at_referral if demographics and demographics.age_at_referral is not None
                          else _age_on(person.date_of_birth, accepted_on)),
-        created_at=now,
+        created_at=now, search_key=search_key(person.first_name, person.last_name), staff_set_fields=[], version=1,
     )
     outcome = open_case(case_id=str(uuid.uuid4()), agency_id=agency, referral_id=data.referral_id,
                         participant_id=participant.id, program=program, opened_on=now.date(),

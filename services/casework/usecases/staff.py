@@ -22,13 +22,14 @@ def add_staff(session: Session, agency: str, body: StaffIn) -> Staff:
     email = str(body.email).lower()
     member = Staff(id=str(uuid.uuid4()), agency_id=agency, name=body.name, email=email,
                    role=body.role, programs=body.programs, caseload_cap=body.caseload_cap, active=True,
-                   subject=body.subject or email)
+                   subject=body.subject or email, phone=body.phone, version=1)
     session.add(member)
     return member
 
 
-def get_staff(session: Session, agency: str, staff_id: str) -> Staff:
-    member = session.scalar(select(Staff).where(Staff.agency_id == agency, Staff.id == staff_id))
+def get_staff(session: Session, agency: str, staff_id: str, *, lock: bool = False) -> Staff:
+    statement = select(Staff).where(Staff.agency_id == agency, Staff.id == staff_id)
+    member = session.scalar(statement.with_for_update() if lock else statement)
     if member is None:
         raise Missing("no such staff member")
     return member

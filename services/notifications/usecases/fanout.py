@@ -250,29 +250,39 @@ def _field(data: Any, *names: str) -> Any:
 
 def remember_contact(session: Session, agency: str, case_id: str, data: Any, now: datetime,
                      default_country_code: str = "1") -> ContactPreference:
-    """Update the participant's contact details from an event (staff-set choices are kept)."""
+    """Update the participant's contact details from an event: a language staff chose is kept, and a row the
+    event changes gets a new version (the ETag a staff member's next PUT must name)."""
     pref = session.scalars(select(ContactPreference).where(
         ContactPreference.agency_id == agency, ContactPreference.case_id == case_id
     ).with_for_update()).first()
+    created = pref is None
     if pref is None:
-        pref = ContactPreference(agency_id=agency, case_id=case_id, do_not_contact=False, version=1, updated_at=now)
+        pref = ContactPreference(agency_id=agency, case_id=case_id, do_not_contact=False, version=1, updated_at=now,
+                                 language_set_by_staff=False)
         session.add(pref)
     first_name = _field(data, "participant_first_name", "first_name")
     phone = _field(data, "phone", "participant_phone")
     email = _field(data, "email", "participant_email")
     language = _field(data, "preferred_language", "language")
+    offered: dict[str, str] = {}
     if phone:
         try:
-            pref.phone = normalize_phone(str(phone), default_country_code)
+            offered["phone"] = normalize_phone(str(phone), default_country_code)
         except InvalidPhoneNumber:
             log.warning("appointment for case %s carries an invalid phone number; SMS not possible", case_id)
     if first_name:
-        pref.first_name = str(first_name)
+        offered["first_name"] = str(first_name)
     if email:
-        pref.email = str(email)
-    if language:
-        pref.language = str(language)
-    pref.updated_at = now
+        offered["email"] = str(email)
+    if language and not pref.language_set_by_staff:
+        offered["language"] = str(language)
+    changed = {name: value for name, value in offered.items() if getattr(pref, name) != value}
+    for name, value in changed.items():
+        setattr(pref, name, value)
+    if changed or created:
+        pref.updated_at = now
+        if not created:
+            pref.version = (pref.version or 1) + 1
     return pref
 
 

@@ -64,7 +64,7 @@ def put_contact_preference(session: Session, call: Call, case_id: str, body: Con
         row.version += 1
     row.channel, row.do_not_contact, row.updated_at = body.channel, body.do_not_contact, now
     if body.language:
-        row.language = body.language
+        row.language, row.language_set_by_staff = body.language, True
     return row, created
 
 

@@ -264,6 +264,13 @@ def test_payments_hours_and_waivers_are_timeline_items(tenant, case_id, engine):
     assert items[0].summary.startswith("payment of $30.00 (money_order, receipt R-7)")
     assert "4.00 hours" in items[1].summary and "paid in kind" in items[2].summary
     assert all(i.occurred_at.tzinfo is not None for i in items)
+    # The case timeline shows them, without their reasons or descriptions (read on the condition itself).
+    timeline = tenant.api.get(f"/v1/cases/{case_id}/timeline", token=tenant.supervisor,
+                              params={"limit": 200}).json()["items"]
+    ledger = [(e["kind"], e["id"]) for e in timeline if e["kind"] in
+              ("condition.payment", "condition.hours", "condition.waived")]
+    assert ledger == [("condition.payment", owed), ("condition.hours", service), ("condition.waived", owed)]
+    assert "paid in kind" not in str(timeline) and "Food bank" not in str(timeline)
 
 
 def test_the_older_progress_endpoint_writes_the_ledger(tenant, case_id, engine):

@@ -5,7 +5,7 @@ this revision becomes one ledger entry per condition (method `other`, recorded b
 balance is the same before and after.
 
 Revision ID: casework_0012
-Revises: casework_0003
+Revises: casework_0011
 """
 import uuid
 from datetime import UTC, datetime
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "casework_0012"
-down_revision = "casework_0003"
+down_revision = "casework_0011"
 branch_labels = None
 depends_on = None
 
