@@ -216,6 +216,9 @@ def run(no_seed: bool, timeout: float, mail_port: int) -> None:  # noqa: C901 - 
         sys.exit(0)
 
     signal.signal(signal.SIGTERM, on_sigterm)
+    # Ctrl-C (SIGINT) stops the suite however it was started: a shell script's background job inherits
+    # SIGINT ignored, and Python then never raises KeyboardInterrupt; `serve` likewise handles SIGINT itself.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         supervisor.start_all()
         procs = {name: child.popen for name, child in supervisor.children.items() if child.popen is not None}

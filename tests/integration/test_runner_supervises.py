@@ -34,7 +34,8 @@ class Run:
         with self.console.open("wb") as out:
             self.popen = subprocess.Popen(
                 [sys.executable, "-m", "shared.main", "run", "--no-seed", "--timeout", "120",
-                 "--mail-port", str(free_port())], env=env, stdout=out, stderr=subprocess.STDOUT)
+                 "--mail-port", str(free_port())], env=env, stdout=out, stderr=subprocess.STDOUT,
+                preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))  # as a script's background job
         self.pids: set[int] = set()
 
     def said(self) -> str:

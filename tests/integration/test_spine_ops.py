@@ -131,8 +131,14 @@ def _run_suite(tmp_path: Path, ports: dict[str, int], mail_port: int, **extra: s
     env = clean_env(tmp_path, **extra)
     for service, port in ports.items():
         env[f"DIVERSION_{service.upper()}_HTTP_PORT"] = str(port)
+    # Started with SIGINT ignored, as a shell script's background job starts it: Ctrl-C must stop it all the same
+    # (and the test then does not depend on how pytest itself was started).
     return subprocess.Popen(DIVERSION + ["run", "--mail-port", str(mail_port)], env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True, cwd=tmp_path)
+                            stderr=subprocess.STDOUT, text=True, cwd=tmp_path, preexec_fn=_ignore_sigint)
+
+
+def _ignore_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 @pytest.mark.slow
