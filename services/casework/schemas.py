@@ -9,8 +9,9 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema, model_validator
 
+from services.casework.domain.appointments import AppointmentKind, kind_of
 from services.casework.domain.consent import (
     ConsentKind,
     DispositionEvent,
@@ -343,13 +344,56 @@ class ContactOut(BaseModel):
     version: int
 
 
+def _kind_alias(value: Any) -> Any:
+    """The spellings of the free-text days (`check-in`, `court`) name their kind."""
+    if isinstance(value, str):
+        kind = kind_of(value)
+        return kind.value if kind is not None else value
+    return value
+
+
+KindIn = Annotated[AppointmentKind, BeforeValidator(_kind_alias), WithJsonSchema({
+    "type": "string", "enum": [k.value for k in AppointmentKind],
+    "description": "check_in, service_visit, court_hearing (court, division, docket_number required), drug_test "
+                   "or meeting; the older spellings such as `check-in` are accepted"})]
+Court = Annotated[str, Field(min_length=1, max_length=200)]
+Division = Annotated[str, Field(min_length=1, max_length=100)]
+Docket = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9 ._/:-]*$")]
+
+
 class AppointmentIn(Strict):
     starts_at: IsoAwareDatetime
     ends_at: IsoAwareDatetime | None = None
-    kind: str = Field(default="meeting", min_length=1, max_length=50)
+    kind: KindIn = AppointmentKind.MEETING
     with_whom: str = Field(min_length=1, max_length=200)
     location: str | None = Field(default=None, max_length=300)
     service_referral_id: str | None = Field(default=None, max_length=100)
+    court: Court | None = Field(default=None, description="court hearing: the court, e.g. 22nd Judicial Circuit")
+    division: Division | None = Field(default=None, description="court hearing: the division, e.g. Division 16")
+    docket_number: Docket | None = Field(default=None, description="court hearing: the docket (cause) number")
+
+
+class AppointmentPatch(Strict):
+    """Reschedule (`starts_at`, `ends_at`, `location`) or cancel (`status: cancelled` with a `reason`)."""
+
+    starts_at: IsoAwareDatetime | None = None
+    ends_at: IsoAwareDatetime | None = None
+    location: str | None = Field(default=None, min_length=1, max_length=300)
+    status: Literal["cancelled"] | None = Field(default=None, description="cancelled: withdraw the appointment")
+    reason: str | None = Field(default=None, min_length=1, max_length=500,
+                               description="why it moved (optional) or was cancelled (required)")
+
+    @model_validator(mode="after")
+    def _one_change(self) -> AppointmentPatch:
+        moves = self.starts_at is not None or self.ends_at is not None or self.location is not None
+        if self.status == "cancelled":
+            if moves:
+                raise ValueError("a cancellation changes nothing else: send status and reason only")
+            if self.reason is None:
+                raise ValueError("a cancellation needs a reason")
+        elif not moves:
+            raise ValueError("nothing to change: send starts_at, ends_at or location, or status cancelled")
+        return self
 
 
 class AppointmentOut(BaseModel):
@@ -357,12 +401,17 @@ class AppointmentOut(BaseModel):
     case_id: str
     starts_at: IsoDateTime
     ends_at: IsoDateTime | None
-    kind: str
+    kind: AppointmentKind
     with_whom: str
     location: str | None
     service_referral_id: str | None
     status: AppointmentStatus
     version: int
+    court: str | None = Field(default=None, description="court hearings: the court")
+    division: str | None = None
+    docket_number: str | None = None
+    kind_label: str | None = Field(default=None, description="the free-text kind it had before kinds were data")
+    cancel_reason: str | None = None
 
 
 class IncidentIn(Strict):

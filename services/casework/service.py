@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import logging
 
+from services.casework.api.appointments import AppointmentEndpoints
 from services.casework.api.cases import CaseEndpoints
 from services.casework.api.consents import ConsentEndpoints
 from services.casework.api.plans import PlanEndpoints
 from services.casework.api.reports import ReportEndpoints
 from services.casework.api.staff import StaffEndpoints
 from services.casework.api.supervision import ConditionEndpoints, VisitEndpoints
+from services.casework.domain.appointments import AppointmentNotChangeable
 from services.casework.domain.assignment import CaseloadFull, ProgramNotServed
 from services.casework.domain.consent import RevocationDeferred
 from services.casework.domain.lifecycle import (
@@ -49,10 +51,11 @@ register_problem(ConditionProgressError, 409, "condition-progress", "Conflict")
 register_problem(ContactAlreadySettled, 409, "contact-settled", "Conflict")
 register_problem(CaseloadFull, 409, "assignment-refused", "Conflict")
 register_problem(ProgramNotServed, 409, "assignment-refused", "Conflict")
+register_problem(AppointmentNotChangeable, 409, "appointment-not-changeable", "Conflict")
 
 
 class CaseworkService(StaffEndpoints, CaseEndpoints, PlanEndpoints, ConditionEndpoints, VisitEndpoints,
-                      ConsentEndpoints, ReportEndpoints, ServiceBase):
+                      AppointmentEndpoints, ConsentEndpoints, ReportEndpoints, ServiceBase):
     """Case management for diversion participants: staff, cases, plans, supervision, consents and outcomes."""
 
     name = "casework"

@@ -10,7 +10,7 @@ import json
 import logging
 import uuid
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -44,6 +44,8 @@ class FanoutContext:
     staff_app_url: str
     renderer_for: RendererFor
     default_country_code: str = "1"
+    staff_app_urls: dict[str, str] = field(default_factory=dict)  # the agencies' own staff applications
+    pending_days: int = 14  # how long a staff notice waits for its recipient's contact
 
 
 def new_id(prefix: str) -> str:
@@ -144,12 +146,12 @@ def agency_deliveries(session: Session, event: CloudEvent, now: datetime) -> lis
     return made
 
 
-def staff_context_for_review(data: Any, ctx: FanoutContext) -> dict[str, Any]:
+def staff_context_for_review(data: Any, ctx: FanoutContext, agency: str | None = None) -> dict[str, Any]:
     return {
         "referral_ref": data.referral_id,
         "reasons": list(data.reasons),
         "due_on": data.due_on,
-        "link": link(ctx, f"referrals/{data.referral_id}") if ctx.staff_app_url else None,
+        "link": link(ctx, f"referrals/{data.referral_id}", agency),
     }
 
 
@@ -220,8 +222,10 @@ def case_manager_of(session: Session, agency: str, case_id: str) -> str | None:
     )).first()
 
 
-def link(ctx: FanoutContext, path: str) -> str:
-    return f"{ctx.staff_app_url.rstrip('/')}/{path.lstrip('/')}"
+def link(ctx: FanoutContext, path: str, agency: str | None = None) -> str | None:
+    """The agency's staff application's page, or None (no link) when no application is configured."""
+    base = (ctx.staff_app_urls.get(agency) if agency else None) or ctx.staff_app_url
+    return f"{base.rstrip('/')}/{path.lstrip('/')}" if base else None
 
 
 def local(moment: datetime, ctx: FanoutContext) -> datetime:
@@ -310,7 +314,7 @@ def plan_appointment(
     return scheduled
 
 
-def staff_context_for_rejection(data: Any, ctx: FanoutContext) -> dict[str, Any]:
+def staff_context_for_rejection(data: Any, ctx: FanoutContext, agency: str | None = None) -> dict[str, Any]:
     # The event names the organization and the service referral only; names come with a later catalog
     # version (see ADR 0050), so ids stand in for them.
     return {
@@ -318,18 +322,18 @@ def staff_context_for_rejection(data: Any, ctx: FanoutContext) -> dict[str, Any]
         "service_name": getattr(data, "service_name", None) or "the requested service",
         "case_ref": getattr(data, "case_id", None) or data.service_referral_id,
         "reason": data.note or getattr(data, "reason_code", None) or "",
-        "link": link(ctx, f"service-referrals/{data.service_referral_id}"),
+        "link": link(ctx, f"service-referrals/{data.service_referral_id}", agency),
     }
 
 
-def staff_context_for_escalation(data: Any, ctx: FanoutContext) -> dict[str, Any]:
+def staff_context_for_escalation(data: Any, ctx: FanoutContext, agency: str | None = None) -> dict[str, Any]:
     waited = data.escalated_at - data.waiting_since
     return {
         "organization_name": data.organization_id,
         "service_name": getattr(data, "service_name", None) or "the requested service",
         "case_ref": getattr(data, "case_id", None) or data.service_referral_id,
         "waiting_days": max(waited.days, 0),
-        "link": link(ctx, f"service-referrals/{data.service_referral_id}"),
+        "link": link(ctx, f"service-referrals/{data.service_referral_id}", agency),
     }
 
 
