@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import datetime as dt
 
-from services.casework.domain.appointments import AppointmentKind, kind_of
 from services.casework.domain import consent as consent_rules
 from services.casework.domain import plan, reports, supervision
+from services.casework.domain.appointments import AppointmentKind, kind_of
 from services.casework.domain.assignment import CaseManager
 from services.casework.domain.lifecycle import Case, CaseState, Disposition, ProgramTerms, SupervisorOverride
 from services.casework.models import (

@@ -8,7 +8,8 @@ dropped. Two reminders that land on the same minute collapse into one. Rationale
 the morning of the appointment is more useful than one the evening before, but a reminder at
 08:00 for an 08:15 appointment is useless, so then the evening before wins. An appointment booked so soon that
 every offset has passed gets one reminder at once (or when quiet hours end, if that leaves
-`min_notice`). Offsets are local wall-clock time ("24 h before" 15:00 is 15:00 the day before, also across a DST change).
+`min_notice`). Offsets are local wall-clock time ("24 h before" 15:00 is 15:00 the day before,
+also across a DST change).
 """
 
 from __future__ import annotations
