@@ -187,7 +187,7 @@ class PendingStaffNotice(Base):
     topic: Mapped[str] = mapped_column(String(64))
     trigger_event_id: Mapped[str] = mapped_column(String(200))
     trigger_event_type: Mapped[str] = mapped_column(String(200))
-    context: Mapped[dict] = mapped_column(JSON)  # type: ignore[type-arg]  # the template's values, JSON-tagged
+    context: Mapped[dict] = mapped_column(JSON)  # the template's values, JSON-tagged
     status: Mapped[str] = mapped_column(String(16))  # pending, sent, expired
     created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
     settled_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime())

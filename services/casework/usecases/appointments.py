@@ -42,7 +42,7 @@ def add_appointment(session: Session, emit: Emit, case: CaseRecord, body: Appoin
     emit_data(emit, AppointmentScheduled(
         appointment_id=row.id, case_id=case.id, starts_at=appointment.starts_at, ends_at=appointment.ends_at,
         kind=row.kind, location=body.location, with_whom=body.with_whom, version=1,
-        **_participant_fields(session, case),  # type: ignore[arg-type]
+        **_participant_fields(session, case),
     ), subject=row.id, agency=case.agency_id)
     return row
 
@@ -87,6 +87,6 @@ def change_appointment(session: Session, emit: Emit, case: CaseRecord, row: Appo
     emit_data(emit, AppointmentRescheduled(
         appointment_id=row.id, case_id=case.id, starts_at=slot.starts_at, ends_at=slot.ends_at, kind=row.kind,
         location=slot.location, with_whom=row.with_whom, version=row.version, previous_starts_at=previous,
-        reason=body.reason, rescheduled_at=now, **_participant_fields(session, case),  # type: ignore[arg-type]
+        reason=body.reason, rescheduled_at=now, **_participant_fields(session, case),
     ), subject=row.id, agency=case.agency_id)
     return "appointment.rescheduled"

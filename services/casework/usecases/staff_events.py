@@ -19,11 +19,11 @@ def _fields(member: Staff) -> dict[str, object]:
 
 def staff_registered(session: Session, emit: Emit, member: Staff) -> None:
     session.flush()
-    emit_data(emit, StaffRegistered(**_fields(member)),  # type: ignore[arg-type]
+    emit_data(emit, StaffRegistered(**_fields(member)),
               subject=member.id, agency=member.agency_id)
 
 
 def staff_updated(session: Session, emit: Emit, member: Staff) -> None:
     session.flush()
-    emit_data(emit, StaffUpdated(**_fields(member)),  # type: ignore[arg-type]
+    emit_data(emit, StaffUpdated(**_fields(member)),
               subject=member.id, agency=member.agency_id)
