@@ -9,7 +9,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema
 
 from services.casework.domain.appointments import AppointmentKind, kind_of
 from services.casework.domain.consent import (
@@ -373,27 +373,24 @@ class AppointmentIn(Strict):
     docket_number: Docket | None = Field(default=None, description="court hearing: the docket (cause) number")
 
 
-class AppointmentPatch(Strict):
-    """Reschedule (`starts_at`, `ends_at`, `location`) or cancel (`status: cancelled` with a `reason`)."""
+class RescheduleIn(Strict):
+    """Move the appointment: a new start (an end given or the old length kept) and optionally a new place."""
 
-    starts_at: IsoAwareDatetime | None = None
+    action: Literal["reschedule"]
+    starts_at: IsoAwareDatetime
     ends_at: IsoAwareDatetime | None = None
-    location: str | None = Field(default=None, min_length=1, max_length=300)
-    status: Literal["cancelled"] | None = Field(default=None, description="cancelled: withdraw the appointment")
-    reason: str | None = Field(default=None, min_length=1, max_length=500,
-                               description="why it moved (optional) or was cancelled (required)")
+    location: str | None = Field(default=None, min_length=1, max_length=300, description="default: unchanged")
+    reason: str | None = Field(default=None, min_length=1, max_length=500, description="why it moved")
 
-    @model_validator(mode="after")
-    def _one_change(self) -> AppointmentPatch:
-        moves = self.starts_at is not None or self.ends_at is not None or self.location is not None
-        if self.status == "cancelled":
-            if moves:
-                raise ValueError("a cancellation changes nothing else: send status and reason only")
-            if self.reason is None:
-                raise ValueError("a cancellation needs a reason")
-        elif not moves:
-            raise ValueError("nothing to change: send starts_at, ends_at or location, or status cancelled")
-        return self
+
+class CancelIn(Strict):
+    """Withdraw the appointment; none of its reminders is sent."""
+
+    action: Literal["cancel"]
+    reason: str = Field(min_length=1, max_length=500, description="why it was cancelled")
+
+
+AppointmentPatch = Annotated[RescheduleIn | CancelIn, Field(discriminator="action")]
 
 
 class AppointmentOut(BaseModel):

@@ -24,7 +24,8 @@ class AppointmentEndpoints(CaseworkBase):
 
     @api("PATCH", "/v1/cases/<id>/appointments/<appointment_id>", roles=WRITERS, body=AppointmentPatch,
          response=AppointmentOut, required_headers=IF_MATCH, errors=[409, 412, 428], tags=["supervision"],
-         summary="Reschedule (starts_at, ends_at, location) or cancel with a reason; the reminders follow")
+         summary="Reschedule (`action: reschedule`, starts_at, ends_at, location) or cancel (`action: cancel` "
+                 "with a reason); the reminders follow")
     def change_appointment(self, call: Call[AppointmentPatch], id: str, appointment_id: str) -> ApiResponse:
         case = self._case(call, id, write=True)
         row = appointments.appointment_of(self.db, case, appointment_id, lock=True)

@@ -13,7 +13,7 @@ from services.casework.domain import appointments as rules
 from services.casework.domain import supervision
 from services.casework.mapping import appointment_row
 from services.casework.models import AppointmentRecord, CaseRecord, Participant
-from services.casework.schemas import AppointmentIn, AppointmentPatch
+from services.casework.schemas import AppointmentIn, AppointmentPatch, CancelIn
 from services.casework.usecases.common import Missing, emit_data, require_open
 from shared.messaging import Emit
 from shared.messaging.catalog import AppointmentCancelled, AppointmentRescheduled, AppointmentScheduled
@@ -69,8 +69,7 @@ def change_appointment(session: Session, emit: Emit, case: CaseRecord, row: Appo
     Refused: a case that is closed (CaseClosed), an appointment no longer scheduled (AppointmentNotChangeable),
     an end at or before the start (AppointmentFieldsInvalid)."""
     require_open(case)
-    if body.status == "cancelled":
-        assert body.reason is not None
+    if isinstance(body, CancelIn):
         row.status = rules.cancel(row.status)
         row.cancel_reason = body.reason
         row.version += 1

@@ -58,16 +58,18 @@ def test_reschedule_and_cancel_need_if_match_are_audited_and_announced(tenant, c
     path = f"/v1/cases/{case_id}/appointments/{booked.json()['id']}"
     token = tenant.manager_token()
     later = STARTS + timedelta(days=2)
-    assert tenant.api.request("PATCH", path, token=token, json={"starts_at": later.isoformat()}).status_code == 428
-    stale = tenant.api.request("PATCH", path, token=token, json={"starts_at": later.isoformat()},
+    move = {"action": "reschedule", "starts_at": later.isoformat()}
+    assert tenant.api.request("PATCH", path, token=token, json=move).status_code == 428
+    stale = tenant.api.request("PATCH", path, token=token, json=move,
                                headers={"If-Match": booked.headers["ETag"] + "x"})
     assert stale.status_code == 412
     moved = tenant.api.request("PATCH", path, token=token, headers={"If-Match": booked.headers["ETag"]},
-                               json={"starts_at": later.isoformat(), "reason": "participant works that day"})
+                               json={"action": "reschedule", "starts_at": later.isoformat(),
+                                     "reason": "participant works that day"})
     assert moved.status_code == 200, moved.text
     assert moved.json()["ends_at"].startswith((later + timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M"))
     again = tenant.api.request("PATCH", path, token=token, headers={"If-Match": booked.headers["ETag"]},
-                               json={"starts_at": later.isoformat()})
+                               json={"action": "reschedule", "starts_at": later.isoformat()})
     assert again.status_code == 412
     [rescheduled] = outbox_events(tenant.engine, tenant.slug, "appointment.rescheduled")
     data = rescheduled["data"]
@@ -76,17 +78,17 @@ def test_reschedule_and_cancel_need_if_match_are_audited_and_announced(tenant, c
     assert datetime.fromisoformat(data["starts_at"]) == later and data["email"] == "jordan@example.org"
 
     no_reason = tenant.api.request("PATCH", path, token=token, headers={"If-Match": moved.headers["ETag"]},
-                                   json={"status": "cancelled"})
+                                   json={"action": "cancel"})
     assert no_reason.status_code == 422
     cancelled = tenant.api.request("PATCH", path, token=token, headers={"If-Match": moved.headers["ETag"]},
-                                   json={"status": "cancelled", "reason": "court date moved the check-in"})
+                                   json={"action": "cancel", "reason": "court date moved the check-in"})
     assert cancelled.status_code == 200, cancelled.text
     assert (cancelled.json()["status"], cancelled.json()["cancel_reason"]) == (
         "cancelled", "court date moved the check-in")
     [event] = outbox_events(tenant.engine, tenant.slug, "appointment.cancelled")
     assert event["data"]["version"] == 3 and event["data"]["reason"] == "court date moved the check-in"
     gone = tenant.api.request("PATCH", path, token=token, headers={"If-Match": cancelled.headers["ETag"]},
-                              json={"starts_at": later.isoformat()})
+                              json={"action": "reschedule", "starts_at": later.isoformat()})
     assert gone.status_code == 409 and gone.json()["type"].endswith("appointment-not-changeable"), gone.text
 
     with Session(tenant.engine) as session:
@@ -101,8 +103,9 @@ def test_reschedule_and_cancel_need_if_match_are_audited_and_announced(tenant, c
 def test_another_case_managers_appointment_cannot_be_moved(tenant, case_id):
     booked = book(tenant, case_id)
     path = f"/v1/cases/{case_id}/appointments/{booked.json()['id']}"
+    move = {"action": "reschedule", "starts_at": STARTS.isoformat(), "location": "elsewhere"}
     other = tenant.api.request("PATCH", path, token=tenant.manager_token("cm-2"),
-                               headers={"If-Match": booked.headers["ETag"]}, json={"location": "elsewhere"})
+                               headers={"If-Match": booked.headers["ETag"]}, json=move)
     assert other.status_code == 403
     assert tenant.api.get(path, token=tenant.auditor).status_code == 200
 

@@ -18,6 +18,7 @@ from shared.messaging.catalog import (
     CaseEndApproaching,
     CasePlanUpdated,
     StaffRegistered,
+    StaffUpdated,
 )
 from shared.messaging.envelope import new_event
 from tests.conftest import free_port, make_token
@@ -168,3 +169,23 @@ def test_case_manager_hears_of_end_approaching_plan_changes_and_an_undelivered_r
     failed = mails["Referral not delivered to org-h"].get_body(("plain",)).get_content()
     assert f"for case {case_id}" in failed and "answered 400" in failed
     assert {m["X-Envelope-To"] for m in catcher.messages()} == {"dana@example.org"}
+
+
+def test_staff_updated_changes_the_contact_and_keeps_the_topics_chosen_here(notifications, agency):
+    api = notifications()
+    admin = make_token(agency, ("admin",))
+    registered = staff_registered(agency, "sup-4", "sam@example.org")
+    publish(registered)
+
+    def contact():
+        return next((c for c in api.get("/v1/staff-contacts", token=admin).json() if c["staff_id"] == "sup-4"), None)
+
+    first = wait_for(contact, what="the contact from staff.registered")
+    saved = api.request("PUT", "/v1/staff-contacts/sup-4", token=admin,
+                        headers={"If-Match": f'"sup-4.{first["version"]}"'},
+                        json={"email": "sam@example.org", "topics": ["escalation"]})
+    assert saved.status_code == 200, saved.text
+    update = StaffUpdated(**{**registered.data.model_dump(), "email": "sam.new@example.org", "active": False})
+    publish(new_event(update, subject=update.staff_id, tenantid=agency))
+    wait_for(lambda: (c := contact()) and c["email"] == "sam.new@example.org", what="the contact updated")
+    assert (contact()["active"], contact()["topics"]) == (False, ["escalation"])
