@@ -8,6 +8,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from services.casework.models import Staff
+from services.casework.usecases.staff_events import staff_registered
+from shared.messaging.outbox import record
 
 DEMO_AGENCY = "stl-cao"
 ALL_PROGRAMS = ["young-adult", "limited-history", "aged-history", "first-diversion", "second-chance"]
@@ -26,7 +28,10 @@ def load_demo(session: Session) -> str:
     for name, email, role, cap in DEMO_STAFF:
         if email in existing:
             continue
-        session.add(Staff(id=str(uuid.uuid5(NAMESPACE, email)), agency_id=DEMO_AGENCY, name=name, email=email,
-                          role=role, programs=ALL_PROGRAMS, caseload_cap=cap, active=True, subject=email))
+        member = Staff(id=str(uuid.uuid5(NAMESPACE, email)), agency_id=DEMO_AGENCY, name=name, email=email,
+                       role=role, programs=ALL_PROGRAMS, caseload_cap=cap, active=True, subject=email)
+        session.add(member)
+        # Announced like staff added through the API, so notifications knows where to email them.
+        staff_registered(session, lambda event: record(session, event, service="casework"), member)
         added += 1
     return f"{added} demo staff added ({len(DEMO_STAFF)} in the demo agency)"

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from services.casework.domain import conditions as condition_rules
 from services.casework.domain import consent as consent_rules
 from services.casework.domain import goals, plan, reports, supervision
+from services.casework.domain.appointments import AppointmentKind, kind_of
 from services.casework.domain.assignment import CaseManager
 from services.casework.domain.lifecycle import Case, CaseState, Disposition, ProgramTerms, SupervisorOverride
 from services.casework.models import (
@@ -204,10 +205,13 @@ def appointment_row(appointment: supervision.Appointment) -> AppointmentRecord:
 
 
 def appointment_out(row: AppointmentRecord) -> AppointmentOut:
+    kind = kind_of(row.kind) or AppointmentKind.MEETING
     return AppointmentOut(id=row.id, case_id=row.case_id, starts_at=row.starts_at, ends_at=row.ends_at,
-                          kind=row.kind, with_whom=row.with_whom, location=row.location,
+                          kind=kind, with_whom=row.with_whom, location=row.location,
                           service_referral_id=row.service_referral_id,
-                          status=supervision.AppointmentStatus(row.status), version=row.version)
+                          status=supervision.AppointmentStatus(row.status), version=row.version,
+                          court=row.court, division=row.division, docket_number=row.docket_number,
+                          kind_label=row.kind_label, cancel_reason=row.cancel_reason)
 
 
 def incident_domain(row: IncidentRecord) -> supervision.Incident:

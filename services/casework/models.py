@@ -319,6 +319,7 @@ class ContactRecord(Base):
 
 class AppointmentRecord(Base):
     __tablename__ = "appointment"
+    __table_args__ = (Index("ix_appointment_agency_kind", "agency_id", "kind"),)
 
     id: Mapped[str] = mapped_column(Id, primary_key=True)
     agency_id: Mapped[str] = mapped_column(String(64))
@@ -331,6 +332,12 @@ class AppointmentRecord(Base):
     service_referral_id: Mapped[str | None] = mapped_column(String(100), nullable=True)
     status: Mapped[str] = mapped_column(String(16))
     version: Mapped[int] = mapped_column(Integer, default=1)
+    # A court hearing's court fields (services/casework/domain/appointments.py: kinds as data).
+    court: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    division: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    docket_number: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    kind_label: Mapped[str | None] = mapped_column(String(50), nullable=True)  # the free text before kinds
+    cancel_reason: Mapped[str | None] = mapped_column(String(500), nullable=True)
 
 
 class IncidentRecord(Base):

@@ -9,8 +9,9 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema
 
+from services.casework.domain.appointments import AppointmentKind, kind_of
 from services.casework.domain.conditions import PaymentMethod
 from services.casework.domain.consent import (
     ConsentKind,
@@ -445,13 +446,53 @@ class ContactOut(BaseModel):
     version: int
 
 
+def _kind_alias(value: Any) -> Any:
+    """The spellings of the free-text days (`check-in`, `court`) name their kind."""
+    if isinstance(value, str):
+        kind = kind_of(value)
+        return kind.value if kind is not None else value
+    return value
+
+
+KindIn = Annotated[AppointmentKind, BeforeValidator(_kind_alias), WithJsonSchema({
+    "type": "string", "enum": [k.value for k in AppointmentKind],
+    "description": "check_in, service_visit, court_hearing (court, division, docket_number required), drug_test "
+                   "or meeting; the older spellings such as `check-in` are accepted"})]
+Court = Annotated[str, Field(min_length=1, max_length=200)]
+Division = Annotated[str, Field(min_length=1, max_length=100)]
+Docket = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9 ._/:-]*$")]
+
+
 class AppointmentIn(Strict):
     starts_at: IsoAwareDatetime
     ends_at: IsoAwareDatetime | None = None
-    kind: str = Field(default="meeting", min_length=1, max_length=50)
+    kind: KindIn = AppointmentKind.MEETING
     with_whom: str = Field(min_length=1, max_length=200)
     location: str | None = Field(default=None, max_length=300)
     service_referral_id: str | None = Field(default=None, max_length=100)
+    court: Court | None = Field(default=None, description="court hearing: the court, e.g. 22nd Judicial Circuit")
+    division: Division | None = Field(default=None, description="court hearing: the division, e.g. Division 16")
+    docket_number: Docket | None = Field(default=None, description="court hearing: the docket (cause) number")
+
+
+class RescheduleIn(Strict):
+    """Move the appointment: a new start (an end given or the old length kept) and optionally a new place."""
+
+    action: Literal["reschedule"]
+    starts_at: IsoAwareDatetime
+    ends_at: IsoAwareDatetime | None = None
+    location: str | None = Field(default=None, min_length=1, max_length=300, description="default: unchanged")
+    reason: str | None = Field(default=None, min_length=1, max_length=500, description="why it moved")
+
+
+class CancelIn(Strict):
+    """Withdraw the appointment; none of its reminders is sent."""
+
+    action: Literal["cancel"]
+    reason: str = Field(min_length=1, max_length=500, description="why it was cancelled")
+
+
+AppointmentPatch = Annotated[RescheduleIn | CancelIn, Field(discriminator="action")]
 
 
 class AppointmentOut(BaseModel):
@@ -459,12 +500,17 @@ class AppointmentOut(BaseModel):
     case_id: str
     starts_at: IsoDateTime
     ends_at: IsoDateTime | None
-    kind: str
+    kind: AppointmentKind
     with_whom: str
     location: str | None
     service_referral_id: str | None
     status: AppointmentStatus
     version: int
+    court: str | None = Field(default=None, description="court hearings: the court")
+    division: str | None = None
+    docket_number: str | None = None
+    kind_label: str | None = Field(default=None, description="the free-text kind it had before kinds were data")
+    cancel_reason: str | None = None
 
 
 class IncidentIn(Strict):

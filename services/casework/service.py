@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 
+from services.casework.api.appointments import AppointmentEndpoints
 from services.casework.api.cases import CaseEndpoints
 from services.casework.api.conditions import ConditionLedgerEndpoints
 from services.casework.api.consents import ConsentEndpoints
@@ -13,6 +14,7 @@ from services.casework.api.plans import PlanEndpoints
 from services.casework.api.reports import ReportEndpoints
 from services.casework.api.staff import StaffEndpoints
 from services.casework.api.supervision import ConditionEndpoints, VisitEndpoints
+from services.casework.domain.appointments import AppointmentNotChangeable
 from services.casework.domain.assignment import CaseloadFull, ProgramNotServed
 from services.casework.domain.conditions import (
     ConditionEditRefused,
@@ -64,11 +66,12 @@ register_problem(ConditionEditRefused, 409, "condition-edit-refused", "Conflict"
 register_problem(WaiverNotApplicable, 422, "waiver-not-applicable", "Request body is invalid")
 register_problem(LedgerEntryRefused, 422, "invalid-ledger-entry", "Request body is invalid")
 register_problem(GoalOutsideAssessment, 422, "goal-outside-assessment", "Request body is invalid")
+register_problem(AppointmentNotChangeable, 409, "appointment-not-changeable", "Conflict")
 
 
 class CaseworkService(StaffEndpoints, CaseEndpoints, PlanEndpoints, ConditionEndpoints, ConditionLedgerEndpoints,
-                      VisitEndpoints, ConsentEndpoints, ReportEndpoints, ParticipantEndpoints, CorrectionEndpoints,
-                      ServiceBase):
+                      VisitEndpoints, AppointmentEndpoints, ConsentEndpoints, ReportEndpoints, ParticipantEndpoints,
+                      CorrectionEndpoints, ServiceBase):
     """Case management for diversion participants: staff, cases, plans, supervision, consents and outcomes."""
 
     name = "casework"

@@ -152,6 +152,7 @@ class NotificationRuntime(DependencyProvider):
         return FanoutContext(
             now=self.clock.now(), zone_name=self.own.timezone, staff_app_url=self.own.staff_app_url,
             renderer_for=self.renderer_for, default_country_code=self.own.sms_default_country_code,
+            staff_app_urls=dict(self.own.staff_app_urls), pending_days=self.own.pending_staff_notice_days,
         )
 
     def renderer_for(self, session: Session, agency: str) -> TemplateRenderer:

@@ -135,7 +135,9 @@ class Reminder(Base):
 
     __tablename__ = "reminder"
     __table_args__ = (
-        UniqueConstraint("agency_id", "appointment_id", "offset_minutes", name="uq_reminder_offset"),
+        # One reminder per offset for each time the appointment was at: a reschedule plans new rows, a
+        # redelivered event or a second instance meets the existing ones.
+        UniqueConstraint("agency_id", "appointment_id", "offset_minutes", "appointment_at", name="uq_reminder_slot"),
         Index("ix_reminder_due", "status", "send_at"),
     )
 
@@ -152,6 +154,43 @@ class Reminder(Base):
     delivery_id: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
     updated_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
+
+
+class AppointmentState(Base):
+    """The latest version of an appointment notifications applied (casework's `version`), so an older event
+    arriving late (they travel on separate queues) neither plans reminders again nor revives a cancelled one."""
+
+    __tablename__ = "appointment_state"
+    __table_args__ = (UniqueConstraint("agency_id", "appointment_id", name="uq_appointment_state"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    agency_id: Mapped[str] = mapped_column(String(64))
+    appointment_id: Mapped[str] = mapped_column(String(100))
+    version: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(16))  # scheduled, cancelled
+    updated_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
+
+
+class PendingStaffNotice(Base):
+    """A staff notice for someone notifications has no contact for yet: sent once the contact arrives
+    (staff.registered or PUT /v1/staff-contacts), unless it waited longer than `pending_staff_notice_days`."""
+
+    __tablename__ = "pending_staff_notice"
+    __table_args__ = (
+        UniqueConstraint("trigger_event_id", "staff_id", name="uq_pending_staff_notice"),
+        Index("ix_pending_staff_notice_staff", "agency_id", "staff_id", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    agency_id: Mapped[str] = mapped_column(String(64))
+    staff_id: Mapped[str] = mapped_column(String(200))
+    topic: Mapped[str] = mapped_column(String(64))
+    trigger_event_id: Mapped[str] = mapped_column(String(200))
+    trigger_event_type: Mapped[str] = mapped_column(String(200))
+    context: Mapped[dict] = mapped_column(JSON)  # the template's values, JSON-tagged
+    status: Mapped[str] = mapped_column(String(16))  # pending, sent, expired
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
+    settled_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime())
 
 
 class ContactPreference(Base):

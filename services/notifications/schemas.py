@@ -103,7 +103,7 @@ class AttemptOut(BaseModel):
 
 
 StaffTopic = Literal["assignment", "service_referral_rejected", "escalation", "checkin_overdue",
-                     "screening_review"]
+                     "screening_review", "contact_overdue", "end_approaching", "plan_updated", "delivery_failed"]
 
 
 class StaffContactIn(BaseModel):
@@ -113,7 +113,7 @@ class StaffContactIn(BaseModel):
     name: str | None = Field(default=None, max_length=200)
     language: str | None = Field(default=None, max_length=20)
     topics: list[StaffTopic] = Field(
-        default_factory=list, max_length=5,
+        default_factory=list, max_length=9,
         description="agency-wide notices this person also receives (a case manager always gets their own)",
     )
     active: bool = True

@@ -40,7 +40,15 @@ from services.notifications.schemas import (
     TemplateOverrideOut,
 )
 from services.notifications.settings import NotificationSettings
-from services.notifications.usecases import deliveries, events, people, subscriptions, templates
+from services.notifications.usecases import (
+    case_notices,
+    deliveries,
+    directory,
+    events,
+    people,
+    subscriptions,
+    templates,
+)
 from shared.db import Database
 from shared.extensions import AuditLog, Auditor, settings_timer
 from shared.http import ApiResponse, Call, UnprocessableContent, api, register_problem
@@ -49,9 +57,15 @@ from shared.http.pagination import Page
 from shared.idempotency import remember, replay
 from shared.messaging import CloudEvent, Outbox, reliable_handler
 from shared.messaging.catalog import (
+    AppointmentCancelled,
+    AppointmentRescheduled,
     AppointmentScheduled,
     CaseAssigned,
+    CaseContactOverdue,
+    CaseEndApproaching,
+    CasePlanUpdated,
     CheckinOverdue,
+    DeliveryFailed,
     ReferralAccepted,
     ReferralDeclined,
     ReferralDeferred,
@@ -60,6 +74,8 @@ from shared.messaging.catalog import (
     ServiceReferralEscalated,
     ServiceReferralRequested,
     ServiceReferralStatusChanged,
+    StaffRegistered,
+    StaffUpdated,
 )
 from shared.service import ServiceBase
 
@@ -212,11 +228,13 @@ class NotificationsService(ServiceBase):
     @api("PUT", "/v1/staff-contacts/<staff_id>", roles={"admin", "supervisor"}, body=StaffContactIn,
          response=StaffContactOut, responses={201: StaffContactOut}, headers=["If-Match"], errors=[412, 428],
          tags=["people"],
-         summary="Where a staff member (token sub) gets notices; If-Match when changing an existing one")
+         summary="Topics a staff member opts into, or where a recipient who is not casework staff gets notices "
+                 "(casework's staff events keep staff contacts); If-Match when changing an existing one")
     def put_staff_contact(self, call: Call[StaffContactIn], staff_id: str) -> ApiResponse:
         body: StaffContactIn = call.body
         row, created = people.put_staff_contact(self.db, call, staff_id, body, self.runtime.now())
         self.audit.record(call, "staff_contact.saved", "staff_contact", staff_id, detail={"topics": list(body.topics)})
+        self._woken(directory.release_notices(self.db, row, self.runtime.fanout_context()) > 0)
         self.db.commit()
         return ApiResponse(StaffContactOut.model_validate(row), status=201 if created else 200,
                            headers={"ETag": etag(staff_id, row.version)})
@@ -347,6 +365,48 @@ class NotificationsService(ServiceBase):
     def on_appointment_scheduled(self, event: CloudEvent[AppointmentScheduled]) -> None:
         self._woken(events.appointment_scheduled(self.db, event, self.runtime.fanout_context(),
                                                  self.runtime.reminder_policy))
+
+    @reliable_handler(AppointmentRescheduled)
+    def on_appointment_rescheduled(self, event: CloudEvent[AppointmentRescheduled]) -> None:
+        """The old time's reminders are withdrawn, the new time's planned."""
+        self._woken(case_notices.appointment_rescheduled(self.db, event, self.runtime.fanout_context(),
+                                                         self.runtime.reminder_policy))
+
+    @reliable_handler(AppointmentCancelled)
+    def on_appointment_cancelled(self, event: CloudEvent[AppointmentCancelled]) -> None:
+        """None of the appointment's reminders is sent."""
+        self._woken(case_notices.appointment_cancelled(self.db, event, self.runtime.fanout_context()))
+
+    @reliable_handler(StaffRegistered)
+    def on_staff_registered(self, event: CloudEvent[StaffRegistered]) -> None:
+        """The staff contact from casework's directory; notices that waited for it are sent."""
+        self._woken(directory.learn_staff(self.db, event, self.runtime.fanout_context()))
+
+    @reliable_handler(StaffUpdated)
+    def on_staff_updated(self, event: CloudEvent[StaffUpdated]) -> None:
+        """The staff contact follows casework's directory (email, name, active)."""
+        self._woken(directory.learn_staff(self.db, event, self.runtime.fanout_context()))
+
+    @reliable_handler(CaseContactOverdue)
+    def on_case_contact_overdue(self, event: CloudEvent[CaseContactOverdue]) -> None:
+        """The case manager is emailed (and staff with the `contact_overdue` topic)."""
+        self._woken(case_notices.contact_overdue(self.db, event, self.runtime.fanout_context()))
+
+    @reliable_handler(CaseEndApproaching)
+    def on_case_end_approaching(self, event: CloudEvent[CaseEndApproaching]) -> None:
+        """The case manager is emailed (and staff with the `end_approaching` topic)."""
+        self._woken(case_notices.end_approaching(self.db, event, self.runtime.fanout_context()))
+
+    @reliable_handler(CasePlanUpdated)
+    def on_case_plan_updated(self, event: CloudEvent[CasePlanUpdated]) -> None:
+        """The case manager is emailed (and staff with the `plan_updated` topic)."""
+        self._woken(case_notices.plan_updated(self.db, event, self.runtime.fanout_context()))
+
+    @reliable_handler(DeliveryFailed)
+    def on_delivery_failed(self, event: CloudEvent[DeliveryFailed]) -> None:
+        """A partner never got a service-referral event: the case manager (when known) and the
+        `delivery_failed` topic's staff learn which partner and why."""
+        self._woken(case_notices.delivery_failed(self.db, event, self.runtime.fanout_context()))
 
     # ---------------------------------------------------------------- the delivery worker
 

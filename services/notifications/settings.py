@@ -56,9 +56,29 @@ class NotificationSettings(ChannelSettings):
     sms_inbound_secret: str | None = Field(default=None, repr=False)
     sms_inbound_url: str | None = None
 
-    # Links in staff emails; the name participants see as the sender of reminders
-    staff_app_url: str = "http://localhost:8080"
+    # Links in staff emails: the agency's own staff application (`staff_app_urls`, `agency=url;agency=url`),
+    # else `staff_app_url` for every agency, else no link at all (the suite serves no staff front end).
+    staff_app_url: str = Field(default="", max_length=500)
+    staff_app_urls: Annotated[dict[str, str], NoDecode] = Field(default_factory=dict)
+    # A staff notice for someone without a contact yet waits this long for the contact (staff.registered).
+    pending_staff_notice_days: int = Field(default=14, ge=1, le=365)
     sender_name: str = Field(default="Diversion Program", max_length=100)
+
+    @field_validator("staff_app_urls", mode="before")
+    @classmethod
+    def _split_app_urls(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            pairs = [item.strip() for item in value.split(";") if item.strip()]
+            value = {}
+            for pair in pairs:
+                agency, sep, url = pair.partition("=")
+                if not sep or not agency.strip() or not url.strip().startswith(("https://", "http://")):
+                    raise ValueError(f"{pair!r} is not agency=https://app.example")
+                value[agency.strip()] = url.strip()
+        return value
+
+    def staff_app_url_for(self, agency: str) -> str:
+        return self.staff_app_urls.get(agency) or self.staff_app_url
 
     @field_validator("reminder_offsets", mode="before")
     @classmethod

@@ -63,6 +63,7 @@ class ServiceShape:
     calls: tuple[str, ...]  # services it calls over RPC
     answers_rpc: bool
     publishes_feeds: bool = False
+    consumes_own: bool = False  # a handler of its own events (notifications' delivery.failed)
 
 
 def shape_of(name: str, service_cls: type | None = None) -> ServiceShape:
@@ -87,7 +88,7 @@ def shape_of(name: str, service_cls: type | None = None) -> ServiceShape:
                 answers = True
     # The AMQP partner feed is a notifications channel: it declares and publishes the agencies' feeds.
     return ServiceShape(name, tuple(sorted(sources - {name})), tuple(sorted(calls)), answers,
-                        publishes_feeds=name == "notifications")
+                        publishes_feeds=name == "notifications", consumes_own=name in sources)
 
 
 def _alternatives(names: Iterable[str]) -> str:
@@ -117,7 +118,8 @@ def service_grant(shape: ServiceShape) -> Grant:
         write += [FEED_EXCHANGE, FEED_QUEUE]
         read.append(FEED_EXCHANGE)
 
-    topics = [TopicGrant(f"diversion.{shape.name}.events", rf"^org\.diversion\.{re.escape(shape.name)}\.", "^$")]
+    own_topics = rf"^org\.diversion\.{re.escape(shape.name)}\."
+    topics = [TopicGrant(f"diversion.{shape.name}.events", own_topics, own_topics if shape.consumes_own else "^$")]
     for source in shape.sources:
         topics.append(TopicGrant(f"diversion.{source}.events", "^$", rf"^org\.diversion\.{re.escape(source)}\."))
     if uses_rpc:

@@ -273,28 +273,29 @@ class AppointmentScheduled(EventData):
     email: EmailStr | None = None
     preferred_language: Language = Field(default="en", max_length=20)
     with_whom: str | None = Field(default=None, max_length=200)
+    version: int | None = Field(default=None, ge=1, description=(
+        "the appointment's version: a consumer ignores an event older than one it already applied"))
 
 
-@event_type("casework", "staff.updated", classification="internal")
-class StaffUpdated(EventData):
-    """A staff member's record was corrected (active flag, caseload cap, programs or contact details).
+@event_type("casework", "appointment.rescheduled", classification="confidential")
+class AppointmentRescheduled(AppointmentScheduled):
+    """An appointment moved (time or place): the old reminders are withdrawn, new ones planned."""
 
-    Complete enough to address them: the agency is the envelope's `tenantid`; `subject` is their token
-    `sub`, which other services (notifications' staff contacts) key staff by.
-    """
+    previous_starts_at: AwareDatetime
+    reason: str | None = Field(default=None, max_length=500)
+    rescheduled_at: AwareDatetime
 
-    staff_id: str
-    subject: str | None = Field(default=None, description="token `sub` of the staff member")
-    name: str = Field(max_length=200, description="display name")
-    email: EmailStr
-    phone: str | None = Field(default=None, max_length=30)
-    role: Literal["case_manager", "supervisor"]
-    active: bool
-    programs: list[str] = Field(default_factory=list)
-    caseload_cap: int = Field(ge=0)
-    version: int = Field(ge=1)
-    changed_fields: list[str] = Field(default_factory=list)
-    updated_at: AwareDatetime
+
+@event_type("casework", "appointment.cancelled", classification="confidential")
+class AppointmentCancelled(EventData):
+    """An appointment was cancelled: none of its reminders is sent."""
+
+    appointment_id: str
+    case_id: str
+    starts_at: AwareDatetime = Field(description="when it would have been")
+    reason: str = Field(min_length=1, max_length=500)
+    cancelled_at: AwareDatetime
+    version: int | None = Field(default=None, ge=1)
 
 
 @event_type("casework", "checkin.overdue", classification="confidential")
@@ -324,6 +325,39 @@ class CaseEndApproaching(EventData):
     case_manager: str | None = None
     expected_end: date
     days_left: int = Field(ge=0)
+
+
+class _StaffMember(EventData):
+    """A staff member as casework's directory holds them, with where they get notices."""
+
+    staff_id: str
+    agency_id: str
+    role: str = Field(max_length=32)
+    active: bool
+    display_name: str = Field(max_length=200)
+    email: EmailStr
+    phone: str | None = Field(default=None, max_length=30)
+    subject: str | None = Field(default=None, max_length=200, description=(
+        "the token `sub` events name the person by (case.assigned's case_manager); default the staff id"))
+
+
+@event_type("casework", "staff.registered", classification="internal")
+class StaffRegistered(_StaffMember):
+    """A case manager or supervisor joined the agency's staff directory (notifications learns the contact)."""
+
+
+@event_type("casework", "staff.updated", classification="internal")
+class StaffUpdated(_StaffMember):
+    """A staff member's record was corrected (active flag, caseload cap, programs or contact details).
+
+    The whole directory entry, so a consumer never needs the previous one; `changed_fields` says what moved.
+    """
+
+    programs: list[str] = Field(default_factory=list)
+    caseload_cap: int | None = Field(default=None, ge=0)
+    version: int | None = Field(default=None, ge=1)
+    changed_fields: list[str] = Field(default_factory=list)
+    updated_at: AwareDatetime | None = None
 
 
 # ---------------------------------------------------------------- resources

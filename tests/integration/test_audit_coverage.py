@@ -145,6 +145,7 @@ def _open_everything(t: Tenant) -> None:
     appointment = t.call("casework", "POST", f"/v1/cases/{case_id}/appointments", 201, json={
         "starts_at": soon.isoformat(), "kind": "check-in", "with_whom": "case manager"})
     t.ids["notifications", "appointments"] = appointment.json()["id"]
+    t.ids["casework", "appointments"] = appointment.json()["id"]
     plan = t.call("casework", "GET", f"/v1/cases/{case_id}/plan", 200)
     t.call("casework", "POST", f"/v1/cases/{case_id}/plan/changes", 200, headers={"If-Match": plan.headers["ETag"]},
            json={"op": "add_goal", "domain": "housing", "description": "stable housing"})

@@ -490,7 +490,8 @@ def test_consumed_queues_are_found_in_the_code() -> None:
         "diversion.casework.on_referral_accepted--intake.referral.accepted",
         "diversion.casework.on_service_referral_status_changed--resources.service_referral.status_changed",
     }
-    assert len(consumed_queues("notifications")) == 11 and consumed_queues("resources") == set()
+    # 11 handlers, and issue 17's eight: appointment.rescheduled/cancelled, staff.registered/updated, the case alerts
+    assert len(consumed_queues("notifications")) == 19 and consumed_queues("resources") == set()
 
 
 def test_each_scaled_object_counts_exactly_its_service_queues(rendering: Rendering) -> None:

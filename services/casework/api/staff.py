@@ -7,7 +7,7 @@ from sqlalchemy.exc import IntegrityError
 from services.casework.api.base import IF_MATCH, CaseworkBase
 from services.casework.domain.assignment import load_strategies
 from services.casework.schemas import AgencySettingsIn, AgencySettingsOut, StaffIn, StaffOut
-from services.casework.usecases import assignment, staff
+from services.casework.usecases import assignment, staff, staff_events
 from services.casework.usecases.common import utcnow
 from shared.http import ApiResponse, Call, Conflict, UnprocessableContent, api
 from shared.http.concurrency import etag
@@ -26,6 +26,7 @@ class StaffEndpoints(CaseworkBase):
         member = staff.add_staff(self.db, call.agency, body)
         self.audit.record(call, "staff.created", "staff", member.id)
         try:
+            staff_events.staff_registered(self.db, self._emit, member)  # notifications learns the contact
             self.db.commit()
         except IntegrityError:
             self.db.rollback()

@@ -8,6 +8,7 @@ from pydantic import ValidationError
 
 from services.casework.api.base import IDEMPOTENT, IF_MATCH, READERS, WRITERS, CaseworkBase
 from services.casework.domain import supervision
+from services.casework.domain.appointments import AppointmentFieldsInvalid
 from services.casework.mapping import appointment_out, contact_out, incident_out
 from services.casework.schemas import (
     AppointmentIn,
@@ -153,7 +154,10 @@ class VisitEndpoints(CaseworkBase):
         except supervision.AppointmentEndsBeforeStart as exc:
             raise UnprocessableContent(str(exc), errors=[
                 {"field": "ends_at", "message": "must be after starts_at", "type": "value_error"}]) from None
-        self.audit.record(call, "appointment.scheduled", "appointment", row.id, detail={"case_id": case.id})
+        except AppointmentFieldsInvalid as exc:
+            raise UnprocessableContent(str(exc), errors=exc.errors) from None
+        self.audit.record(call, "appointment.scheduled", "appointment", row.id,
+                          detail={"case_id": case.id, "kind": row.kind})
         self.db.flush()
         return self._created(call, scope, appointment_out(row), etag(row.id, row.version))
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Any, Literal, cast
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -23,6 +23,7 @@ from services.casework.domain.corrections import (
 )
 from services.casework.models import ChangeRecord, Participant, Staff
 from services.casework.schemas_corrections import ParticipantPatch, StaffPatch
+from services.casework.usecases import staff_events
 from services.casework.usecases.common import emit_data
 from shared.messaging import Emit
 from shared.messaging.catalog import StaffUpdated
@@ -71,12 +72,10 @@ def patch_staff(session: Session, emit: Emit, member: Staff, body: StaffPatch, *
 
 
 def staff_updated(member: Staff, changed: list[str], now: datetime) -> StaffUpdated:
-    return StaffUpdated(
-        staff_id=member.id, subject=member.subject, name=member.name, email=member.email, phone=member.phone,
-        role=cast(Literal["case_manager", "supervisor"], member.role), active=member.active,
-        programs=list(member.programs), caseload_cap=member.caseload_cap, version=member.version,
-        changed_fields=changed, updated_at=now,
-    )
+    """The corrected directory entry: the fields staff.registered carries, and what changed."""
+    return StaffUpdated(**staff_events.directory_fields(member), programs=list(member.programs),
+                        caseload_cap=member.caseload_cap, version=member.version, changed_fields=changed,
+                        updated_at=now)
 
 
 def patch_participant(session: Session, person: Participant, body: ParticipantPatch, *, actor: str,

@@ -6,8 +6,10 @@ time of the agency) moves to the END of the quiet period when that is still at l
 minus `margin` (the evening before). If the moved time has already passed, the reminder is
 dropped. Two reminders that land on the same minute collapse into one. Rationale: a reminder
 the morning of the appointment is more useful than one the evening before, but a reminder at
-08:00 for an 08:15 appointment is useless, so then the evening before wins. Offsets are local
-wall-clock time ("24 h before" 15:00 is 15:00 the day before, also across a DST change).
+08:00 for an 08:15 appointment is useless, so then the evening before wins. An appointment booked so soon that
+every offset has passed gets one reminder at once (or when quiet hours end, if that leaves
+`min_notice`). Offsets are local wall-clock time ("24 h before" 15:00 is 15:00 the day before,
+also across a DST change).
 """
 
 from __future__ import annotations
@@ -82,6 +84,7 @@ def plan_reminders(appointment_at: datetime, now: datetime, policy: ReminderPoli
     _require_aware(appointment_at, "appointment_at")
     _require_aware(now, "now")
     planned: dict[datetime, PlannedReminder] = {}
+    missed: list[timedelta] = []
     for offset in sorted(policy.offsets, reverse=True):
         # Wall-clock arithmetic in the agency's zone: "24 h before" a 15:00 appointment is 15:00
         # the day before even across a DST change; the UTC round trip resolves a skipped hour.
@@ -92,8 +95,32 @@ def plan_reminders(appointment_at: datetime, now: datetime, policy: ReminderPoli
             start, end = period
             moved = True
             send_at = end if end <= appointment_at - policy.min_notice else start - policy.margin
-        if send_at <= now or send_at >= appointment_at:
+        if send_at <= now:
+            missed.append(offset)
+            continue
+        if send_at >= appointment_at:
             continue
         key = send_at.replace(second=0, microsecond=0)
         planned.setdefault(key, PlannedReminder(send_at=send_at, offset=offset, moved=moved))
+    catch_up = _catch_up(appointment_at, now, policy, missed, [item.send_at for item in planned.values()])
+    if catch_up is not None:
+        planned.setdefault(catch_up.send_at.replace(second=0, microsecond=0), catch_up)
     return sorted(planned.values(), key=lambda reminder: reminder.send_at)
+
+
+def _catch_up(appointment_at: datetime, now: datetime, policy: ReminderPolicy, missed: list[timedelta],
+              later: list[datetime]) -> PlannedReminder | None:
+    """The nearest useful reminder when every offset's time had passed as the appointment was booked (or
+    moved), e.g. booked 90 minutes ahead with offsets 24 h and 2 h: now, or the end of the quiet period now
+    is in when that still leaves `min_notice`; never in the past, never in quiet hours. None when a planned
+    reminder remains (it is the nearest useful one) or the appointment has begun."""
+    if not missed or later or appointment_at <= now:
+        return None
+    send_at = now.astimezone(policy.zone)
+    moved = False
+    period = quiet_period(send_at, policy)
+    if period is not None:
+        if period[1] > appointment_at - policy.min_notice:
+            return None  # only quiet hours are left before the appointment
+        send_at, moved = period[1], True
+    return PlannedReminder(send_at=send_at, offset=max(missed), moved=moved)

@@ -30,6 +30,10 @@ STAFF_TOPICS = {
     "escalation": "staff_escalation",
     "checkin_overdue": "staff_checkin_overdue",
     "screening_review": "staff_screening_review",
+    "contact_overdue": "staff_contact_overdue",
+    "end_approaching": "staff_end_approaching",
+    "plan_updated": "staff_plan_updated",
+    "delivery_failed": "staff_delivery_failed",
 }
 
 

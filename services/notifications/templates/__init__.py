@@ -38,6 +38,10 @@ EMAIL_TEMPLATES = (
     "staff_service_referral_rejected",
     "staff_escalation",
     "staff_checkin_overdue",
+    "staff_contact_overdue",
+    "staff_end_approaching",
+    "staff_plan_updated",
+    "staff_delivery_failed",
 )
 SMS_TEMPLATES = ("appointment_reminder",)
 

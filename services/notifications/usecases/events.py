@@ -57,7 +57,7 @@ def referral_status_changed(session: Session, event: CloudEvent[ServiceReferralS
     made = bool(partner_deliveries(session, event, data.organization_id, ctx.now))
     if is_rejection(data.status):
         made = bool(staff_deliveries(session, event, "service_referral_rejected",
-                                     staff_context_for_rejection(data, ctx), ctx,
+                                     staff_context_for_rejection(data, ctx, event.tenantid), ctx,
                                      direct=_managers(session, event))) or made
     return made
 
@@ -65,15 +65,15 @@ def referral_status_changed(session: Session, event: CloudEvent[ServiceReferralS
 def referral_escalated(session: Session, event: CloudEvent[ServiceReferralEscalated], ctx: FanoutContext) -> bool:
     """To the partner's subscriptions, the case manager and the escalation topic's staff."""
     made = bool(partner_deliveries(session, event, event.data.organization_id, ctx.now))
-    return bool(staff_deliveries(session, event, "escalation", staff_context_for_escalation(event.data, ctx), ctx,
-                                 direct=_managers(session, event))) or made
+    context = staff_context_for_escalation(event.data, ctx, event.tenantid)
+    return bool(staff_deliveries(session, event, "escalation", context, ctx, direct=_managers(session, event))) or made
 
 
 def case_assigned(session: Session, event: CloudEvent[CaseAssigned], ctx: FanoutContext) -> bool:
     """Remember the case manager (later notices go to them) and tell them of the new case."""
     data = event.data
     record_assignment(session, event.tenantid, data.case_id, data.case_manager, data.assigned_at)
-    context = {"case_ref": data.case_id, "link": link(ctx, f"cases/{data.case_id}")}
+    context = {"case_ref": data.case_id, "link": link(ctx, f"cases/{data.case_id}", event.tenantid)}
     return bool(staff_deliveries(session, event, "assignment", context, ctx, direct=[data.case_manager]))
 
 
@@ -82,7 +82,8 @@ def checkin_overdue(session: Session, event: CloudEvent[CheckinOverdue], ctx: Fa
     data = event.data
     due = data.due_at
     context = {"case_ref": data.case_id, "due_at": local(due, ctx),
-               "days_overdue": max((ctx.now - due).days, 0), "link": link(ctx, f"cases/{data.case_id}")}
+               "days_overdue": max((ctx.now - due).days, 0),
+               "link": link(ctx, f"cases/{data.case_id}", event.tenantid)}
     manager = case_manager_of(session, event.tenantid, data.case_id)
     return bool(staff_deliveries(session, event, "checkin_overdue", context, ctx,
                                  direct=[manager] if manager else []))
@@ -95,7 +96,8 @@ def to_agency(session: Session, event: CloudEvent[Any], ctx: FanoutContext) -> b
 
 def review_due(session: Session, event: CloudEvent[ReferralReviewDue], ctx: FanoutContext) -> bool:
     """The screening team (staff contacts with the `screening_review` topic) is told a referral is back."""
-    return bool(staff_deliveries(session, event, "screening_review", staff_context_for_review(event.data, ctx), ctx))
+    context = staff_context_for_review(event.data, ctx, event.tenantid)
+    return bool(staff_deliveries(session, event, "screening_review", context, ctx))
 
 
 def appointment_scheduled(session: Session, event: CloudEvent[AppointmentScheduled], ctx: FanoutContext,

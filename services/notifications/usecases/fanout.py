@@ -10,11 +10,11 @@ import json
 import logging
 import uuid
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -22,6 +22,7 @@ from services.notifications.domain.phone import InvalidPhoneNumber, normalize_ph
 from services.notifications.domain.reminders import ReminderPolicy, plan_reminders
 from services.notifications.domain.routing import STAFF_TOPICS, is_rejection, subscription_wants
 from services.notifications.models import (
+    AppointmentState,
     CaseAssignment,
     ContactPreference,
     Delivery,
@@ -44,6 +45,8 @@ class FanoutContext:
     staff_app_url: str
     renderer_for: RendererFor
     default_country_code: str = "1"
+    staff_app_urls: dict[str, str] = field(default_factory=dict)  # the agencies' own staff applications
+    pending_days: int = 14  # how long a staff notice waits for its recipient's contact
 
 
 def new_id(prefix: str) -> str:
@@ -144,12 +147,12 @@ def agency_deliveries(session: Session, event: CloudEvent, now: datetime) -> lis
     return made
 
 
-def staff_context_for_review(data: Any, ctx: FanoutContext) -> dict[str, Any]:
+def staff_context_for_review(data: Any, ctx: FanoutContext, agency: str | None = None) -> dict[str, Any]:
     return {
         "referral_ref": data.referral_id,
         "reasons": list(data.reasons),
         "due_on": data.due_on,
-        "link": link(ctx, f"referrals/{data.referral_id}") if ctx.staff_app_url else None,
+        "link": link(ctx, f"referrals/{data.referral_id}", agency),
     }
 
 
@@ -176,10 +179,19 @@ def staff_deliveries(
     session: Session, event: CloudEvent, topic: str, context: dict[str, Any], ctx: FanoutContext,
     direct: Iterable[str] = (),
 ) -> list[Delivery]:
-    """Email the staff named in `direct` (e.g. the case manager) and those subscribed to `topic`."""
+    """Email the staff named in `direct` (e.g. the case manager) and those subscribed to `topic`.
+
+    Someone in `direct` without a contact yet gets the notice once their contact arrives (staff.registered
+    or PUT /v1/staff-contacts): it waits as a pending notice."""
     recipients: dict[str, StaffContact] = {}
-    for contact in [*_staff_by_ids(session, event.tenantid, direct), *_staff_by_topic(session, event.tenantid, topic)]:
+    named = _staff_by_ids(session, event.tenantid, direct)
+    for contact in [*named, *_staff_by_topic(session, event.tenantid, topic)]:
         recipients.setdefault(contact.email.lower(), contact)
+    known = {contact.staff_id for contact in named}
+    for staff_id in dict.fromkeys(staff_id for staff_id in direct if staff_id and staff_id not in known):
+        from services.notifications.usecases.directory import hold_notice
+
+        hold_notice(session, event, staff_id, topic, context, ctx.now)
     if not recipients:
         log.info("no staff contact for %s of event %s; nothing sent", topic, event.id)
         return []
@@ -220,8 +232,10 @@ def case_manager_of(session: Session, agency: str, case_id: str) -> str | None:
     )).first()
 
 
-def link(ctx: FanoutContext, path: str) -> str:
-    return f"{ctx.staff_app_url.rstrip('/')}/{path.lstrip('/')}"
+def link(ctx: FanoutContext, path: str, agency: str | None = None) -> str | None:
+    """The agency's staff application's page, or None (no link) when no application is configured."""
+    base = (ctx.staff_app_urls.get(agency) if agency else None) or ctx.staff_app_url
+    return f"{base.rstrip('/')}/{path.lstrip('/')}" if base else None
 
 
 def local(moment: datetime, ctx: FanoutContext) -> datetime:
@@ -290,22 +304,37 @@ def plan_appointment(
     session: Session, agency: str, data: Any, policy: ReminderPolicy, now: datetime,
     default_country_code: str = "1",
 ) -> list[Reminder]:
-    """Create (or move, when rescheduled) the appointment's reminder rows; returns the scheduled ones."""
+    """Create (or move, when rescheduled) the appointment's reminder rows; returns the scheduled ones.
+
+    Reminders planned for another time of the appointment are withdrawn: a scheduled one is cancelled,
+    a queued one whose delivery has not gone out is cancelled with its delivery; one already sent stays
+    sent (it named the old time) and the new time gets its own reminders. An event older than the
+    appointment's latest applied version changes nothing."""
+    if not appointment_version_applies(session, agency, data.appointment_id, getattr(data, "version", None),
+                                       "scheduled", now):
+        return []
     remember_contact(session, agency, data.case_id, data, now, default_country_code)
     starts_at = data.starts_at
     planned = {int(item.offset / timedelta(minutes=1)): item for item in plan_reminders(starts_at, now, policy)}
-    existing = {row.offset_minutes: row for row in session.scalars(select(Reminder).where(
+    rows = session.scalars(select(Reminder).where(
         Reminder.agency_id == agency, Reminder.appointment_id == data.appointment_id
-    ).with_for_update()).all()}
+    ).with_for_update()).all()
+    existing: dict[int, Reminder] = {}
+    for row in rows:
+        if row.appointment_at == starts_at:
+            existing[row.offset_minutes] = row
+        else:
+            withdraw_reminder(session, row, "appointment rescheduled", now)
     scheduled = []
     for offset, row in existing.items():
-        if row.status != "scheduled":
+        revivable = row.status == "cancelled" and row.skip_reason == "appointment rescheduled"
+        if row.status != "scheduled" and not revivable:
             continue  # already queued or decided: never sent twice
         if offset in planned:
-            row.send_at, row.appointment_at = planned[offset].send_at, starts_at
-            row.location, row.updated_at = data.location, now
+            row.status, row.skip_reason = "scheduled", None
+            row.send_at, row.location, row.updated_at = planned[offset].send_at, data.location, now
             scheduled.append(row)
-        else:
+        elif row.status == "scheduled":
             row.status, row.skip_reason, row.updated_at = "cancelled", "appointment rescheduled", now
     for offset, item in planned.items():
         if offset in existing:
@@ -320,7 +349,42 @@ def plan_appointment(
     return scheduled
 
 
-def staff_context_for_rejection(data: Any, ctx: FanoutContext) -> dict[str, Any]:
+def withdraw_reminder(session: Session, row: Reminder, reason: str, now: datetime) -> None:
+    """The reminder is not sent: cancelled if still planned, its delivery cancelled if it has not gone out."""
+    if row.status == "scheduled":
+        row.status, row.skip_reason, row.updated_at = "cancelled", reason, now
+    elif row.status == "queued" and row.delivery_id:
+        session.execute(update(Delivery).where(Delivery.id == row.delivery_id, Delivery.status == "pending").values(
+            status="cancelled", last_error=reason, next_attempt_at=None, updated_at=now,
+            version=Delivery.version + 1,
+        ).execution_options(synchronize_session=False))
+
+
+def appointment_version_applies(session: Session, agency: str, appointment_id: str, version: int | None,
+                                status: str, now: datetime) -> bool:
+    """Record the appointment's version; False when a newer one (or a cancellation) was applied already.
+
+    Scheduled, rescheduled and cancelled travel on separate queues, so they may arrive out of order."""
+    statement = select(AppointmentState).where(AppointmentState.agency_id == agency,
+                                               AppointmentState.appointment_id == appointment_id)
+    row = session.scalars(statement.with_for_update()).first()
+    if row is None:
+        try:
+            with session.begin_nested():
+                session.add(AppointmentState(agency_id=agency, appointment_id=appointment_id, version=version or 1,
+                                             status=status, updated_at=now))
+            return True
+        except IntegrityError:
+            row = session.scalars(statement.with_for_update()).one()
+    if row.status == "cancelled" and status != "cancelled":
+        return False  # cancelled is final
+    if version is not None and version < row.version:
+        return False
+    row.version, row.status, row.updated_at = max(version or row.version, row.version), status, now
+    return True
+
+
+def staff_context_for_rejection(data: Any, ctx: FanoutContext, agency: str | None = None) -> dict[str, Any]:
     # The event names the organization and the service referral only; names come with a later catalog
     # version (see ADR 0050), so ids stand in for them.
     return {
@@ -328,18 +392,18 @@ def staff_context_for_rejection(data: Any, ctx: FanoutContext) -> dict[str, Any]
         "service_name": getattr(data, "service_name", None) or "the requested service",
         "case_ref": getattr(data, "case_id", None) or data.service_referral_id,
         "reason": data.note or getattr(data, "reason_code", None) or "",
-        "link": link(ctx, f"service-referrals/{data.service_referral_id}"),
+        "link": link(ctx, f"service-referrals/{data.service_referral_id}", agency),
     }
 
 
-def staff_context_for_escalation(data: Any, ctx: FanoutContext) -> dict[str, Any]:
+def staff_context_for_escalation(data: Any, ctx: FanoutContext, agency: str | None = None) -> dict[str, Any]:
     waited = data.escalated_at - data.waiting_since
     return {
         "organization_name": data.organization_id,
         "service_name": getattr(data, "service_name", None) or "the requested service",
         "case_ref": getattr(data, "case_id", None) or data.service_referral_id,
         "waiting_days": max(waited.days, 0),
-        "link": link(ctx, f"service-referrals/{data.service_referral_id}"),
+        "link": link(ctx, f"service-referrals/{data.service_referral_id}", agency),
     }
 
 

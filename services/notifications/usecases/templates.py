@@ -33,6 +33,15 @@ SAMPLE_CONTEXT: dict[str, dict[str, Any]] = {
                          "waiting_days": 3, "link": "https://example.org"},
     "staff_checkin_overdue": {"case_ref": "case-1", "days_overdue": 2, "link": "https://example.org",
                               "due_at": dt.datetime(2030, 3, 4, 14, 30, tzinfo=dt.UTC)},
+    "staff_contact_overdue": {"case_ref": "case-1", "link": None,
+                              "last_contact_at": dt.datetime(2030, 2, 1, 14, 30, tzinfo=dt.UTC),
+                              "due_at": dt.datetime(2030, 3, 4, 14, 30, tzinfo=dt.UTC)},
+    "staff_end_approaching": {"case_ref": "case-1", "link": None, "expected_end": dt.date(2030, 4, 1),
+                              "days_left": 28},
+    "staff_plan_updated": {"case_ref": "case-1", "link": None, "plan_version": 3, "change": "goal_added",
+                           "goals_total": 4, "goals_completed": 1},
+    "staff_delivery_failed": {"case_ref": "case-1", "link": None, "referral_ref": "sr-1", "organization_name": "Org",
+                              "attempts": 10, "reason": "HTTP 503"},
 }
 
 

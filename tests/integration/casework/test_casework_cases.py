@@ -45,9 +45,9 @@ def test_case_opens_once_when_referral_accepted_is_delivered_twice(tenant, intak
     opened = outbox_events(engine, tenant.slug, "case.opened")
     assert len(opened) == 1 and opened[0]["data"]["state"] == "active"
     assert [e["data"]["case_manager"] for e in outbox_events(engine, tenant.slug, "case.assigned")] == ["cm-1"]
-    # case.opened reaches consumers before case.assigned
-    assert [e["type"].rsplit(".", 2)[-2:] for e in tap.of(tenant.slug)][:2] == [["case", "opened"],
-                                                                               ["case", "assigned"]]
+    # case.opened reaches consumers before case.assigned (the staff.registered of add_staff comes before both)
+    assert [e["type"].rsplit(".", 2)[-2:] for e in tap.of(tenant.slug) if ".case." in e["type"]][:2] == [
+        ["case", "opened"], ["case", "assigned"]]
 
 
 def _age(born: date) -> int:

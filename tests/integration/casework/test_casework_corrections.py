@@ -95,7 +95,7 @@ def test_deactivating_a_case_manager_queues_their_two_open_cases_and_nobody_new_
     data = updated[0]["data"]
     assert (data["staff_id"], data["subject"], data["active"], data["role"], data["changed_fields"]) == (
         leaving, "cm-leaving", False, "case_manager", ["active"])
-    assert data["name"] == "Staff cm-leaving" and data["email"] == f"cm-leaving@{tenant.slug}.example.org"
+    assert data["display_name"] == "Staff cm-leaving" and data["email"] == f"cm-leaving@{tenant.slug}.example.org"
     assert updated[0]["tenantid"] == tenant.slug
     audited = [row for row in audit_trail(tenant) if row["action"] == "staff.updated"]
     assert len(audited) == 1 and audited[0]["resource_id"] == leaving

@@ -98,3 +98,20 @@ def test_with_quiet_hours_off_a_night_reminder_stays_at_night() -> None:
     assert [(r.send_at, r.moved) for r in planned] == [(local(10, 2), False)]
     assert not in_quiet_hours(local(10, 2), policy)
     assert in_quiet_hours(local(10, 2), POLICY)
+
+
+def test_an_appointment_booked_90_minutes_ahead_gets_one_reminder_now() -> None:
+    """The known bug: booked inside every offset (24 h and 2 h), it used to get no reminder at all."""
+    planned = plan_reminders(local(10, 15), local(10, 13, 30), POLICY)
+    assert [(r.send_at, r.offset) for r in planned] == [(local(10, 13, 30), timedelta(hours=24))]
+
+
+def test_a_late_booking_in_quiet_hours_is_reminded_when_they_end_if_that_leaves_notice() -> None:
+    # Booked at 22:00 for 09:30 the next morning: not now (quiet), but 08:00, 90 minutes before.
+    assert [r.send_at for r in plan_reminders(local(11, 9, 30), local(10, 22), POLICY)] == [local(11, 8)]
+    # Booked at 22:00 for 08:30: 08:00 leaves only 30 minutes, the evening has passed: none at all.
+    assert plan_reminders(local(11, 8, 30), local(10, 22), POLICY) == []
+
+
+def test_no_catch_up_reminder_for_an_appointment_that_has_begun() -> None:
+    assert plan_reminders(local(10, 15), local(10, 15, 5), POLICY) == []

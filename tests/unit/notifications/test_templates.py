@@ -48,6 +48,18 @@ STAFF: dict[str, dict[str, Any]] = {
         "days_overdue": 1,
         "link": "https://diversion.example/cases/42",
     },
+    "staff_contact_overdue": {
+        "case_ref": "CASE-0042",
+        "last_contact_at": None,
+        "due_at": datetime(2025, 3, 3, 10, 0, tzinfo=CHICAGO),
+        "link": None,
+    },
+    "staff_end_approaching": {"case_ref": "CASE-0042", "expected_end": "2025-04-01", "days_left": 1,
+                              "link": "https://diversion.example/cases/42"},
+    "staff_plan_updated": {"case_ref": "CASE-0042", "plan_version": 2, "change": None, "goals_total": 3,
+                           "goals_completed": 1, "link": None},
+    "staff_delivery_failed": {"case_ref": None, "referral_ref": "SR-7", "organization_name": "Haven House",
+                              "attempts": 10, "reason": "HTTP 503", "link": None},
 }
 
 
