@@ -60,9 +60,9 @@ def suite(tmp_path_factory: pytest.TempPathFactory, mail: MailCatcher) -> Iterat
             for s in SERVICES:
                 assert procs[s].poll() is None, (tmp / f"{s}.log").read_text()[-3000:]
                 try:
-                    if requests.get(f"{urls[s]}/readyz", timeout=1).status_code != 200:
+                    if requests.get(f"{urls[s]}/readyz", timeout=5).status_code != 200:
                         return False
-                except requests.ConnectionError:
+                except requests.RequestException:  # not listening yet, or too busy starting to answer in time
                     return False
             return True
 

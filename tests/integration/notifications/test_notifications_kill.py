@@ -43,8 +43,8 @@ class ServiceProcess:
         def ready() -> bool:
             assert self.popen is not None and self.popen.poll() is None, self.log.read_text()[-3000:]
             try:
-                return requests.get(f"{self.url}/readyz", timeout=1).status_code == 200
-            except requests.ConnectionError:
+                return requests.get(f"{self.url}/readyz", timeout=5).status_code == 200
+            except requests.RequestException:  # not listening yet, or too busy starting to answer in time
                 return False
 
         wait_for(ready, 60, "notifications to be ready", every=0.1)
