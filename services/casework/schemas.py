@@ -97,6 +97,8 @@ class ParticipantOut(BaseModel):
     race: str | None
     ethnicity: str | None
     age_at_referral: int | None
+    person_id: str | None = Field(default=None, description="the person's first participant record when this "
+                                  "one is linked to it (ADR 0071): the same person, consents carry over")
 
 
 class CaseSummary(BaseModel):

@@ -110,6 +110,7 @@ def create(session: Session, emit: Emit, audit: AuditLog, call: Call, body: Serv
         answer = consent_covers(
             participant_id=body.participant_id, recipient_org=service["organization_id"],
             categories=categories, purpose=body.consent.purpose, on_date=dt.date.today().isoformat(),
+            case_id=body.case_id, channel="service_referral",  # a refusal is a withheld disclosure (ADR 0071)
         )
     except (RpcTimeout, RemoteError, UnknownService) as exc:
         _refused(audit, call, "failure", {"reason": "consent check unavailable", "error": type(exc).__name__})
