@@ -97,7 +97,7 @@ def link_same_person(session: Session, event: CloudEvent[ReferralAccepted], case
         return []
     return people.link(session, event.tenantid, person, match, source=people.DUPLICATE_DETECTION,
                        reason=f"intake matched referral {event.data.referral_id} to {', '.join(earlier)[:1500]}",
-                       by="casework", now=now or utcnow())
+                       by="service:casework", now=now or utcnow())
 
 
 def apply_referral_status(
