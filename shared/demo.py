@@ -244,7 +244,7 @@ class Walkthrough:
 
         def accounted() -> list[dict[str, Any]] | None:
             items = self._call("GET", "casework", accounting, case_manager, 200).json()["items"]
-            return items if {i["channel"] for i in items} >= {"service_referral", "partner_read"} else None
+            return items if {i["channel"] for i in items} >= {"service_referral", "webhook", "partner_read"} else None
 
         out.disclosures = _wait(accounted, "the accounting of disclosures in casework")
         self.on_step(Step("casework", "accounting of disclosures",

@@ -77,7 +77,8 @@ class PeopleEndpoints(CaseworkBase):
         self.audit.record_now(call, "disclosure.read", "participant", person.id,
                               detail={"participant_ids": ids, "format": "csv" if as_csv else "json",
                                       "ids": [r.id for r in rows][:200], "count": len(rows)})
+        items = disclosures.as_dicts(self.db, call.agency, rows)
         if as_csv:
-            return ApiResponse(disclosures.to_csv(rows), media_type="text/csv", headers={
+            return ApiResponse(disclosures.to_csv(items), media_type="text/csv", headers={
                 "Content-Disposition": f'attachment; filename="disclosures-{person.id}.csv"'})
-        return Page[DisclosureOut](items=[DisclosureOut.model_validate(r) for r in rows], next_cursor=next_cursor)
+        return Page[DisclosureOut](items=[DisclosureOut.model_validate(i) for i in items], next_cursor=next_cursor)

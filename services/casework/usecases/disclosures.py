@@ -78,6 +78,28 @@ def everything(session: Session, agency: str, participant_ids: Sequence[str]) ->
     return list(session.scalars(statement.limit(CSV_LIMIT)))
 
 
+def as_dicts(session: Session, agency: str, rows: Sequence[DisclosureRecord]) -> list[dict[str, Any]]:
+    """The entries as the accounting shows them: a delivery notifications reported without the person gets
+    the participant, case, categories and consent of its service referral's entry (read only, not stored)."""
+    referral_ids = {r.service_referral_id for r in rows if r.participant_id is None and r.service_referral_id}
+    known: dict[str, DisclosureRecord] = {}
+    if referral_ids:
+        for row in session.scalars(select(DisclosureRecord).where(
+                DisclosureRecord.agency_id == agency, DisclosureRecord.service_referral_id.in_(referral_ids),
+                DisclosureRecord.participant_id.is_not(None), DisclosureRecord.channel == "service_referral")):
+            known.setdefault(str(row.service_referral_id), row)
+    out = []
+    for row in rows:
+        item = {name: getattr(row, name) for name in CSV_FIELDS}
+        origin = known.get(str(row.service_referral_id)) if row.participant_id is None else None
+        if origin is not None:
+            item.update(participant_id=origin.participant_id, case_id=origin.case_id,
+                        categories=item["categories"] or list(origin.categories),
+                        consent_id=item["consent_id"] or origin.consent_id)
+        out.append(item)
+    return out
+
+
 def _cell(value: Any) -> str:
     """A CSV cell a spreadsheet shows as text (a leading = + - @ would be read as a formula)."""
     text = ";".join(map(str, value)) if isinstance(value, list) else "" if value is None else (
@@ -85,10 +107,10 @@ def _cell(value: Any) -> str:
     return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
 
 
-def to_csv(rows: Sequence[DisclosureRecord]) -> str:
+def to_csv(items: Sequence[dict[str, Any]]) -> str:
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(CSV_FIELDS)
-    for row in rows:
-        writer.writerow([_cell(getattr(row, name)) for name in CSV_FIELDS])
+    for item in items:
+        writer.writerow([_cell(item[name]) for name in CSV_FIELDS])
     return buffer.getvalue()

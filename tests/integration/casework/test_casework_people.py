@@ -60,7 +60,8 @@ def disclosure(agency: str, *, participant_id: str | None, case_id: str | None, 
     model = NotificationsDisclosureRecorded if notifications else ResourcesDisclosureRecorded
     data = model(participant_id=participant_id, case_id=case_id, service_referral_id=referral_id,
                  recipient_org_id=ORG, recipient_name="=Housing Partner", channel=channel,
-                 categories=["contact_info"], purpose="service_referral", consent_id="c-1", outcome=outcome,
+                 categories=[] if notifications else ["contact_info"], purpose="service_referral",
+                 consent_id=None if notifications else "c-1", outcome=outcome,
                  reason=reason, occurred_at=at)
     return new_event(data, subject=participant_id or referral_id, tenantid=agency)
 
@@ -124,9 +125,12 @@ def test_a_person_referred_again_is_one_person_consents_carry_over_and_disclosur
     by = {(i["channel"], i["outcome"], i["source"], i["case_id"]) for i in items}
     assert by == {("service_referral", "disclosed", "resources", first.id),
                   ("service_referral", "disclosed", "resources", second.id),
-                  ("webhook", "withheld", "notifications", None),
+                  ("webhook", "withheld", "notifications", first.id),  # joined through its referral
                   ("partner_read", "disclosed", "resources", second.id),
                   ("service_referral", "withheld", "casework", second.id)}
+    [webhook] = [i for i in items if i["channel"] == "webhook"]
+    assert (webhook["participant_id"], webhook["categories"], webhook["consent_id"],
+            webhook["service_referral_id"]) == (first.participant_id, ["contact_info"], "c-1", "sr-1")
     withheld = [i for i in items if i["outcome"] == "withheld"]
     assert {i["reason"] for i in withheld} >= {"consent revoked"} and all(i["reason"] for i in withheld)
     assert [i["occurred_at"] for i in items] == sorted((i["occurred_at"] for i in items), reverse=True)
