@@ -55,6 +55,7 @@ class Outcome:
     reminder_delivery: dict[str, Any] = field(default_factory=dict)
     reminder_mail: EmailMessage | None = None
     disposition: str | None = None
+    disclosures: list[dict[str, Any]] = field(default_factory=list)  # casework's accounting, newest first
 
 
 class _Receiver:
@@ -115,6 +116,17 @@ class Walkthrough:
         if response.status_code != expect:
             raise DemoFailed(f"{service}: {method} {path} answered {response.status_code}: {response.text[:800]}")
         return response
+
+    def _refer(self, token: str, body: dict[str, Any]) -> dict[str, Any] | None:
+        """Make the service referral; None while resources has not yet learnt the case from `case.opened`."""
+        response = requests.post(self.urls["resources"] + "/v1/service-referrals", json=body, timeout=20,
+                                 headers={"Authorization": f"Bearer {token}", "Idempotency-Key": body["case_id"]})
+        if response.status_code == 422 and "case-participant-mismatch" in response.text:
+            return None
+        if response.status_code != 201:
+            raise DemoFailed(f"resources: POST /v1/service-referrals answered {response.status_code}: "
+                             f"{response.text[:800]}")
+        return response.json()  # type: ignore[no-any-return]
 
     def _goal(self, out: Outcome, token: str, goal_id: str) -> dict[str, Any]:
         current = self._call("GET", "casework", f"/v1/cases/{out.case['id']}/plan", token, 200).json()
@@ -178,6 +190,9 @@ class Walkthrough:
         out.case = _wait(opened, "case opened and assigned")
         self.on_step(Step("casework", "case opened and assigned",
                           f"state {out.case['state']}, expected end {out.case['expected_end_date']}"))
+        staff = self._call("GET", "casework", f"/v1/staff/{out.case['case_manager_id']}", supervisor, 200).json()
+        # The assigned case manager makes the referral: resources applies casework's caseload rule (ADR 0071).
+        case_manager = self.token(agency=self.agency, roles=("case_manager",), sub=staff["subject"])
         plan = self._call("POST", "casework", f"/v1/cases/{out.case['id']}/assessments", supervisor, 201, json={
             "domains": [{"domain": "housing", "level": "high", "notes": "staying with friends"},
                         {"domain": "employment", "level": "moderate"}]})
@@ -213,14 +228,16 @@ class Walkthrough:
             subscription = self._call("POST", "notifications", "/v1/subscriptions", partner, 201,
                                       json={"url": receiver.url, "event_types": ["service_referral.requested"]}).json()
             self.on_step(Step("notifications", "partner subscribed a webhook", receiver.url))
-            created = self._call("POST", "resources", "/v1/service-referrals", supervisor, 201, json={
+            body = {
                 "case_id": out.case["id"], "participant_id": out.case["participant_id"],
                 "participant_name": "Jordan Example", "contact": {"phone": "+13145550100"},
                 "need": "stable housing", "need_category": "housing", "service_id": services[0]["id"],
                 "consent": {"categories": ["contact_info"], "purpose": "service_referral"},
-            }).json()
+            }
+            created = _wait(lambda: self._refer(case_manager, body), "resources knows the case (case.opened)")
             out.service_referral_id = created["id"]
-            self.on_step(Step("resources", "service referral sent", "consent confirmed by casework over RPC"))
+            self.on_step(Step("resources", "service referral sent",
+                              f"by the assigned case manager {staff['name']}; consent confirmed by casework over RPC"))
             linked = self._change_plan(out, supervisor, {"op": "link_service_referral", "goal_id": goal["id"],
                                                          "service_referral_id": out.service_referral_id})
             self.on_step(Step("casework", "referral linked to the housing goal", f"plan v{linked['version']}"))
@@ -236,6 +253,16 @@ class Walkthrough:
         self._call("PATCH", "resources", f"/v1/service-referrals/{out.service_referral_id}", partner, 200,
                    json={"status": "accepted"}, headers={"If-Match": mine.headers["ETag"]})
         self.on_step(Step("resources", "partner accepted the referral", "service_referral.status_changed"))
+        accounting = f"/v1/participants/{out.case['participant_id']}/disclosures"
+
+        def accounted() -> list[dict[str, Any]] | None:
+            items = self._call("GET", "casework", accounting, case_manager, 200).json()["items"]
+            return items if {i["channel"] for i in items} >= {"service_referral", "webhook", "partner_read"} else None
+
+        out.disclosures = _wait(accounted, "the accounting of disclosures in casework")
+        self.on_step(Step("casework", "accounting of disclosures",
+                          "; ".join(f"{i['channel']} to {i['recipient_org_id'][:8]}: {i['outcome']} "
+                                    f"({', '.join(i['categories'])})" for i in reversed(out.disclosures))))
 
         def goal_moved() -> dict[str, Any] | None:
             found = self._goal(out, supervisor, goal["id"])

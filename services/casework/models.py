@@ -104,6 +104,9 @@ class Participant(Base):
     city: Mapped[str | None] = mapped_column(String(100), nullable=True)
     region: Mapped[str | None] = mapped_column(String(100), nullable=True)
     postal_code: Mapped[str | None] = mapped_column(String(20), nullable=True)
+    # The person this record is one of (ADR 0071): the first participant record of a person referred again,
+    # linked by intake's duplicate match or by staff; None while the record stands alone (or is that first).
+    person_id: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
     # Unaccented, casefolded "first last" (domain/search.py): the search matches on it on every database.
     search_key: Mapped[str] = mapped_column(String(210), default="", index=True)
     # Fields staff corrected: events never overwrite them (domain/corrections.py).
@@ -415,3 +418,49 @@ class SupervisionAlert(Base):
     case_id: Mapped[str] = mapped_column(String(64), index=True)
     event_id: Mapped[str] = mapped_column(String(100))
     created_at: Mapped[dt.datetime] = mapped_column()
+
+
+class ParticipantLink(Base):
+    """Every link of a participant record to a person and its undoing (ADR 0071): who, when, why, from what."""
+
+    __tablename__ = "participant_link"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    agency_id: Mapped[str] = mapped_column(String(64), index=True)
+    participant_id: Mapped[str] = mapped_column(String(64), index=True)
+    person_id: Mapped[str] = mapped_column(String(64))
+    source: Mapped[str] = mapped_column(String(32))  # duplicate_detection | staff
+    reason: Mapped[str] = mapped_column(Text, default="")
+    linked_by: Mapped[str] = mapped_column(String(200))
+    linked_at: Mapped[dt.datetime] = mapped_column()
+    unlinked_by: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    unlinked_at: Mapped[dt.datetime | None] = mapped_column(nullable=True)
+    unlink_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+
+class DisclosureRecord(Base):
+    """The accounting of disclosures (ADR 0071): what was disclosed to whom, or withheld, as the disclosing
+    service reported it (`disclosure.recorded` from resources and notifications, a refused consent check here)."""
+
+    __tablename__ = "disclosure_record"
+    __table_args__ = (
+        Index("ix_disclosure_record_participant", "agency_id", "participant_id"),
+        Index("ix_disclosure_record_referral", "agency_id", "service_referral_id"),
+    )
+
+    id: Mapped[str] = mapped_column(String(100), primary_key=True)  # the event's id (or a uuid)
+    agency_id: Mapped[str] = mapped_column(String(64))
+    participant_id: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    case_id: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    service_referral_id: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    recipient_org_id: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    recipient_name: Mapped[str | None] = mapped_column(String(300), nullable=True)
+    channel: Mapped[str] = mapped_column(String(32))
+    categories: Mapped[list[str]] = mapped_column(JSON)
+    purpose: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    consent_id: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    outcome: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str | None] = mapped_column(String(300), nullable=True)
+    source: Mapped[str] = mapped_column(String(32))
+    occurred_at: Mapped[dt.datetime] = mapped_column()
+    recorded_at: Mapped[dt.datetime] = mapped_column()

@@ -107,6 +107,8 @@ class ParticipantOut(BaseModel):
     city: str | None = None
     region: str | None = None
     postal_code: str | None = None
+    person_id: str | None = Field(default=None, description="the person's first participant record when this "
+                                  "one is linked to it (ADR 0071): the same person, consents carry over")
     version: int = 1
 
 

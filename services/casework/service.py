@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from services.casework.api.appointments import AppointmentEndpoints
 from services.casework.api.cases import CaseEndpoints
@@ -10,6 +11,7 @@ from services.casework.api.conditions import ConditionLedgerEndpoints
 from services.casework.api.consents import ConsentEndpoints
 from services.casework.api.corrections import CorrectionEndpoints
 from services.casework.api.participants import ParticipantEndpoints
+from services.casework.api.people import PeopleEndpoints
 from services.casework.api.plans import PlanEndpoints
 from services.casework.api.reports import ReportEndpoints
 from services.casework.api.staff import StaffEndpoints
@@ -34,13 +36,20 @@ from services.casework.domain.lifecycle import (
 )
 from services.casework.domain.supervision import ConditionProgressError, ContactAlreadySettled
 from services.casework.settings import CaseworkSettings
-from services.casework.usecases import assignment, events, supervision
+from services.casework.usecases import assignment, disclosures, events, supervision
 from services.casework.usecases.common import Missing, utcnow
+from shared.auth import Identity
 from shared.db import Database
-from shared.extensions import Auditor, ContextData, OwnSettings, settings_timer
+from shared.extensions import AuditLog, Auditor, ContextData, OwnSettings, settings_timer
 from shared.http import register_problem
 from shared.messaging import Outbox, reliable_handler
-from shared.messaging.catalog import ReferralAccepted, ServiceReferralStatusChanged
+from shared.messaging.catalog import (
+    DisclosureFacts,
+    NotificationsDisclosureRecorded,
+    ReferralAccepted,
+    ResourcesDisclosureRecorded,
+    ServiceReferralStatusChanged,
+)
 from shared.messaging.envelope import CloudEvent
 from shared.service import ServiceBase
 
@@ -70,8 +79,8 @@ register_problem(AppointmentNotChangeable, 409, "appointment-not-changeable", "C
 
 
 class CaseworkService(StaffEndpoints, CaseEndpoints, PlanEndpoints, ConditionEndpoints, ConditionLedgerEndpoints,
-                      VisitEndpoints, AppointmentEndpoints, ConsentEndpoints, ReportEndpoints, ParticipantEndpoints,
-                      CorrectionEndpoints, ServiceBase):
+                      VisitEndpoints, AppointmentEndpoints, ConsentEndpoints, PeopleEndpoints, ReportEndpoints,
+                      ParticipantEndpoints, CorrectionEndpoints, ServiceBase):
     """Case management for diversion participants: staff, cases, plans, supervision, consents and outcomes."""
 
     name = "casework"
@@ -94,7 +103,29 @@ class CaseworkService(StaffEndpoints, CaseEndpoints, PlanEndpoints, ConditionEnd
     @reliable_handler(ReferralAccepted)
     def on_referral_accepted(self, event: CloudEvent[ReferralAccepted]) -> None:
         """Open exactly one case (the inbox absorbs redeliveries; the unique key absorbs republished copies)."""
-        events.open_case_from_referral(self.db, self._emit, event, self.settings)
+        case = events.open_case_from_referral(self.db, self._emit, event, self.settings)
+        linked = events.link_same_person(self.db, event, case)
+        if linked:  # intake's duplicate detection matched an earlier case's person (ADR 0071)
+            # On the handler's own session: in a batch it is the batch's, which the Auditor's is not.
+            AuditLog(self.name, lambda: self.db).record_as(
+                Identity(sub="service:casework", agency=event.tenantid, roles=frozenset({"case_manager"})),
+                "participant.linked", "participant", case.participant_id,
+                detail={"person_id": linked[0].person_id, "source": "duplicate_detection",
+                        "referral_ids": list(event.data.same_person_referral_ids)})
+
+    def _disclosure(self, event: CloudEvent[Any], source: str) -> None:
+        data: DisclosureFacts = event.data
+        disclosures.record_event(self.db, event.tenantid, event.id, source, data, utcnow())
+
+    @reliable_handler(ResourcesDisclosureRecorded)
+    def on_resources_disclosure(self, event: CloudEvent[ResourcesDisclosureRecorded]) -> None:
+        """A service referral sent or a partner's read: an entry of the accounting of disclosures (ADR 0071)."""
+        self._disclosure(event, "resources")
+
+    @reliable_handler(NotificationsDisclosureRecorded)
+    def on_notifications_disclosure(self, event: CloudEvent[NotificationsDisclosureRecorded]) -> None:
+        """A delivery to a partner made or withheld: an entry of the accounting of disclosures (ADR 0071)."""
+        self._disclosure(event, "notifications")
 
     @reliable_handler(ServiceReferralStatusChanged)
     def on_service_referral_status_changed(self, event: CloudEvent[ServiceReferralStatusChanged]) -> None:

@@ -251,3 +251,18 @@ class ServiceReferralHistory(Base):
     changed_by: Mapped[str] = mapped_column(String(200))
     changed_by_role: Mapped[str] = mapped_column(String(40))
     changed_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
+
+
+class CaseloadEntry(Base):
+    """Casework's cases as resources knows them from `case.opened` and `case.assigned` (ADR 0071): whose
+    participant each case is and the `sub` of its case manager, so the caseload rule is casework's."""
+
+    __tablename__ = "caseload_entry"
+    __table_args__ = (Index("ix_caseload_agency_participant", "agency_id", "participant_id"),)
+
+    agency_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    case_id: Mapped[str] = mapped_column(String(100), primary_key=True)
+    participant_id: Mapped[str | None] = mapped_column(String(100))
+    case_manager: Mapped[str | None] = mapped_column(String(200))
+    assigned_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime())
+    updated_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())

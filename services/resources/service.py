@@ -35,7 +35,7 @@ from services.resources.schemas import (
     TaxonomyTermQuery,
 )
 from services.resources.settings import ResourcesSettings
-from services.resources.usecases import directory, referrals
+from services.resources.usecases import caseload, directory, referrals
 from services.resources.usecases import search as searching
 from services.resources.usecases.escalation import escalate_due
 from shared.db import Database
@@ -46,7 +46,8 @@ from shared.http.concurrency import etag
 from shared.http.pagination import Page, Pager
 from shared.http.problems import register_problem
 from shared.idempotency import remember, replay
-from shared.messaging import CloudEvent, Outbox, RpcProxy
+from shared.messaging import CloudEvent, Outbox, RpcProxy, reliable_handler
+from shared.messaging.catalog import CaseAssigned, CaseOpened
 from shared.messaging.nameko_outbox import OutboxWriter
 from shared.service import ServiceBase
 
@@ -200,7 +201,8 @@ class ResourcesService(HsdsApi, ServiceBase):
          response=ServiceReferralOut | PartnerServiceReferralOut, tags=["service referrals"],
          summary="One service referral (a partner's view holds only what sharing allows), with its ETag")
     def get_service_referral(self, call: Call, referral_id: str) -> ApiResponse:
-        ref = referrals.read(self.db, self.audit, call, referral_id)
+        ref = referrals.read(self.db, self._emit, self.audit, call, referral_id, _now())
+        self.db.commit()
         return ApiResponse(referral_view(ref, referrals.actor(call)), headers={"ETag": etag(ref.id, ref.version)})
 
     @api("PATCH", "/v1/service-referrals/<referral_id>", roles=REFERRAL_READERS, body=ServiceReferralStatusChange,
@@ -218,6 +220,19 @@ class ResourcesService(HsdsApi, ServiceBase):
          summary="Every status of a referral, who set it and why (the referring agency only)")
     def service_referral_history(self, call: Call, referral_id: str) -> list[ServiceReferralHistoryOut]:
         return [history_out(row) for row in referrals.history(self.db, self.audit, call, referral_id)]
+
+    # -- casework's caseload (ADR 0071) --------------------------------------------------------------
+
+    @reliable_handler(CaseOpened)
+    def on_case_opened(self, event: CloudEvent[CaseOpened]) -> None:
+        """Which participant a case is (a referral's case_id must be one of its participant's)."""
+        caseload.case_opened(self.db, event.tenantid, event.data.case_id, event.data.participant_id, _now())
+
+    @reliable_handler(CaseAssigned)
+    def on_case_assigned(self, event: CloudEvent[CaseAssigned]) -> None:
+        """Who holds a case now: access to its referrals moves with a reassignment."""
+        data = event.data
+        caseload.case_assigned(self.db, event.tenantid, data.case_id, data.case_manager, data.assigned_at, _now())
 
     # -- escalation ---------------------------------------------------------------------------------
 

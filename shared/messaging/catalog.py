@@ -126,6 +126,11 @@ class ReferralAccepted(EventData):
     participant: Participant
     accepted_at: AwareDatetime
     decided_by: str = Field(description="`sub` of the prosecutor who decided")
+    same_person_referral_ids: list[str] = Field(
+        default_factory=list, max_length=50,
+        description="earlier referrals of the agency that intake's duplicate detection matched to the same person "
+                    "(normalized name and date of birth), unless a screener judged this referral not a duplicate; "
+                    "casework links the new case's participant to theirs (ADR 0071)")
 
 
 @event_type("intake", "referral.declined", classification="confidential")
@@ -425,6 +430,38 @@ class ServiceReferralEscalated(EventData):
     service_id: str | None = None
     case_id: str | None = Field(default=None, description="casework case, so staff can follow up")
     respond_by: AwareDatetime | None = None
+
+
+class DisclosureFacts(EventData):
+    """One disclosure of a participant's information to someone outside the agency, or one withheld (ADR 0071).
+
+    The accounting of disclosures (42 CFR 2.24 / HIPAA 164.528) casework keeps is built from these. The agency
+    travels in the envelope's `tenantid`. `participant_id` may be absent when the publisher does not know it
+    (a notification delivery): casework joins it through `service_referral_id`.
+    """
+
+    participant_id: str | None = Field(default=None, max_length=100)
+    case_id: str | None = Field(default=None, max_length=100)
+    service_referral_id: str | None = Field(default=None, max_length=100)
+    recipient_org_id: str | None = Field(default=None, max_length=200, description="partner organization id")
+    recipient_name: str | None = Field(default=None, max_length=300)
+    channel: Literal["service_referral", "partner_read", "webhook", "amqp", "email", "sms"]
+    categories: list[str] = Field(default_factory=list, max_length=20, description="information categories")
+    purpose: str | None = Field(default=None, max_length=40)
+    consent_id: str | None = Field(default=None, max_length=100)
+    outcome: Literal["disclosed", "withheld"]
+    reason: str | None = Field(default=None, max_length=300, description="why it was withheld")
+    occurred_at: AwareDatetime
+
+
+@event_type("resources", "disclosure.recorded", classification="confidential")
+class ResourcesDisclosureRecorded(DisclosureFacts):
+    """Resources disclosed (or withheld) a participant's information: a service referral sent, a partner read."""
+
+
+@event_type("notifications", "disclosure.recorded", classification="confidential")
+class NotificationsDisclosureRecorded(DisclosureFacts):
+    """Notifications delivered (or withheld) a message carrying a participant's information to a partner."""
 
 
 # ---------------------------------------------------------------- notifications

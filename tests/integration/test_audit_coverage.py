@@ -19,7 +19,7 @@ from typing import Any
 
 import jwt
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.engine import Engine
 
 from services.resources.demo import load_demo
@@ -163,6 +163,12 @@ def _open_everything(t: Tenant) -> None:
     partner = make_token(t.slug, ("partner",), org=org["id"], sub="partner-1")
     t.call("notifications", "POST", "/v1/subscriptions", 201, partner,
            json={"url": "http://127.0.0.1:9/hook", "event_types": ["service_referral.requested"]})
+    def known_to_resources() -> Any:
+        with t.engines["resources"].connect() as connection:
+            return connection.execute(text("SELECT 1 FROM caseload_entry WHERE case_id = :c AND participant_id = :p"),
+                                      {"c": case_id, "p": person}).first()
+
+    wait_for(known_to_resources, 30, "resources knows the case from case.opened (ADR 0071)")
     created = t.call("resources", "POST", "/v1/service-referrals", 201, json={
         "case_id": case_id, "participant_id": person, "participant_name": "Dana Brooks",
         "contact": {"phone": "+13145550134"}, "need": "stable housing", "need_category": "housing",

@@ -489,9 +489,15 @@ def test_consumed_queues_are_found_in_the_code() -> None:
         "diversion.casework.rpc",
         "diversion.casework.on_referral_accepted--intake.referral.accepted",
         "diversion.casework.on_service_referral_status_changed--resources.service_referral.status_changed",
+        "diversion.casework.on_resources_disclosure--resources.disclosure.recorded",
+        "diversion.casework.on_notifications_disclosure--notifications.disclosure.recorded",
     }
     # 11 handlers, and issue 17's eight: appointment.rescheduled/cancelled, staff.registered/updated, the case alerts
-    assert len(consumed_queues("notifications")) == 19 and consumed_queues("resources") == set()
+    assert len(consumed_queues("notifications")) == 19
+    assert consumed_queues("resources") == {
+        "diversion.resources.on_case_opened--casework.case.opened",
+        "diversion.resources.on_case_assigned--casework.case.assigned",
+    }
 
 
 def test_each_scaled_object_counts_exactly_its_service_queues(rendering: Rendering) -> None:

@@ -9,13 +9,15 @@ from pydantic import ValidationError
 from services.casework.api.base import IDEMPOTENT, IF_MATCH, READERS, WRITERS, CaseworkBase
 from services.casework.mapping import consent_out
 from services.casework.schemas import ConsentIn, ConsentOut, RevocationIn
-from services.casework.usecases import consents
+from services.casework.usecases import consents, people
 from services.casework.usecases.common import utcnow
 from shared.auth import Identity
 from shared.http import ApiResponse, Call, UnprocessableContent, api
 from shared.http.concurrency import etag
 from shared.idempotency import replay
 from shared.messaging import rpc
+
+WITHHELD_CHANNELS = frozenset({"service_referral", "partner_read", "webhook", "amqp", "email", "sms"})
 
 
 class ConsentEndpoints(CaseworkBase):
@@ -41,10 +43,12 @@ class ConsentEndpoints(CaseworkBase):
 
     @api("GET", "/v1/participants/<id>/consents", person_data=True,
          roles=READERS, response=list[ConsentOut], tags=["consents"],
-         summary="A participant's consents, newest first (the read is audited)")
+         summary="A participant's consents, newest first, with those of the person's linked participant records "
+                 "(ADR 0071; the read is audited)")
     def list_consents(self, call: Call, id: str) -> list[ConsentOut]:
         person = self._participant(call, id)
-        out = [consent_out(r) for r in consents.list_consents(self.db, person.id)]
+        out = [consent_out(r) for r in consents.list_consents(self.db, people.member_ids(self.db, call.agency,
+                                                                                          person))]
         self.audit.record_now(call, "consent.read", "participant", person.id, detail={"ids": [c.id for c in out]})
         return out
 
@@ -73,8 +77,9 @@ class ConsentEndpoints(CaseworkBase):
 
     @rpc
     def consent_covers(self, participant_id: str, recipient_org: str, categories: list[str], purpose: str,
-                       on_date: str) -> dict[str, Any]:
-        """Does a valid consent cover this disclosure? Covered checks are logged as disclosures (ADR 0040)."""
+                       on_date: str, case_id: str | None = None, channel: str | None = None) -> dict[str, Any]:
+        """Does a valid consent cover this disclosure? Covered checks are logged as disclosures (ADR 0040);
+        a refused one that names its `channel` is a withheld disclosure in the accounting (ADR 0071)."""
         agency = self.context.get("agency")
         actor = str(self.context.get("sub") or "rpc")
         if not agency:
@@ -83,7 +88,8 @@ class ConsentEndpoints(CaseworkBase):
                     "notice": ""}
         check = consents.check_consent(self.db, agency=agency, actor=actor, participant_id=participant_id,
                                        recipient_org=recipient_org, categories=categories, purpose=purpose,
-                                       on_date=on_date, now=utcnow())
+                                       on_date=on_date, now=utcnow(), case_id=case_id,
+                                       channel=channel if channel in WITHHELD_CHANNELS else None)
         if check.participant_id is None:
             return check.answer
         caller = Identity.from_context(self.context)

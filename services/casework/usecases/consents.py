@@ -15,6 +15,7 @@ from services.casework.domain import lifecycle
 from services.casework.mapping import consent_domain, consent_row
 from services.casework.models import CaseRecord, ConsentRecord, DisclosureLog, Participant
 from services.casework.schemas import ConsentIn
+from services.casework.usecases import disclosures, people
 from services.casework.usecases.common import Missing
 
 
@@ -38,13 +39,17 @@ def add_consent(session: Session, person: Participant, body: ConsentIn, *, agenc
     return row
 
 
-def list_consents(session: Session, participant_id: str) -> list[ConsentRecord]:
-    return list(session.scalars(select(ConsentRecord).where(ConsentRecord.participant_id == participant_id)
+def list_consents(session: Session, participant_ids: str | list[str]) -> list[ConsentRecord]:
+    """The consents of a participant record, or of every record of one person (ADR 0071), newest first."""
+    ids = [participant_ids] if isinstance(participant_ids, str) else participant_ids
+    return list(session.scalars(select(ConsentRecord).where(ConsentRecord.participant_id.in_(ids))
                                 .order_by(ConsentRecord.created_at.desc(), ConsentRecord.id)))
 
 
 def consent_of(session: Session, person: Participant, consent_id: str, *, lock: bool = False) -> ConsentRecord:
-    statement = select(ConsentRecord).where(ConsentRecord.participant_id == person.id, ConsentRecord.id == consent_id)
+    """A consent of this person (any of their linked participant records)."""
+    ids = people.member_ids(session, person.agency_id, person)
+    statement = select(ConsentRecord).where(ConsentRecord.participant_id.in_(ids), ConsentRecord.id == consent_id)
     row = session.scalar(statement.with_for_update() if lock else statement)
     if row is None:
         raise Missing("no such consent")
@@ -74,10 +79,32 @@ class ConsentCheck:
     detail: dict[str, Any] | None = None
 
 
+def _coverage(session: Session, agency: str, person: Participant, recipient_org: str,
+              wanted: list[consent_rules.InfoCategory], goal: consent_rules.Purpose,
+              day: dt.date) -> consent_rules.Coverage:
+    """The coverage of the person's consents: each linked record's consents judged with its own case's
+    disposition (ADR 0071); a covering one wins, else the answer about this record's own consents."""
+    answers = []
+    for member in people.members(session, agency, person):
+        consents = [consent_domain(r) for r in session.scalars(
+            select(ConsentRecord).where(ConsentRecord.participant_id == member.id))]
+        coverage = consent_rules.covers(consents, member.id, recipient_org, wanted, goal, day,
+                                        case_disposed(session, agency, member.id))
+        if coverage.covered:
+            return coverage
+        answers.append(coverage)
+    own = answers[0]
+    if own.code is consent_rules.CoverageCode.NO_CONSENT:
+        return next((a for a in answers if a.code is not consent_rules.CoverageCode.NO_CONSENT), own)
+    return own
+
+
 def check_consent(session: Session, *, agency: str, actor: str, participant_id: str, recipient_org: str,
-                  categories: list[str], purpose: str, on_date: str, now: dt.datetime) -> ConsentCheck:
+                  categories: list[str], purpose: str, on_date: str, now: dt.datetime,
+                  case_id: str | None = None, channel: str | None = None) -> ConsentCheck:
     """Does a valid consent cover this disclosure? A covered check is logged as a disclosure (ADR 0040);
-    a refused request (invalid, unknown participant) has no `participant_id` and is not audited."""
+    a refused request (invalid, unknown participant) has no `participant_id` and is not audited. A refused
+    check that names its `channel` (resources' service referral) is a withheld disclosure in the accounting."""
 
     def refused(reason: str, consent_id: str | None = None) -> ConsentCheck:
         return ConsentCheck({"covered": False, "consent_id": consent_id, "reason": reason, "notice": ""}, False)
@@ -94,10 +121,7 @@ def check_consent(session: Session, *, agency: str, actor: str, participant_id: 
                                                       Participant.id == participant_id))
     if person is None:
         return refused(f"no participant {participant_id} in agency {agency}")
-    consents = [consent_domain(r) for r in session.scalars(
-        select(ConsentRecord).where(ConsentRecord.participant_id == person.id))]
-    coverage = consent_rules.covers(consents, person.id, recipient_org, wanted, goal, day,
-                                    case_disposed(session, agency, person.id))
+    coverage = _coverage(session, agency, person, recipient_org, wanted, goal, day)
     detail = {"recipient_org_id": recipient_org, "purpose": goal.value,
               "categories": sorted(c.value for c in wanted), "code": coverage.code.value}
     if coverage.covered:
@@ -108,6 +132,12 @@ def check_consent(session: Session, *, agency: str, actor: str, participant_id: 
             id=record.id, agency_id=agency, participant_id=person.id, consent_id=record.consent_id,
             recipient_org_id=recipient_org, categories=sorted(c.value for c in record.categories),
             purpose=goal.value, disclosed_at=record.disclosed_at, disclosed_by=actor, notice=record.notice))
+    elif channel:
+        disclosures.record_withheld(session, agency=agency, participant_id=person.id, case_id=case_id,
+                                    channel=channel, recipient_org_id=recipient_org,
+                                    categories=[c.value for c in wanted], purpose=goal.value,
+                                    consent_id=coverage.consent_id, reason=coverage.reason or coverage.code.value,
+                                    now=now)
     answer = {"covered": coverage.covered, "consent_id": coverage.consent_id, "reason": coverage.reason,
               "notice": coverage.notice or ""}
     return ConsentCheck(answer, coverage.covered, person.id, detail)

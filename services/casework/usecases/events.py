@@ -12,8 +12,9 @@ from sqlalchemy.orm import Session
 from services.casework.domain.lifecycle import ProgramTerms, open_case
 from services.casework.domain.plan import apply_service_referral_status
 from services.casework.domain.search import search_key
-from services.casework.models import CaseRecord, Participant, PlanReferralLink, PlanVersion
+from services.casework.models import CaseRecord, Participant, ParticipantLink, PlanReferralLink, PlanVersion
 from services.casework.settings import CaseworkSettings
+from services.casework.usecases import people
 from services.casework.usecases.assignment import assign_automatically
 from services.casework.usecases.common import EmitSlot, emit_data, utcnow
 from services.casework.usecases.plans import current_plan, save_plan_revision
@@ -84,6 +85,20 @@ def open_case_from_referral(
     emit_data(emit, opened, subject=row.id, agency=agency)
     opened_index.flush()
     return row
+
+
+def link_same_person(session: Session, event: CloudEvent[ReferralAccepted], case: CaseRecord,
+                     now: datetime | None = None) -> list[ParticipantLink]:
+    """A person intake matched to earlier referrals is the same person here: link the new case's participant
+    record to the earlier case's (ADR 0071). The links made (none when there is no earlier case, or already)."""
+    earlier = [r for r in event.data.same_person_referral_ids if r != case.referral_id]
+    match = people.matched_person(session, event.tenantid, earlier)
+    person = session.get(Participant, case.participant_id)
+    if match is None or person is None or match.id == person.id:
+        return []
+    return people.link(session, event.tenantid, person, match, source=people.DUPLICATE_DETECTION,
+                       reason=f"intake matched referral {event.data.referral_id} to {', '.join(earlier)[:1500]}",
+                       by="service:casework", now=now or utcnow())
 
 
 def apply_referral_status(

@@ -30,6 +30,7 @@ from services.intake.schemas import (
 from services.intake.usecases import review as queue
 from services.intake.usecases.referrals import get_referral, latest_screening
 from services.intake.usecases.rulesets import current_ruleset, ruleset_for_screening
+from services.intake.usecases.same_person import same_person_referral_ids
 from shared.messaging import CloudEvent, Emit, new_event
 from shared.messaging.catalog import (
     ChargeRecord,
@@ -120,6 +121,7 @@ def accepted_event(session: Session, row: ReferralRow, program: str, min_months:
     return ReferralAccepted(
         referral_id=row.id, case_number=row.case_number, program=program, min_months=min_months,
         max_months=max_months, participant=participant, accepted_at=now, decided_by=decided_by,
+        same_person_referral_ids=same_person_referral_ids(session, row),
     )
 
 

@@ -35,6 +35,7 @@ from services.notifications.models import (
     Subscription,
 )
 from services.notifications.templates import TemplateInvalid, TemplateMissing, TemplateRefused
+from services.notifications.usecases.disclosures import record_partner_disclosures
 from services.notifications.usecases.fanout import RendererFor, new_delivery
 from shared.messaging.catalog import DeliveryFailed
 from shared.messaging.envelope import new_event
@@ -240,6 +241,7 @@ def record_outcomes(session: Session, outcomes: Sequence[Outcome], policy: Retry
             ),
             subject=o.job.delivery_id, tenantid=o.job.agency,
         ), service="notifications")
+    record_partner_disclosures(session, outcomes, set(delivered))  # the accounting of disclosures (ADR 0071)
     session.commit()
     return tally
 

@@ -24,6 +24,7 @@ from services.resources.domain.referrals import (
 )
 from services.resources.models import SERVICE, ServiceReferral, ServiceReferralHistory
 from services.resources.schemas import ServiceReferralCreate, ServiceReferralQuery, ServiceReferralStatusChange
+from services.resources.usecases import caseload
 from shared.extensions import AuditLog
 from shared.http import Call
 from shared.http.concurrency import etag, require_if_match
@@ -33,6 +34,7 @@ from shared.messaging import Emit, RemoteError, RpcTimeout, new_event
 from shared.messaging.catalog import (
     PartnerContact,
     PartnerReferralPayload,
+    ResourcesDisclosureRecorded,
     ServiceReferralRequested,
     ServiceReferralStatusChanged,
 )
@@ -54,14 +56,30 @@ def visible(call: Call) -> Select[tuple[ServiceReferral]]:
     return statement
 
 
-def load(session: Session, call: Call, referral_id: str, *, lock: bool = False) -> ServiceReferral:
+def load(session: Session, call: Call, referral_id: str, *, lock: bool = False,
+         audit: AuditLog | None = None) -> ServiceReferral:
+    """The referral (404 outside the agency or, for a partner, outside its organization); a case manager
+    reaches it only while its case is on their caseload (403, audited, as in casework)."""
     statement = visible(call).where(ServiceReferral.id == referral_id)
     if lock:
         statement = statement.with_for_update()
     ref = session.scalars(statement).first()
     if ref is None:
         raise NotFound("no such service referral")
+    if actor(call) is Actor.AGENCY and not caseload.on_caseload(session, call, ref.case_id):
+        if audit is not None:
+            raise caseload.deny(audit, call, "service_referral.read", ref.id, ref.case_id)
+        raise Forbidden("this case is not on your caseload", slug="not-on-caseload")
     return ref
+
+
+def disclosure(ref: ServiceReferral, channel: str, at: dt.datetime) -> ResourcesDisclosureRecorded:
+    """What a partner received of this referral, for casework's accounting of disclosures (ADR 0071)."""
+    return ResourcesDisclosureRecorded(
+        participant_id=ref.participant_id, case_id=ref.case_id, service_referral_id=ref.id,
+        recipient_org_id=ref.organization_id, channel=channel, categories=list(ref.consent_categories),
+        purpose=ref.consent_purpose, consent_id=ref.consent_id, outcome="disclosed", occurred_at=at,
+    )
 
 
 def _history(session: Session, ref: ServiceReferral, previous: str | None, call: Call, at: dt.datetime) -> None:
@@ -86,11 +104,13 @@ def create(session: Session, emit: Emit, audit: AuditLog, call: Call, body: Serv
                                    errors=[{"field": "service_id", "message": "unknown service",
                                             "type": "unknown"}])
     check_accepting(service["status"], service["capacity"])
+    caseload.require_case(session, audit, call, body.case_id, body.participant_id)
     categories = disclosed_categories(list(body.consent.categories))
     try:
         answer = consent_covers(
             participant_id=body.participant_id, recipient_org=service["organization_id"],
             categories=categories, purpose=body.consent.purpose, on_date=dt.date.today().isoformat(),
+            case_id=body.case_id, channel="service_referral",  # a refusal is a withheld disclosure (ADR 0071)
         )
     except (RpcTimeout, RemoteError, UnknownService) as exc:
         _refused(audit, call, "failure", {"reason": "consent check unavailable", "error": type(exc).__name__})
@@ -130,6 +150,7 @@ def create(session: Session, emit: Emit, audit: AuditLog, call: Call, body: Serv
             redisclosure_notice=ref.redisclosure_notice or None,
         ),
     ), subject=ref.id, tenantid=call.agency))
+    emit(new_event(disclosure(ref, "service_referral", now), subject=ref.participant_id, tenantid=call.agency))
     audit.record(call, "service_referral.created", "service_referral", ref.id,
                  detail={"service_id": ref.service_id, "organization_id": ref.organization_id,
                          "consent_id": ref.consent_id, "categories": categories})
@@ -140,6 +161,8 @@ def list_referrals(session: Session, audit: AuditLog, call: Call,
                    query: ServiceReferralQuery) -> tuple[list[ServiceReferral], str | None]:
     """The caller's referrals, newest first (the read is audited: referrals name a person)."""
     statement = visible(call)
+    if actor(call) is Actor.AGENCY:
+        statement = caseload.caseload_filter(call, statement)
     names = ("status", "service_id") + (("case_id", "participant_id") if actor(call) is Actor.AGENCY else ())
     for name in names:
         value = getattr(query, name)
@@ -153,16 +176,20 @@ def list_referrals(session: Session, audit: AuditLog, call: Call,
     return page, next_cursor
 
 
-def read(session: Session, audit: AuditLog, call: Call, referral_id: str) -> ServiceReferral:
-    ref = load(session, call, referral_id)
+def read(session: Session, emit: Emit, audit: AuditLog, call: Call, referral_id: str,
+         now: dt.datetime) -> ServiceReferral:
+    """One referral; a partner's read is a disclosure to that partner, published for the accounting."""
+    ref = load(session, call, referral_id, audit=audit)
     audit.record_now(call, "service_referral.read", "service_referral", ref.id, detail={})
+    if actor(call) is Actor.PARTNER:
+        emit(new_event(disclosure(ref, "partner_read", now), subject=ref.participant_id, tenantid=ref.agency_id))
     return ref
 
 
 def change_status(session: Session, emit: Emit, audit: AuditLog, call: Call, referral_id: str,
                   change: ServiceReferralStatusChange, now: dt.datetime) -> ServiceReferral:
     """Move a referral on (who may move it where: `domain.referrals`), under If-Match."""
-    ref = load(session, call, referral_id, lock=True)
+    ref = load(session, call, referral_id, lock=True, audit=audit)
     require_if_match(call, etag(ref.id, ref.version))
     previous = Status(ref.status)
     status = check_transition(previous, change.status, actor(call), change.reason_code)
@@ -182,7 +209,7 @@ def change_status(session: Session, emit: Emit, audit: AuditLog, call: Call, ref
 
 def history(session: Session, audit: AuditLog, call: Call, referral_id: str) -> list[ServiceReferralHistory]:
     """Every status of a referral (the referring agency's own referrals only)."""
-    ref = load(session, call, referral_id)
+    ref = load(session, call, referral_id, audit=audit)
     rows = list(session.scalars(select(ServiceReferralHistory)
                                 .where(ServiceReferralHistory.service_referral_id == ref.id,
                                        ServiceReferralHistory.agency_id == call.agency)

@@ -65,11 +65,12 @@ def fake_casework_class(ledger: ConsentLedger, queue_name: str) -> type:
 
         @IsolatedRpc.decorator
         def consent_covers(self, participant_id: str, recipient_org: str, categories: list[str], purpose: str,
-                           on_date: str) -> dict[str, Any]:
+                           on_date: str, case_id: str | None = None, channel: str | None = None) -> dict[str, Any]:
             agency = self.caller.get("agency")
             ledger.calls.append({"participant_id": participant_id, "recipient_org": recipient_org,
                                  "categories": categories, "purpose": purpose, "on_date": on_date,
-                                 "agency": agency, "sub": self.caller.get("sub")})
+                                 "agency": agency, "sub": self.caller.get("sub"), "case_id": case_id,
+                                 "channel": channel})
             if ledger.delay:
                 eventlet.sleep(ledger.delay)
             consent_id = ledger.covered.get((str(agency), participant_id, recipient_org))
@@ -86,6 +87,18 @@ class Harness:
     start: Callable[..., Api]
     ledger: ConsentLedger
     database_url: str
+
+    def caseload(self, agency: str, case_id: str, participant_id: str, case_manager: str | None) -> None:
+        """Put a case on the local caseload as `case.opened` and `case.assigned` would (ADR 0071)."""
+        engine = make_engine(self.database_url)
+        try:
+            with engine.begin() as connection:
+                connection.execute(text(
+                    "INSERT INTO caseload_entry (agency_id, case_id, participant_id, case_manager, assigned_at, "
+                    "updated_at) VALUES (:a, :c, :p, :m, now(), now())"),
+                    {"a": agency, "c": case_id, "p": participant_id, "m": case_manager})
+        finally:
+            engine.dispose()
 
     def sql(self, statement: str, **params: Any) -> list[Any]:
         engine = make_engine(self.database_url)

@@ -18,6 +18,14 @@ PLACES = str(stable_id("organization", "Places For People"))
 SUBSTANCE = str(stable_id("service", "Places For People", "Substance Abuse"))
 
 
+CASE_MANAGER = "cm-assigned"
+
+
+def cm(agency: str) -> str:
+    """The case manager the referrals' cases are assigned to (the caseload rule, ADR 0071)."""
+    return make_token(agency, ("case_manager",), sub=CASE_MANAGER)
+
+
 def referral_body(service_id: str = HOUSING, participant_id: str | None = None, **extra: object) -> dict:
     return {
         "case_id": f"case-{uuid.uuid4().hex[:6]}",
@@ -40,8 +48,9 @@ def outbox_rows(h: Harness, subject: str, event_type: str | None = None) -> list
 
 def refer(h: Harness, api, agency: str, service_id: str = HOUSING, organization_id: str = ST_PATRICK, **kw):
     body = referral_body(service_id, **kw)
+    h.caseload(agency, body["case_id"], body["participant_id"], CASE_MANAGER)
     h.ledger.grant(agency, body["participant_id"], organization_id)
-    response = api.post("/v1/service-referrals", token=make_token(agency, ("case_manager",)), json=body,
+    response = api.post("/v1/service-referrals", token=cm(agency), json=body,
                         headers={"Idempotency-Key": uuid.uuid4().hex})
     assert response.status_code == 201, response.text
     return response
@@ -74,7 +83,8 @@ def test_referral_with_covering_consent_is_stored_and_published_to_the_partner(r
 def test_referral_without_covering_consent_is_refused_and_nothing_is_stored_or_published(resources, agency):
     api = resources.start()
     body = referral_body()
-    response = api.post("/v1/service-referrals", token=make_token(agency, ("case_manager",)), json=body)
+    resources.caseload(agency, body["case_id"], body["participant_id"], CASE_MANAGER)
+    response = api.post("/v1/service-referrals", token=cm(agency), json=body)
     assert response.status_code == 403
     assert response.json()["type"].endswith("/consent-required")
     assert resources.sql("SELECT id FROM service_referral WHERE participant_id = :p", p=body["participant_id"]) == []
@@ -86,8 +96,9 @@ def test_referral_without_covering_consent_is_refused_and_nothing_is_stored_or_p
 def test_consent_for_another_organization_does_not_cover_this_one(resources, agency):
     api = resources.start()
     body = referral_body()
+    resources.caseload(agency, body["case_id"], body["participant_id"], CASE_MANAGER)
     resources.ledger.grant(agency, body["participant_id"], PLACES)
-    response = api.post("/v1/service-referrals", token=make_token(agency, ("case_manager",)), json=body)
+    response = api.post("/v1/service-referrals", token=cm(agency), json=body)
     assert response.status_code == 403
 
 
@@ -95,8 +106,9 @@ def test_consent_check_timeout_answers_503_and_sends_nothing(resources, agency):
     api = resources.start(DIVERSION_RPC_TIMEOUT_SECONDS="0.5")
     resources.ledger.delay = 2.0
     body = referral_body()
+    resources.caseload(agency, body["case_id"], body["participant_id"], CASE_MANAGER)
     resources.ledger.grant(agency, body["participant_id"], ST_PATRICK)
-    response = api.post("/v1/service-referrals", token=make_token(agency, ("case_manager",)), json=body)
+    response = api.post("/v1/service-referrals", token=cm(agency), json=body)
     assert response.status_code == 503
     assert response.json()["type"].endswith("/consent-check-unavailable")
     assert resources.sql("SELECT id FROM service_referral WHERE participant_id = :p", p=body["participant_id"]) == []
@@ -104,15 +116,18 @@ def test_consent_check_timeout_answers_503_and_sends_nothing(resources, agency):
 
 def test_consent_check_with_casework_down_answers_503(resources, agency):
     api = resources.start(casework=False)
-    response = api.post("/v1/service-referrals", token=make_token(agency, ("case_manager",)), json=referral_body())
+    body = referral_body()
+    resources.caseload(agency, body["case_id"], body["participant_id"], CASE_MANAGER)
+    response = api.post("/v1/service-referrals", token=cm(agency), json=body)
     assert response.status_code == 503
 
 
 def test_same_idempotency_key_creates_one_referral(resources, agency):
     api = resources.start()
     body = referral_body()
+    resources.caseload(agency, body["case_id"], body["participant_id"], CASE_MANAGER)
     resources.ledger.grant(agency, body["participant_id"], ST_PATRICK)
-    token = make_token(agency, ("case_manager",))
+    token = cm(agency)
     first = api.post("/v1/service-referrals", token=token, json=body, headers={"Idempotency-Key": "k1"})
     again = api.post("/v1/service-referrals", token=token, json=body, headers={"Idempotency-Key": "k1"})
     assert first.status_code == again.status_code == 201
@@ -155,7 +170,7 @@ def walk(api, h: Harness, agency: str, steps: list[tuple[str, str, dict]]) -> di
     created = refer(h, api, agency)
     referral, etag = created.json(), created.headers["ETag"]
     tokens = {"partner": make_token(agency, ("partner",), org=ST_PATRICK),
-              "agency": make_token(agency, ("case_manager",))}
+              "agency": cm(agency)}
     for who, status, extra in steps:
         response = move(api, tokens[who], referral, etag, status, **extra)
         assert response.status_code == 200, (status, response.text)
@@ -169,13 +184,13 @@ def test_partner_walks_a_referral_from_requested_to_completed_with_history_and_e
     done = walk(api, resources, agency, [("partner", "received", {}), ("partner", "accepted", {}),
                                          ("partner", "in-progress", {}), ("partner", "completed", {"note": "ok"})])
     assert done["allowed_next"] == []
-    history = api.get(f"/v1/service-referrals/{done['id']}/history", token=make_token(agency, ("case_manager",)))
+    history = api.get(f"/v1/service-referrals/{done['id']}/history", token=cm(agency))
     assert [(h["from_status"], h["to_status"]) for h in history.json()] == [
         (None, "requested"), ("requested", "received"), ("received", "accepted"), ("accepted", "in-progress"),
         ("in-progress", "completed")]
     changes = [json.loads(r.body)["data"] for r in outbox_rows(resources, done["id"], "status_changed")]
     assert [c["status"] for c in changes] == ["received", "accepted", "in-progress", "completed"]
-    agency_view = api.get(f"/v1/service-referrals/{done['id']}", token=make_token(agency, ("case_manager",)))
+    agency_view = api.get(f"/v1/service-referrals/{done['id']}", token=cm(agency))
     case_id = agency_view.json()["case_id"]
     assert {c["case_id"] for c in changes} == {case_id}
 
@@ -205,7 +220,7 @@ def test_illegal_transition_answers_409_naming_the_allowed_ones(resources, agenc
     response = move(api, partner, created.json(), created.headers["ETag"], "completed")
     assert response.status_code == 409
     assert response.json()["allowed"] == ["accepted", "received", "rejected"]
-    by_agency = move(api, make_token(agency, ("case_manager",)), created.json(), created.headers["ETag"], "accepted")
+    by_agency = move(api, cm(agency), created.json(), created.headers["ETag"], "accepted")
     assert by_agency.status_code == 409 and by_agency.json()["allowed"] == ["cancelled"]
     stale = move(api, partner, created.json(), '"stale.0"', "received")
     assert stale.status_code == 412

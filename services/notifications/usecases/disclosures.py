@@ -1,0 +1,68 @@
+"""Deliveries to partners that disclose a participant's information, for casework's accounting (ADR 0071).
+
+A partner's delivery of `service_referral.requested` carries the participant's name, contact and need. When
+it is delivered, or withheld (cancelled before sending, with its reason), notifications publishes
+`org.diversion.notifications.disclosure.recorded`. Notifications does not know the participant: the event
+names the service referral (the trigger event's subject), through which casework finds the person.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Collection, Sequence
+from typing import TYPE_CHECKING, Literal
+
+from sqlalchemy import Table, select
+from sqlalchemy.orm import Session
+
+from services.notifications.models import Delivery
+from shared.messaging.catalog import NotificationsDisclosureRecorded, spec_for
+from shared.messaging.envelope import new_event
+from shared.messaging.outbox import record as record_event
+
+if TYPE_CHECKING:  # dispatch calls this module
+    from services.notifications.usecases.dispatch import Outcome
+
+_delivery: Table = Delivery.__table__  # type: ignore[assignment]
+DISCLOSING = frozenset({spec_for("resources", "service_referral.requested").type})
+CHANNELS = frozenset({"webhook", "amqp", "email", "sms"})
+
+
+def _referral_of(body: str) -> tuple[str | None, str | None]:
+    """The service referral a partner's delivery body is about, and the consent it names (if readable)."""
+    try:
+        event = json.loads(body)
+        data = event.get("data") or {}
+        return (str(data.get("service_referral_id") or event.get("subject") or "") or None,
+                str(data.get("consent_id") or "") or None)
+    except (ValueError, TypeError, AttributeError):
+        return None, None
+
+
+def record_partner_disclosures(session: Session, outcomes: Sequence[Outcome], delivered: Collection[str]) -> int:
+    """In the outcomes' transaction: one `disclosure.recorded` per disclosing delivery delivered or withheld."""
+    wanted: dict[str, tuple[Outcome, Literal["disclosed", "withheld"]]] = {}
+    for o in outcomes:
+        if o.job.trigger_event_type not in DISCLOSING:
+            continue
+        if o.job.delivery_id in delivered:
+            wanted[o.job.delivery_id] = (o, "disclosed")
+        elif o.job.message is None:
+            wanted[o.job.delivery_id] = (o, "withheld")
+    if not wanted:
+        return 0
+    rows = session.execute(select(_delivery.c.id, _delivery.c.channel, _delivery.c.org_id, _delivery.c.purpose,
+                                  _delivery.c.body).where(_delivery.c.id.in_(list(wanted)))).all()
+    for row in rows:
+        if row.purpose != "partner_event":
+            continue
+        o, outcome = wanted[row.id]
+        referral_id, consent_id = _referral_of(row.body)
+        channel = row.channel if row.channel in CHANNELS else "webhook"
+        data = NotificationsDisclosureRecorded(
+            service_referral_id=referral_id, recipient_org_id=row.org_id, channel=channel,
+            purpose="service_referral", consent_id=consent_id, outcome=outcome,
+            reason=(o.job.cancel_reason or "withheld")[:300] if outcome == "withheld" else None, occurred_at=o.at)
+        record_event(session, new_event(data, subject=referral_id or row.id, tenantid=o.job.agency),
+                     service="notifications")
+    return len(rows)

@@ -1,0 +1,96 @@
+"""The caseload rule of casework, applied to service referrals (ADR 0071).
+
+Resources learns casework's cases from `case.opened` (whose participant a case is) and `case.assigned` (the
+`sub` of its case manager) into `caseload_entry`; it never takes either from a request body. A case manager
+reaches only the referrals of cases assigned to them, a supervisor or admin the whole agency's, as in
+casework; a reassignment moves access with the next `case.assigned`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import Select, select
+from sqlalchemy.orm import Session
+
+from services.resources.models import CaseloadEntry, ServiceReferral
+from shared.extensions import AuditLog
+from shared.http import Call
+from shared.http.problems import Forbidden, UnprocessableContent
+
+WHOLE_AGENCY = frozenset({"supervisor", "admin"})
+
+
+def _entry(session: Session, agency: str, case_id: str, *, lock: bool = False) -> CaseloadEntry | None:
+    statement = select(CaseloadEntry).where(CaseloadEntry.agency_id == agency, CaseloadEntry.case_id == case_id)
+    return session.scalar(statement.with_for_update() if lock else statement)
+
+
+def case_opened(session: Session, agency: str, case_id: str, participant_id: str | None, now: dt.datetime) -> None:
+    """`case.opened`: the case and its participant (an assignment seen first keeps its case manager)."""
+    entry = _entry(session, agency, case_id, lock=True)
+    if entry is None:
+        session.add(CaseloadEntry(agency_id=agency, case_id=case_id, participant_id=participant_id,
+                                  updated_at=now))
+    else:
+        entry.participant_id = participant_id or entry.participant_id
+        entry.updated_at = now
+    session.flush()
+
+
+def case_assigned(session: Session, agency: str, case_id: str, case_manager: str | None,
+                  assigned_at: dt.datetime, now: dt.datetime) -> None:
+    """`case.assigned`: the case's manager now; an older assignment arriving late changes nothing."""
+    entry = _entry(session, agency, case_id, lock=True)
+    if entry is None:
+        session.add(CaseloadEntry(agency_id=agency, case_id=case_id, case_manager=case_manager or None,
+                                  assigned_at=assigned_at, updated_at=now))
+    elif entry.assigned_at is None or assigned_at >= entry.assigned_at:
+        entry.case_manager, entry.assigned_at, entry.updated_at = case_manager or None, assigned_at, now
+    session.flush()
+
+
+def whole_agency(call: Call) -> bool:
+    return bool(call.identity and call.identity.roles & WHOLE_AGENCY)
+
+
+def on_caseload(session: Session, call: Call, case_id: str | None) -> bool:
+    """Is this case the caller's to work on (a supervisor's or admin's always, a case manager's if assigned)?"""
+    if whole_agency(call):
+        return True
+    if not case_id:
+        return False
+    entry = _entry(session, call.agency, case_id)
+    return entry is not None and entry.case_manager is not None and entry.case_manager == call.actor
+
+
+def caseload_filter(call: Call, statement: Select[Any]) -> Select[Any]:
+    """Narrow a select of the agency's referrals to the caller's caseload (unchanged for the whole agency)."""
+    if whole_agency(call):
+        return statement
+    mine = select(CaseloadEntry.case_id).where(CaseloadEntry.agency_id == call.agency,
+                                               CaseloadEntry.case_manager == call.actor)
+    return statement.where(ServiceReferral.case_id.in_(mine))
+
+
+def deny(audit: AuditLog, call: Call, action: str, resource_id: str | None, case_id: str | None) -> Forbidden:
+    """The audited refusal casework gives for a case not on the caller's caseload."""
+    audit.record_now(call, action, "service_referral", resource_id,
+                     detail={"reason": "not on caseload", "case_id": case_id}, outcome="denied")
+    return Forbidden("this case is not on your caseload", slug="not-on-caseload")
+
+
+def require_case(session: Session, audit: AuditLog, call: Call, case_id: str, participant_id: str) -> None:
+    """Before a referral is made: the case is casework's, it is this participant's (422 otherwise) and it is
+    on the caller's caseload (403)."""
+    entry = _entry(session, call.agency, case_id)
+    if entry is None or entry.participant_id is None or entry.participant_id != participant_id:
+        audit.record_now(call, "service_referral.create", "service_referral", None, outcome="denied",
+                         detail={"reason": "case-participant-mismatch", "case_id": case_id})
+        raise UnprocessableContent(
+            "case_id is not a case of this participant in your agency (a case opened a moment ago may not be "
+            "known here yet)", slug="case-participant-mismatch",
+            errors=[{"field": "case_id", "message": "not a case of participant_id", "type": "mismatch"}])
+    if not on_caseload(session, call, case_id):
+        raise deny(audit, call, "service_referral.create", None, case_id)
