@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from services.notifications.domain.preferences import SmsKeyword
 from services.notifications.models import ContactPreference, Reminder, SmsOptOut, StaffContact
 from services.notifications.schemas import ContactPreferenceIn, StaffContactIn
+from services.notifications.usecases.fanout import lock_staff
 from shared.http import Call, NotFound
 from shared.http.concurrency import etag, require_if_match
 
@@ -18,6 +19,7 @@ from shared.http.concurrency import etag, require_if_match
 def put_staff_contact(session: Session, call: Call, staff_id: str, body: StaffContactIn,
                       now: dt.datetime) -> tuple[StaffContact, bool]:
     """Create or change (If-Match) where a staff member gets notices; whether it was created."""
+    lock_staff(session, call.agency, [staff_id])
     statement = select(StaffContact).where(
         StaffContact.agency_id == call.agency, StaffContact.staff_id == staff_id).with_for_update()
     row = session.scalars(statement).first()
