@@ -2,6 +2,9 @@
 
 Every function here runs inside the event handler's transaction, so the rows it adds commit together
 with the inbox row (one event, one set of deliveries, even if the event arrives twice).
+
+Over 400 lines on purpose: one event's fan-out to every audience (partners, staff, participants) in one
+module, so what each audience receives for an event is read in one place.
 """
 
 from __future__ import annotations
