@@ -35,7 +35,7 @@ from services.resources.schemas import (
     TaxonomyTermQuery,
 )
 from services.resources.settings import ResourcesSettings
-from services.resources.usecases import caseload, directory, referrals
+from services.resources.usecases import caseload, closeout, directory, referrals
 from services.resources.usecases import search as searching
 from services.resources.usecases.escalation import escalate_due
 from shared.db import Database
@@ -47,7 +47,7 @@ from shared.http.pagination import Page, Pager
 from shared.http.problems import register_problem
 from shared.idempotency import remember, replay
 from shared.messaging import CloudEvent, Outbox, RpcProxy, reliable_handler
-from shared.messaging.catalog import CaseAssigned, CaseOpened
+from shared.messaging.catalog import CaseAssigned, CaseCompleted, CaseOpened, CaseTerminated, CaseWithdrawn
 from shared.messaging.nameko_outbox import OutboxWriter
 from shared.service import ServiceBase
 
@@ -233,6 +233,23 @@ class ResourcesService(HsdsApi, ServiceBase):
         """Who holds a case now: access to its referrals moves with a reassignment."""
         data = event.data
         caseload.case_assigned(self.db, event.tenantid, data.case_id, data.case_manager, data.assigned_at, _now())
+
+    # -- close-out: a closed case closes its open referrals (issue 16) ------------------------------
+
+    @reliable_handler(CaseCompleted)
+    def on_case_completed(self, event: CloudEvent[CaseCompleted]) -> None:
+        """The case ended in success: its open referrals are cancelled (`case_closed`), the partners told."""
+        closeout.close_case_referrals(self.db, self._emit, event.tenantid, event.data.case_id, _now())
+
+    @reliable_handler(CaseTerminated)
+    def on_case_terminated(self, event: CloudEvent[CaseTerminated]) -> None:
+        """The case was terminated: its open referrals are cancelled (`case_closed`), the partners told."""
+        closeout.close_case_referrals(self.db, self._emit, event.tenantid, event.data.case_id, _now())
+
+    @reliable_handler(CaseWithdrawn)
+    def on_case_withdrawn(self, event: CloudEvent[CaseWithdrawn]) -> None:
+        """The case was withdrawn: its open referrals are cancelled (`case_closed`), the partners told."""
+        closeout.close_case_referrals(self.db, self._emit, event.tenantid, event.data.case_id, _now())
 
     # -- escalation ---------------------------------------------------------------------------------
 

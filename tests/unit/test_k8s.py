@@ -497,6 +497,10 @@ def test_consumed_queues_are_found_in_the_code() -> None:
     assert consumed_queues("resources") == {
         "diversion.resources.on_case_opened--casework.case.opened",
         "diversion.resources.on_case_assigned--casework.case.assigned",
+        # issue 16's close-out: a closed case closes its open referrals
+        "diversion.resources.on_case_completed--casework.case.completed",
+        "diversion.resources.on_case_terminated--casework.case.terminated",
+        "diversion.resources.on_case_withdrawn--casework.case.withdrawn",
     }
 
 

@@ -89,3 +89,23 @@ def change_appointment(session: Session, emit: Emit, case: CaseRecord, row: Appo
         reason=body.reason, rescheduled_at=now, **_participant_fields(session, case),
     ), subject=row.id, agency=case.agency_id)
     return "appointment.rescheduled"
+
+
+def cancel_for_closed_case(session: Session, emit: Emit, case: CaseRecord, *, reason: str,
+                           now: datetime) -> list[str]:
+    """Close-out: the case's appointments still scheduled after `now` are cancelled, each announced (so
+    notifications withdraws their reminders), in the transaction that closes the case; returns their ids."""
+    rows = session.scalars(select(AppointmentRecord).where(
+        AppointmentRecord.agency_id == case.agency_id, AppointmentRecord.case_id == case.id,
+        AppointmentRecord.status == "scheduled", AppointmentRecord.starts_at > now,
+    ).order_by(AppointmentRecord.starts_at, AppointmentRecord.id).with_for_update()).all()
+    for row in rows:
+        row.status = rules.cancel(row.status)
+        row.cancel_reason = reason
+        row.version += 1
+        emit_data(emit, AppointmentCancelled(
+            appointment_id=row.id, case_id=case.id, starts_at=row.starts_at, reason=reason, cancelled_at=now,
+            version=row.version,
+        ), subject=row.id, agency=case.agency_id)
+    return [row.id for row in rows]
+

@@ -25,7 +25,7 @@ from services.casework.schemas import (
     TransitionIn,
     WithdrawIn,
 )
-from services.casework.usecases import conditions
+from services.casework.usecases import appointments, conditions
 from services.casework.usecases.common import Missing, emit_data
 from services.casework.usecases.plans import current_plan
 from services.casework.usecases.staff import staff_for_subject, staff_subject
@@ -147,6 +147,8 @@ def transition_case(
     row.termination_detail = detail if detail is not None else row.termination_detail
     session.flush()
     emit_case_events(session, emit, row, outcome.events, now, termination_detail=detail)
+    if not isinstance(body, ExtendIn):  # the case is closed: nothing of it stays scheduled (issue 16's close-out)
+        appointments.cancel_for_closed_case(session, emit, row, reason=f"case {row.state}", now=now)
     return waived
 
 

@@ -116,3 +116,29 @@ def test_new_staff_are_announced_with_their_contact_fields(tenant):
     assert event["data"] == {"staff_id": staff_id, "agency_id": tenant.slug, "role": "supervisor", "active": True,
                              "display_name": "Staff cm-9", "email": f"cm-9@{tenant.slug}.example.org",
                              "phone": None, "subject": "cm-9"}
+
+
+@pytest.mark.parametrize("closing", [
+    {"action": "terminate", "reason": "non_compliance", "detail": "moved away"},
+    {"action": "withdraw", "reason": "opened in error"},
+])
+def test_closing_the_case_cancels_what_is_still_scheduled_and_announces_each(tenant, case_id, closing):
+    first = book(tenant, case_id, kind="check_in")
+    second = book(tenant, case_id, kind="drug_test", starts_at=(STARTS + timedelta(days=7)).isoformat())
+    gone = book(tenant, case_id, kind="check_in", starts_at=(STARTS + timedelta(days=1)).isoformat())
+    assert {first.status_code, second.status_code, gone.status_code} == {201}
+    path = f"/v1/cases/{case_id}/appointments/{gone.json()['id']}"
+    cancelled = tenant.api.request("PATCH", path, token=tenant.manager_token(),
+                                   headers={"If-Match": gone.headers["ETag"]},
+                                   json={"action": "cancel", "reason": "participant asked"})
+    assert cancelled.status_code == 200, cancelled.text
+    closed = tenant.transition(case_id, closing)
+    assert closed.status_code == 200, closed.text
+    listed = {a["id"]: a for a in tenant.api.get(f"/v1/cases/{case_id}/appointments", token=tenant.supervisor).json()}
+    assert {listed[r.json()["id"]]["status"] for r in (first, second, gone)} == {"cancelled"}
+    announced = outbox_events(tenant.engine, tenant.slug, "appointment.cancelled")
+    by_id = {event["data"]["appointment_id"]: event["data"] for event in announced}
+    assert len(announced) == 3  # the staff member's own cancellation, then one for each still scheduled
+    state = closed.json()["state"]
+    assert {by_id[r.json()["id"]]["reason"] for r in (first, second)} == {f"case {state}"}
+    assert by_id[gone.json()["id"]]["reason"] == "participant asked"
