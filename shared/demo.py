@@ -3,6 +3,8 @@
 The same `Walkthrough` is what the end-to-end test runs (tests/e2e), so the demo cannot silently rot.
 It plays every user in turn: the screener, the supervisor, the partner organization (with a local
 webhook receiver that verifies signatures with the Standard Webhooks reference library).
+
+Over 400 lines on purpose: the walkthrough's steps in the order a person lives them, one short method each.
 """
 
 from __future__ import annotations

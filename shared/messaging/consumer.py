@@ -26,6 +26,9 @@ Two ways to apply events, same guarantees:
 Over 400 lines on purpose: the two ways of applying events, the retry and dead-letter path and the
 queue consumer they share are one delivery contract; split, a reader would have to hold three files to
 check that an event is acked only after its effect commits.
+
+Over 400 lines on purpose: the whole delivery contract of an event entrypoint (inbox, retries, dead letters,
+batches, stop) in one module, so its guarantees are read and changed together.
 """
 
 from __future__ import annotations

@@ -17,7 +17,7 @@ import requests
 from shared import migrations
 from shared.db import make_engine
 from shared.mailcatcher import read_mailbox
-from tests.conftest import PG_ADMIN_DSN, create_database, drop_database, free_port
+from tests.conftest import AMQP_URI, PG_ADMIN_DSN, create_database, drop_database, free_port
 from tests.support.tcp_proxy import TcpProxy
 from tests.support.waiting import wait_for
 
@@ -128,7 +128,8 @@ def test_audit_table_is_append_only_on_postgresql(pg_databases):
 
 
 def _run_suite(tmp_path: Path, ports: dict[str, int], mail_port: int, **extra: str) -> subprocess.Popen[str]:
-    env = clean_env(tmp_path, **extra)
+    # This run's own vhost (the root conftest's), never the default one a `make run` suite on the same broker uses.
+    env = clean_env(tmp_path, **{"DIVERSION_AMQP_URI": AMQP_URI, **extra})
     for service, port in ports.items():
         env[f"DIVERSION_{service.upper()}_HTTP_PORT"] = str(port)
     # Started with SIGINT ignored, as a shell script's background job starts it: Ctrl-C must stop it all the same

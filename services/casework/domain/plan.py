@@ -4,7 +4,7 @@ Every change returns a new plan with the next version number and a `case.plan_up
 service can keep each version and use the number as the ETag. Service-referral status changes from
 `resources` move linked goals; applying the same change twice changes nothing (no new version).
 
-Just over 400 lines: the assessment and the plan it prioritises stay one module (the plan's goals name the
+Over 400 lines on purpose: the assessment and the plan it prioritises stay one module (the plan's goals name the
 assessment's need domains).
 """
 

@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 
 from services.notifications.domain.routing import STAFF_TOPICS
 from services.notifications.models import PendingStaffNotice, StaffContact
-from services.notifications.usecases.fanout import FanoutContext, new_delivery
+from services.notifications.usecases.fanout import FanoutContext, lock_staff, new_delivery
 from shared.messaging.catalog import StaffRegistered, StaffUpdated
 from shared.messaging.envelope import CloudEvent
 
@@ -116,6 +116,7 @@ def learn_staff(session: Session, event: CloudEvent[StaffRegistered] | CloudEven
                     event.tenantid)
         return False
     staff_id = data.subject or data.staff_id
+    lock_staff(session, event.tenantid, [staff_id])
     statement = select(StaffContact).where(StaffContact.agency_id == event.tenantid,
                                            StaffContact.staff_id == staff_id)
     contact = session.scalars(statement.with_for_update()).first()

@@ -2,10 +2,14 @@
 
 Every function here runs inside the event handler's transaction, so the rows it adds commit together
 with the inbox row (one event, one set of deliveries, even if the event arrives twice).
+
+Over 400 lines on purpose: one event's fan-out to every audience (partners, staff, participants) in one
+module, so what each audience receives for an event is read in one place.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import uuid
@@ -14,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -160,6 +164,18 @@ def staff_context_for_review(data: Any, ctx: FanoutContext, agency: str | None =
 # ------------------------------------------------------------------ staff
 
 
+def lock_staff(session: Session, agency: str, staff_ids: Iterable[str]) -> None:
+    """Serialise "is there a contact for this person? no: hold the notice" with "the contact arrives: send
+    what is held" (PostgreSQL advisory locks for the transaction, taken in one order). Without it a notice held
+    by a transaction still open while the contact's transaction releases the held ones would wait for ever."""
+    if session.get_bind().dialect.name != "postgresql":
+        return  # SQLite: one writer at a time already
+    for staff_id in sorted({staff_id for staff_id in staff_ids if staff_id}):
+        digest = hashlib.blake2b(f"staff-contact:{agency}:{staff_id}".encode(), digest_size=8).digest()
+        session.execute(text("SELECT pg_advisory_xact_lock(:key)"),
+                        {"key": int.from_bytes(digest, "big", signed=True)})
+
+
 def _staff_by_ids(session: Session, agency: str, staff_ids: Iterable[str]) -> list[StaffContact]:
     ids = [staff_id for staff_id in staff_ids if staff_id]
     if not ids:
@@ -185,6 +201,8 @@ def staff_deliveries(
     Someone in `direct` without a contact yet gets the notice once their contact arrives (staff.registered
     or PUT /v1/staff-contacts): it waits as a pending notice."""
     recipients: dict[str, StaffContact] = {}
+    direct = list(direct)
+    lock_staff(session, event.tenantid, direct)
     named = _staff_by_ids(session, event.tenantid, direct)
     for contact in [*named, *_staff_by_topic(session, event.tenantid, topic)]:
         recipients.setdefault(contact.email.lower(), contact)

@@ -5,11 +5,13 @@ from __future__ import annotations
 import datetime as dt
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from services.notifications.domain.preferences import SmsKeyword
 from services.notifications.models import ContactPreference, Reminder, SmsOptOut, StaffContact
 from services.notifications.schemas import ContactPreferenceIn, StaffContactIn
+from services.notifications.usecases.fanout import lock_staff
 from shared.http import Call, NotFound
 from shared.http.concurrency import etag, require_if_match
 
@@ -17,13 +19,20 @@ from shared.http.concurrency import etag, require_if_match
 def put_staff_contact(session: Session, call: Call, staff_id: str, body: StaffContactIn,
                       now: dt.datetime) -> tuple[StaffContact, bool]:
     """Create or change (If-Match) where a staff member gets notices; whether it was created."""
-    row = session.scalars(select(StaffContact).where(
-        StaffContact.agency_id == call.agency, StaffContact.staff_id == staff_id).with_for_update()).first()
+    lock_staff(session, call.agency, [staff_id])
+    statement = select(StaffContact).where(
+        StaffContact.agency_id == call.agency, StaffContact.staff_id == staff_id).with_for_update()
+    row = session.scalars(statement).first()
     created = row is None
     if row is None:
-        row = StaffContact(agency_id=call.agency, staff_id=staff_id, version=1)
-        session.add(row)
-    else:
+        try:  # casework's staff.registered may create the same contact at this moment
+            with session.begin_nested():
+                row = StaffContact(agency_id=call.agency, staff_id=staff_id, version=1, email=str(body.email),
+                                   name=body.name, topics=[], active=body.active, updated_at=now)
+                session.add(row)
+        except IntegrityError:
+            row, created = session.scalars(statement).one(), False
+    if not created:
         require_if_match(call, etag(staff_id, row.version))
         row.version += 1
     row.email, row.name, row.language = str(body.email), body.name, body.language

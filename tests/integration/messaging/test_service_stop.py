@@ -47,9 +47,16 @@ def _start_intake(broker: Any, tmp_path: Path, **settings: str) -> tuple[subproc
 
 
 def test_sigterm_stops_the_service_cleanly_while_the_broker_is_up(own_broker: Any, tmp_path: Path) -> None:
-    process, log = _start_intake(own_broker, tmp_path, DIVERSION_STOP_TIMEOUT_SECONDS="10")
-    process.send_signal(signal.SIGTERM)
-    assert process.wait(10) == 0, log.read_text()[-3000:]
+    # A stop timeout far above what a clean stop takes on a loaded machine: exiting 0 without the timeout's message
+    # means it finished its work and stopped, not that the timeout cut it short.
+    process, log = _start_intake(own_broker, tmp_path, DIVERSION_STOP_TIMEOUT_SECONDS="45")
+    try:
+        process.send_signal(signal.SIGTERM)
+        code = process.wait(60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert code == 0, log.read_text()[-3000:]
     assert "exiting without finishing" not in log.read_text()
 
 

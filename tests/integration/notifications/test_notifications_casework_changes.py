@@ -241,6 +241,8 @@ def test_staff_updated_changes_the_contact_and_keeps_the_topics_chosen_here(noti
         return next((c for c in api.get("/v1/staff-contacts", token=admin).json() if c["staff_id"] == "sup-4"), None)
 
     first = wait_for(contact, what="the contact from staff.registered")
+    blind = api.request("PUT", "/v1/staff-contacts/sup-4", token=admin, json={"email": "sam@example.org"})
+    assert blind.status_code == 428, blind.text  # it exists now (learnt, not created here): If-Match, not a 500
     saved = api.request("PUT", "/v1/staff-contacts/sup-4", token=admin,
                         headers={"If-Match": f'"sup-4.{first["version"]}"'},
                         json={"email": "sam@example.org", "topics": ["escalation"]})
