@@ -256,6 +256,21 @@ class CaseAssignment(Base):
     assigned_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
 
 
+class ServiceReferralCase(Base):
+    """The case a service referral serves, learnt from staff-side events (resources' `disclosure.recorded`,
+    `service_referral.status_changed` / `.escalated`): a failed partner delivery reaches the case manager
+    although the partner's body never names the case (ADR 0043)."""
+
+    __tablename__ = "service_referral_case"
+    __table_args__ = (UniqueConstraint("agency_id", "service_referral_id", name="uq_service_referral_case"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    agency_id: Mapped[str] = mapped_column(String(64))
+    service_referral_id: Mapped[str] = mapped_column(String(100))
+    case_id: Mapped[str] = mapped_column(String(100))
+    learned_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
+
+
 class TemplateOverride(Base):
     """An agency's own text for one template part, e.g. key `es/appointment_reminder.sms`."""
 

@@ -50,6 +50,7 @@ from services.notifications.usecases import (
     directory,
     events,
     people,
+    referral_cases,
     subscriptions,
     templates,
 )
@@ -75,6 +76,7 @@ from shared.messaging.catalog import (
     ReferralDeferred,
     ReferralDisposed,
     ReferralReviewDue,
+    ResourcesDisclosureRecorded,
     ServiceReferralEscalated,
     ServiceReferralRequested,
     ServiceReferralStatusChanged,
@@ -411,6 +413,11 @@ class NotificationsService(ServiceBase):
         """A partner never got a service-referral event: the case manager (when known) and the
         `delivery_failed` topic's staff learn which partner and why."""
         self._woken(case_notices.delivery_failed(self.db, event, self.runtime.fanout_context()))
+
+    @reliable_handler(ResourcesDisclosureRecorded)
+    def on_resources_disclosure(self, event: CloudEvent[ResourcesDisclosureRecorded]) -> None:
+        """Only the case the service referral serves is kept (a failed delivery reaches its manager)."""
+        self._woken(referral_cases.learn_from_disclosure(self.db, event, self.runtime.fanout_context()))
 
     # ---------------------------------------------------------------- the delivery worker
 

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from services.notifications.domain.reminders import ReminderPolicy
 from services.notifications.models import Delivery, Reminder
+from services.notifications.usecases.directory import hold_notice
 from services.notifications.usecases.fanout import (
     FanoutContext,
     appointment_version_applies,
@@ -22,6 +23,7 @@ from services.notifications.usecases.fanout import (
     staff_deliveries,
     withdraw_reminder,
 )
+from services.notifications.usecases.referral_cases import case_of, waiting_for_case
 from shared.messaging import CloudEvent
 from shared.messaging.catalog import (
     AppointmentCancelled,
@@ -67,9 +69,11 @@ def plan_updated(session: Session, event: CloudEvent[CasePlanUpdated], ctx: Fano
 
 
 def delivery_failed(session: Session, event: CloudEvent[DeliveryFailed], ctx: FanoutContext) -> bool:
-    """A partner never got a service-referral event: its case manager (when the event names the case) and
-    the staff with the `delivery_failed` topic are told which partner and why. Failures of staff email
-    and reminders are in the delivery log only (telling someone by the channel that failed loops)."""
+    """A partner never got a service-referral event: the case manager of the referral's case and the staff
+    with the `delivery_failed` topic are told which partner and why. The partner's body never names the case:
+    it is the one learnt for the referral (`referral_cases`); until it is known the manager's notice waits.
+    Failures of staff email and reminders are in the delivery log only (telling someone by the channel that
+    failed loops)."""
     data = event.data
     delivery = session.get(Delivery, data.delivery_id)
     if delivery is None or delivery.purpose != "partner_event" or delivery.agency_id != event.tenantid:
@@ -79,11 +83,14 @@ def delivery_failed(session: Session, event: CloudEvent[DeliveryFailed], ctx: Fa
     except (ValueError, AttributeError):
         sent = {}
     referral = sent.get("service_referral_id") or delivery.trigger_event_id
-    case_id = sent.get("case_id")
+    case_id = sent.get("case_id") or (  # bodies made before ADR 0043's amendment still name it
+        case_of(session, event.tenantid, referral) if sent.get("service_referral_id") else None)
     context = {"referral_ref": referral, "case_ref": case_id,
                "organization_name": delivery.org_id or sent.get("organization_id") or "the partner",
                "attempts": data.attempts, "reason": data.last_error,
                "link": link(ctx, f"service-referrals/{referral}", event.tenantid)}
+    if case_id is None and sent.get("service_referral_id"):
+        hold_notice(session, event, waiting_for_case(referral), "delivery_failed", context, ctx.now)
     return bool(staff_deliveries(session, event, "delivery_failed", context, ctx,
                                  direct=_manager(session, event.tenantid, case_id)))
 

@@ -26,6 +26,7 @@ from services.notifications.usecases.fanout import (
     staff_context_for_review,
     staff_deliveries,
 )
+from services.notifications.usecases.referral_cases import learn
 from shared.messaging import CloudEvent
 from shared.messaging.catalog import (
     AppointmentScheduled,
@@ -52,9 +53,11 @@ def referral_requested(session: Session, event: CloudEvent[ServiceReferralReques
 
 def referral_status_changed(session: Session, event: CloudEvent[ServiceReferralStatusChanged],
                             ctx: FanoutContext) -> bool:
-    """To the partner's subscriptions; a rejection also to the case manager and the topic's staff."""
+    """To the partner's subscriptions (without the case id); a rejection also to the case manager and the
+    topic's staff. The referral's case is remembered (`referral_cases`)."""
     data = event.data
-    made = bool(partner_deliveries(session, event, data.organization_id, ctx.now))
+    made = learn(session, event.tenantid, data.service_referral_id, data.case_id, ctx)
+    made = bool(partner_deliveries(session, event, data.organization_id, ctx.now)) or made
     if is_rejection(data.status):
         made = bool(staff_deliveries(session, event, "service_referral_rejected",
                                      staff_context_for_rejection(data, ctx, event.tenantid), ctx,
@@ -63,8 +66,9 @@ def referral_status_changed(session: Session, event: CloudEvent[ServiceReferralS
 
 
 def referral_escalated(session: Session, event: CloudEvent[ServiceReferralEscalated], ctx: FanoutContext) -> bool:
-    """To the partner's subscriptions, the case manager and the escalation topic's staff."""
-    made = bool(partner_deliveries(session, event, event.data.organization_id, ctx.now))
+    """To the partner's subscriptions (without the case id), the case manager and the escalation topic's staff."""
+    made = learn(session, event.tenantid, event.data.service_referral_id, event.data.case_id, ctx)
+    made = bool(partner_deliveries(session, event, event.data.organization_id, ctx.now)) or made
     context = staff_context_for_escalation(event.data, ctx, event.tenantid)
     return bool(staff_deliveries(session, event, "escalation", context, ctx, direct=_managers(session, event))) or made
 

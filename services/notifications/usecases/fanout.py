@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 
 from services.notifications.domain.phone import InvalidPhoneNumber, normalize_phone
 from services.notifications.domain.reminders import ReminderPolicy, plan_reminders
-from services.notifications.domain.routing import STAFF_TOPICS, is_rejection, subscription_wants
+from services.notifications.domain.routing import STAFF_TOPICS, is_rejection, partner_view, subscription_wants
 from services.notifications.models import (
     AppointmentState,
     CaseAssignment,
@@ -104,10 +104,11 @@ def _enabled_subscriptions(session: Session, agency: str, org_id: str) -> list[S
 
 
 def partner_deliveries(session: Session, event: CloudEvent, org_id: str, now: datetime) -> list[Delivery]:
-    """One delivery per enabled subscription of the addressed organization that wants this event type."""
+    """One delivery per enabled subscription of the addressed organization that wants this event type;
+    the body is the partner's view of the event (never the case id)."""
     name = event.spec.name
     subscriptions = _enabled_subscriptions(session, event.tenantid, org_id)
-    body = json.dumps(event.to_json_dict(), separators=(",", ":"))
+    body = json.dumps(partner_view(event.to_json_dict()), separators=(",", ":"))
     made = []
     for subscription in subscriptions:
         if not subscription_wants(subscription.event_types or [], name):

@@ -3,11 +3,12 @@ case manager: through the real broker, the service's real SMTP channel and the s
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
-from notifications_events import appointment, case_assigned, referral_status, uid
+from notifications_events import appointment, case_assigned, referral_requested, referral_status, uid
 from notifications_support import manual_clock, publish, wait_for
 
 from shared.mailcatcher import MailCatcher
@@ -17,6 +18,7 @@ from shared.messaging.catalog import (
     CaseContactOverdue,
     CaseEndApproaching,
     CasePlanUpdated,
+    ResourcesDisclosureRecorded,
     StaffRegistered,
     StaffUpdated,
 )
@@ -169,6 +171,64 @@ def test_case_manager_hears_of_end_approaching_plan_changes_and_an_undelivered_r
     failed = mails["Referral not delivered to org-h"].get_body(("plain",)).get_content()
     assert f"for case {case_id}" in failed and "answered 400" in failed
     assert {m["X-Envelope-To"] for m in catcher.messages()} == {"dana@example.org"}
+    assert partner.requests and all(case_id not in r.body.decode() for r in partner.requests)
+
+
+def referral_disclosed(agency, requested, case_id):
+    """resources' staff-side record of the referral (published with service_referral.requested)."""
+    data = ResourcesDisclosureRecorded(participant_id=uid("p"), case_id=case_id,
+                                       service_referral_id=requested.data.service_referral_id,
+                                       recipient_org_id=requested.data.organization_id, channel="service_referral",
+                                       outcome="disclosed", occurred_at=datetime.now(UTC))
+    return new_event(data, subject=data.participant_id, tenantid=agency)
+
+
+def test_a_referral_request_that_never_reached_the_partner_is_reported_to_the_case_manager(
+    notifications, catcher, make_receiver, agency
+):
+    api = notifications(DIVERSION_NOTIFICATIONS_SMTP_PORT=str(catcher.port),
+                        DIVERSION_NOTIFICATIONS_STAFF_APP_URLS=f"{agency}=https://cases.{agency}.example")
+    admin = make_token(agency, ("admin",))
+    for staff_id, body in (("cm-7", {"email": "dana@example.org"}),
+                           ("ops-1", {"email": "ops@example.org", "topics": ["delivery_failed"]})):
+        assert api.request("PUT", f"/v1/staff-contacts/{staff_id}", token=admin, json=body).status_code == 201
+    case_id = uid("case")
+    publish(case_assigned(agency, case_id, "cm-7"))
+    wait_for(lambda: len(catcher.messages()) == 1, what="the assignment")
+    partner = make_receiver()
+    partner.reply = lambda request: (400, {}, b"no such endpoint")
+    assert api.post("/v1/subscriptions", token=make_token(agency, ("partner",), org="org-f"),
+                    json={"url": partner.url}).status_code == 201
+
+    def mails_to(address):
+        return [m for m in catcher.messages() if m["X-Envelope-To"] == address
+                and m["Subject"] == "Referral not delivered to org-f"]
+
+    # the case is known when the delivery fails (resources' disclosure.recorded travels with the request)
+    first = referral_requested(agency, "org-f")
+    publish(referral_disclosed(agency, first, case_id))
+    publish(first)
+    wait_for(lambda: len(mails_to("dana@example.org")) == 1, what="the case manager told")
+    text = mails_to("dana@example.org")[0].get_body(("plain",)).get_content()
+    assert f"{first.data.service_referral_id} for case {case_id} did not reach org-f" in text
+    assert "answered 400" in text
+    assert f"https://cases.{agency}.example/service-referrals/{first.data.service_referral_id}" in text
+
+    # the failure is handled before the case is learnt: the topic's staff hear at once, the manager once it is
+    second = referral_requested(agency, "org-f")
+    publish(second)
+    wait_for(lambda: len(mails_to("ops@example.org")) == 2, what="the topic's staff told of the second")
+    assert len(mails_to("dana@example.org")) == 1
+    publish(referral_disclosed(agency, second, case_id))
+    wait_for(lambda: len(mails_to("dana@example.org")) == 2, what="the case manager told once the case is known")
+    late = mails_to("dana@example.org")[1].get_body(("plain",)).get_content()
+    assert f"{second.data.service_referral_id} for case {case_id}" in late and "answered 400" in late
+
+    bodies = [json.loads(r.body) for r in partner.requests]
+    assert {b["data"]["service_referral_id"] for b in bodies} == {first.data.service_referral_id,
+                                                                   second.data.service_referral_id}
+    assert all("case_id" not in body["data"] for body in bodies)
+    assert all(case_id not in request.body.decode() for request in partner.requests)
 
 
 def test_staff_updated_changes_the_contact_and_keeps_the_topics_chosen_here(notifications, agency):
