@@ -136,6 +136,7 @@ def load_schedule(directory: Path | None = None) -> Schedule:
     default = load_pack(default_path)
     missing = sorted(set(RECORD_CLASSES) - set(default.classes))
     if missing:
-        raise RetentionError(f"{default_path}: the default pack must schedule every class; missing {', '.join(missing)}")
+        raise RetentionError(
+            f"{default_path}: the default pack must schedule every class; missing {', '.join(missing)}")
     agencies = {path.stem: load_pack(path) for path in sorted(folder.glob("*.yaml")) if path.stem != DEFAULT}
     return Schedule(default, agencies)
