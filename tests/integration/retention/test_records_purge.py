@@ -88,3 +88,18 @@ def test_purge_deletes_exactly_the_rows_past_retention(service_db: Any) -> None:
 
     again = purge(engine, service, NOW, schedule=load_schedule())
     assert again.total() == 0  # the round is idempotent
+
+
+def test_a_second_instance_skips_the_round_while_one_purges(service_db: Any) -> None:
+    from shared.upkeep import lock_key
+
+    service, engine = service_db
+    keys = service_metadata(service).tables["idempotency_key"]
+    with engine.begin() as connection:
+        connection.execute(insert(keys), [_key("t-lock", 30)])
+    with engine.connect() as holder, holder.begin():
+        holder.execute(select(func.pg_advisory_xact_lock(lock_key(service))))
+        busy = purge(engine, service, NOW, schedule=load_schedule())
+        assert busy.skipped and busy.total() == 0
+    free = purge(engine, service, NOW, schedule=load_schedule())
+    assert not free.skipped and free.counts["idempotency.key"] == {"idempotency_key": 1}
