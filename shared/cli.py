@@ -248,6 +248,7 @@ def _mount_optional_groups() -> None:
         ("services.intake.cli", "referrals"),
         ("services.intake.cli", "rulesets"),
         ("shared.reports_cli", "reports"),
+        ("shared.purge_cli", "purge_command"),
         ("services.resources.cli", "directory"),
         ("shared.demo", "demo"),
     ):

@@ -58,6 +58,10 @@ class CommonSettings(BaseSettings):
     # On SIGTERM/SIGINT a service lets in-flight work finish; past this it exits at once (nameko's
     # stop waits for the broker forever while it is down). Below compose's stop_grace_period (30 s).
     stop_timeout_seconds: float = Field(default=20.0, gt=0, le=300)
+    # The records upkeep (shared/upkeep.py): how often each service purges rows past retention, and how
+    # often it counts the messages the broker's bounds dropped (shared/messaging/bounds.py). ADR 0082.
+    purge_interval_seconds: float = Field(default=3600.0, gt=0, le=7 * 86400)
+    dropped_drain_interval_seconds: float = Field(default=30.0, gt=0, le=3600)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["json", "text"] = "json"
     # The operator's own tenant: a token with this `agency` and the `admin` role is the deployment's

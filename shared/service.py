@@ -26,6 +26,7 @@ from shared.http.pagination import Page, PageQuery, paginate
 from shared.http.problems import Forbidden, ProblemDocument, ServiceUnavailable, problem_response
 from shared.logs import clear_request_context
 from shared.metrics import CONTENT_TYPE, OPENMETRICS_CONTENT_TYPE, metrics_for
+from shared.upkeep import RecordsUpkeep, common_timer
 
 
 class Health(BaseModel):
@@ -167,6 +168,12 @@ class ServiceBase:
     }
     db: Session
     ops: Operations = Operations()
+    upkeep: RecordsUpkeep = RecordsUpkeep()
+
+    @common_timer("purge_interval_seconds")
+    def records_upkeep(self) -> None:
+        """Delete the rows past the retention schedule (shared/upkeep.py); one instance at a time."""
+        self.upkeep.run()
 
     @api("GET", "/healthz", public=True, response=Health, summary="The process is alive", tags=["operations"])
     def healthz(self, call: Call) -> Health:
