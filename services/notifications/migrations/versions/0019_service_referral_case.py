@@ -1,13 +1,13 @@
 """The case each service referral serves, so a failed partner delivery reaches the case manager.
 
 Revision ID: notifications_0019
-Revises: notifications_0013
+Revises: notifications_0018
 """
 import sqlalchemy as sa
 from alembic import op
 
 revision = "notifications_0019"
-down_revision = "notifications_0013"
+down_revision = "notifications_0018"
 branch_labels = None
 depends_on = None
 
