@@ -29,7 +29,7 @@ LEGAL_BASES: dict[str, str] = {
     "subject-of-record": "the person who is the subject of the record (identity verified)",
     "nolle-prossed-statute": "purposes allowed for nolle prossed or dismissed records under 610.120.2",
 }
-SEALING_OUTCOMES = frozenset({"dismissal", "probation"})
+DISPOSITIONS = frozenset({"dismissal", "one_day_probation", "returned_to_prosecution", "withdrawn"})
 
 
 class SealingError(ValueError):
@@ -39,16 +39,13 @@ class SealingError(ValueError):
 class SealingRule(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    outcome: str
+    disposition: str
     seal_after_days: int = Field(ge=0, le=3650)
-    max_probation_days: int | None = Field(default=None, ge=0)
 
     @model_validator(mode="after")
-    def _known_outcome(self) -> SealingRule:
-        if self.outcome not in SEALING_OUTCOMES:
-            raise ValueError(f"outcome {self.outcome!r} is not one of {sorted(SEALING_OUTCOMES)}")
-        if self.outcome == "probation" and self.max_probation_days is None:
-            raise ValueError("a probation rule needs max_probation_days")
+    def _known_disposition(self) -> SealingRule:
+        if self.disposition not in DISPOSITIONS:
+            raise ValueError(f"disposition {self.disposition!r} is not one of {sorted(DISPOSITIONS)}")
         return self
 
 
@@ -59,14 +56,11 @@ class SealingPack(BaseModel):
     version: str = Field(min_length=1)
     rules: tuple[SealingRule, ...]
 
-    def seal_at(self, outcome: str, decided_at: datetime, probation_days: int | None = None) -> datetime | None:
-        """When the records of a case with this outcome seal, or None if the pack does not seal it."""
+    def seal_at(self, disposition: str, decided_at: datetime) -> datetime | None:
+        """When the records of a case with this disposition seal, or None if the pack does not seal it."""
         for rule in self.rules:
-            if rule.outcome != outcome:
-                continue
-            if rule.max_probation_days is not None and (probation_days is None or probation_days > rule.max_probation_days):
-                continue
-            return decided_at + timedelta(days=rule.seal_after_days)
+            if rule.disposition == disposition:
+                return decided_at + timedelta(days=rule.seal_after_days)
         return None
 
 

@@ -21,20 +21,19 @@ from shared.sealing import (
 DECIDED = datetime(2026, 12, 1, 15, 0, tzinfo=UTC)
 
 
-def test_demo_pack_seals_dismissal_and_one_day_probation_at_once() -> None:
+def test_demo_pack_seals_dismissal_and_one_day_probation_at_once_and_nothing_else() -> None:
     pack = load_pack("stl-cao")
     assert pack.version == "2026.1"
     assert pack.seal_at("dismissal", DECIDED) == DECIDED
-    assert pack.seal_at("probation", DECIDED, probation_days=1) == DECIDED
-    assert pack.seal_at("probation", DECIDED, probation_days=2) is None
-    assert pack.seal_at("probation", DECIDED) is None
-    assert pack.seal_at("conviction", DECIDED) is None
+    assert pack.seal_at("one_day_probation", DECIDED) == DECIDED
+    assert pack.seal_at("returned_to_prosecution", DECIDED) is None
+    assert pack.seal_at("withdrawn", DECIDED) is None
 
 
 def test_a_pack_with_a_delay_and_a_bad_pack(tmp_path: Path) -> None:
-    (tmp_path / "x.yaml").write_text("agency: x\nversion: '1'\nrules:\n  - {outcome: dismissal, seal_after_days: 30}\n")
+    (tmp_path / "x.yaml").write_text("agency: x\nversion: '1'\nrules:\n  - {disposition: dismissal, seal_after_days: 30}\n")
     assert load_pack("x", tmp_path).seal_at("dismissal", DECIDED) == DECIDED + timedelta(days=30)
-    (tmp_path / "y.yaml").write_text("agency: y\nversion: '1'\nrules:\n  - {outcome: acquittal, seal_after_days: 0}\n")
+    (tmp_path / "y.yaml").write_text("agency: y\nversion: '1'\nrules:\n  - {disposition: acquittal, seal_after_days: 0}\n")
     with pytest.raises(SealingError, match="acquittal"):
         load_pack("y", tmp_path)
     with pytest.raises(SealingError, match="no sealing pack"):
