@@ -115,4 +115,4 @@ def tombstone(secret: bytes, agency: str, kind: str, identifier: str) -> str:
 
 def person_tombstone(secret: bytes, agency: str, last_name: str, first_name: str, birth_date: str) -> str:
     """The tombstone of a person by name and birth date, so a new referral id cannot slip past an erasure."""
-    return tombstone(secret, agency, "person", f"{last_name}|{first_name}|{birth_date}")
+    return tombstone(secret, agency, "person", "|".join(_normal(part) for part in (last_name, first_name, birth_date)))

@@ -31,9 +31,10 @@ def test_demo_pack_seals_dismissal_and_one_day_probation_at_once_and_nothing_els
 
 
 def test_a_pack_with_a_delay_and_a_bad_pack(tmp_path: Path) -> None:
-    (tmp_path / "x.yaml").write_text("agency: x\nversion: '1'\nrules:\n  - {disposition: dismissal, seal_after_days: 30}\n")
+    rule = "rules:\n  - {disposition: %s, seal_after_days: %d}\n"
+    (tmp_path / "x.yaml").write_text("agency: x\nversion: '1'\n" + rule % ("dismissal", 30))
     assert load_pack("x", tmp_path).seal_at("dismissal", DECIDED) == DECIDED + timedelta(days=30)
-    (tmp_path / "y.yaml").write_text("agency: y\nversion: '1'\nrules:\n  - {disposition: acquittal, seal_after_days: 0}\n")
+    (tmp_path / "y.yaml").write_text("agency: y\nversion: '1'\n" + rule % ("acquittal", 0))
     with pytest.raises(SealingError, match="acquittal"):
         load_pack("y", tmp_path)
     with pytest.raises(SealingError, match="no sealing pack"):
