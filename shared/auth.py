@@ -21,9 +21,11 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from shared.config import CommonSettings
 
+# `records_officer` opens a sealed (closed, RSMo 610.105) record only with an X-Legal-Basis code (shared/sealing.py).
 # `directory_admin` edits the deployment's shared directory and counts only in the operator's tenant
 # (DIVERSION_PLATFORM_AGENCY, ADR 0031).
-ROLES = frozenset({"screener", "case_manager", "supervisor", "partner", "admin", "auditor", "directory_admin"})
+ROLES = frozenset({"screener", "case_manager", "supervisor", "partner", "admin", "auditor", "directory_admin",
+                   "records_officer"})
 AGENCY_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]{1,62}$")
 LEEWAY_SECONDS = 30
 CONTROL = re.compile(r"[\x00-\x1f\x7f\ud800-\udfff]")
