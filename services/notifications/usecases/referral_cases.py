@@ -10,6 +10,7 @@ pending notice for "the case manager of referral X" and re-addressed to that per
 
 from __future__ import annotations
 
+import contextlib
 import logging
 
 from sqlalchemy import select
@@ -44,12 +45,10 @@ def learn(session: Session, agency: str, referral_id: str | None, case_id: str |
     if not referral_id or not case_id:
         return False
     if case_of(session, agency, referral_id) is None:
-        try:
-            with session.begin_nested():  # the three events that name it may arrive at once
-                session.add(ServiceReferralCase(agency_id=agency, service_referral_id=referral_id, case_id=case_id,
-                                                learned_at=ctx.now))
-        except IntegrityError:
-            pass
+        # The three events that name it may arrive at once: another handler's row is the same fact, so keep it.
+        with contextlib.suppress(IntegrityError), session.begin_nested():
+            session.add(ServiceReferralCase(agency_id=agency, service_referral_id=referral_id, case_id=case_id,
+                                            learned_at=ctx.now))
     return _readdress(session, agency, referral_id, case_id, ctx)
 
 
