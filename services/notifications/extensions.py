@@ -42,9 +42,9 @@ from services.notifications.usecases.dispatch import (
     Outcome,
     cancelled,
     claim_deliveries,
-    queue_due_reminders,
     record_outcomes,
 )
+from services.notifications.usecases.due_reminders import queue_due_reminders
 from services.notifications.usecases.fanout import FanoutContext
 from shared import tracing
 from shared.config import SETTINGS_KEY

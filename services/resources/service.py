@@ -201,7 +201,8 @@ class ResourcesService(HsdsApi, ServiceBase):
          response=ServiceReferralOut | PartnerServiceReferralOut, tags=["service referrals"],
          summary="One service referral (a partner's view holds only what sharing allows), with its ETag")
     def get_service_referral(self, call: Call, referral_id: str) -> ApiResponse:
-        ref = referrals.read(self.db, self._emit, self.audit, call, referral_id, _now())
+        ref = referrals.read(self.db, self._emit, self.audit, call, referral_id, _now(),
+                             self.casework.consent_covers)
         self.db.commit()
         return ApiResponse(referral_view(ref, referrals.actor(call)), headers={"ETag": etag(ref.id, ref.version)})
 
@@ -211,7 +212,8 @@ class ResourcesService(HsdsApi, ServiceBase):
          summary="Move a referral on: the partner receives, accepts, rejects, starts, completes or fails it; "
                  "the agency cancels it")
     def change_service_referral_status(self, call: Call[ServiceReferralStatusChange], referral_id: str) -> ApiResponse:
-        ref = referrals.change_status(self.db, self._emit, self.audit, call, referral_id, call.body, _now())
+        ref = referrals.change_status(self.db, self._emit, self.audit, call, referral_id, call.body, _now(),
+                                      self.casework.consent_covers)
         self.db.commit()
         return ApiResponse(referral_view(ref, referrals.actor(call)), headers={"ETag": etag(ref.id, ref.version)})
 

@@ -1,0 +1,65 @@
+"""Notifications' copy of casework's consents and the send-time check of partner deliveries (ADR 0070).
+
+Each partner delivery names the consent it travels under and the categories it discloses (derived from its
+projected body). When it is claimed for sending, not when it was queued, the copy is asked whether a valid
+consent of the same person covers the recipient, the purpose and the categories today; if not, the delivery
+is withheld with the reason and nothing is sent.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from typing import Any
+
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
+
+from services.notifications.models import PartnerConsent
+from shared.disclosure import ConsentSnapshot, snapshot_covers
+
+
+def apply(session: Session, agency: str, data: Any, at: dt.datetime, *, revoked: bool = False,
+          expired: bool = False) -> None:
+    """Upsert the copy from consent.recorded / revoked / expired; a revocation or expiry is never undone."""
+    row = session.get(PartnerConsent, data.consent_id, with_for_update=True)
+    if row is None:
+        row = PartnerConsent(consent_id=data.consent_id, agency_id=agency, expired=False, changed_at=at)
+        session.add(row)
+    elif row.changed_at > at and not (revoked or expired):
+        return  # an older recording arriving late
+    row.participant_id, row.person_id = data.participant_id, data.person_id
+    row.recipient_org_id = data.recipient_org_id
+    row.categories, row.purposes = list(data.categories), list(data.purposes)
+    row.valid, row.effective_on, row.expires_on = data.valid, data.effective_on, data.expires_on
+    row.revoked_on = row.revoked_on or data.revoked_on
+    row.expired = row.expired or expired
+    row.changed_at = max(row.changed_at, at)
+
+
+def _snapshot(row: PartnerConsent) -> ConsentSnapshot:
+    return ConsentSnapshot(
+        consent_id=row.consent_id, person_key=row.person_id, recipient_org_id=row.recipient_org_id,
+        categories=frozenset(row.categories or []), purposes=frozenset(row.purposes or []), valid=row.valid,
+        effective_on=row.effective_on, expires_on=row.expires_on, revoked_on=row.revoked_on, expired=row.expired)
+
+
+def snapshots(session: Session, consent_ids: Iterable[str]) -> list[ConsentSnapshot]:
+    """The named consents and every consent of the same persons (linked records' consents carry over)."""
+    ids = sorted({c for c in consent_ids if c})
+    if not ids:
+        return []
+    persons = select(PartnerConsent.person_id).where(PartnerConsent.consent_id.in_(ids)).scalar_subquery()
+    rows = session.scalars(select(PartnerConsent).where(or_(PartnerConsent.consent_id.in_(ids),
+                                                            PartnerConsent.person_id.in_(persons)))).all()
+    return [_snapshot(r) for r in rows]
+
+
+def withheld_reason(pool: list[ConsentSnapshot], row: Any, today: dt.date) -> str | None:
+    """None when the delivery may go now; else why it is withheld (a partner delivery naming no consent
+    discloses nothing it may: withheld)."""
+    if row.purpose != "partner_event":
+        return None
+    covered, _, reason = snapshot_covers(pool, row.consent_id, row.org_id or "", row.disclosure_purpose
+                                         or "service_referral", row.disclosure_categories or [], today)
+    return None if covered else f"no consent covers this disclosure now: {reason}"[:2000]
