@@ -150,6 +150,7 @@ class ProfileInvalid(ValueError):
 
     def __init__(self, errors: list[dict[str, str]]) -> None:
         self.errors = errors
+        self.problem_errors = errors  # shared.http.problems passes them on as the problem's `errors`
         super().__init__("; ".join(e["message"] for e in errors))
 
 

@@ -122,7 +122,8 @@ def as_problem(exc: BaseException) -> Problem | None:
     for klass in type(exc).__mro__:
         if klass in _REGISTRY:
             status, slug, title = _REGISTRY[klass]
-            problem = Problem(str(exc), slug=slug, **dict(getattr(exc, "problem_extra", {}) or {}))
+            problem = Problem(str(exc), slug=slug, errors=getattr(exc, "problem_errors", None),
+                              **dict(getattr(exc, "problem_extra", {}) or {}))
             problem.status, problem.title = status, title
             return problem
     return None

@@ -55,6 +55,20 @@ def snapshots(session: Session, consent_ids: Iterable[str]) -> list[ConsentSnaps
     return [_snapshot(r) for r in rows]
 
 
+# casework's consent.recorded and resources' partner event travel on different queues: a delivery may be
+# claimed before the copy knows its consent. It waits (and is tried again) for this long before it is withheld.
+CONSENT_WAIT = dt.timedelta(minutes=5)
+AWAIT_AGAIN = dt.timedelta(seconds=1)
+
+
+def awaiting_consent(pool: list[ConsentSnapshot], rows: Iterable[Any], now: dt.datetime) -> set[str]:
+    """Partner deliveries whose consent the copy does not know yet, still within `CONSENT_WAIT` of being
+    queued: put back, not sent and not withheld."""
+    known = {c.consent_id for c in pool}
+    return {r.id for r in rows if r.purpose == "partner_event" and r.consent_id and r.consent_id not in known
+            and r.created_at > now - CONSENT_WAIT}
+
+
 def withheld_reason(pool: list[ConsentSnapshot], row: Any, today: dt.date) -> str | None:
     """None when the delivery may go now; else why it is withheld (a partner delivery naming no consent
     discloses nothing it may: withheld)."""

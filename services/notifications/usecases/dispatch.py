@@ -95,12 +95,18 @@ def claim_deliveries(session: Session, now: datetime, lease: timedelta, limit: i
             _delivery.c.round_attempts, _delivery.c.subscription_id, _delivery.c.recipient,
             _delivery.c.subject, _delivery.c.body, _delivery.c.html, _delivery.c.trigger_event_id,
             _delivery.c.trigger_event_type, _delivery.c.purpose, _delivery.c.org_id, _delivery.c.consent_id,
-            _delivery.c.disclosure_categories, _delivery.c.disclosure_purpose,
+            _delivery.c.disclosure_categories, _delivery.c.disclosure_purpose, _delivery.c.created_at,
         )
     ).all()
     # The send-time consent check (ADR 0070): asked now, as the deliveries are about to go out.
     pool = consent_copy.snapshots(session, [r.consent_id for r in rows if r.purpose == "partner_event"]) \
         if consent_check else []
+    waiting = consent_copy.awaiting_consent(pool, rows, now) if consent_check else set()
+    if waiting:  # their consent is not copied yet: back in line, the claim undone
+        session.execute(update(_delivery).where(_delivery.c.id.in_(waiting)).values(
+            status="pending", lease_until=None, claimed_by=None, attempts=_delivery.c.attempts - 1,
+            round_attempts=_delivery.c.round_attempts - 1, next_attempt_at=now + consent_copy.AWAIT_AGAIN))
+        rows = [r for r in rows if r.id not in waiting]
     subscriptions = _subscriptions(session, {row.subscription_id for row in rows if row.subscription_id})
     opted_out = _opted_out(session, [row.recipient for row in rows if row.channel == "sms"])
     session.commit()

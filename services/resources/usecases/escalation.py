@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from services.resources.domain.referrals import Status
 from services.resources.models import ServiceReferral
-from shared import disclosure
+from services.resources.usecases.referrals import partner_view
 from shared.auth import Identity
 from shared.extensions import AuditLog
 from shared.messaging import Emit, new_event
@@ -49,10 +49,9 @@ def escalate_due(session: Session, emit: Emit, audit: AuditLog, now: dt.datetime
         emit(new_event(ServiceReferralEscalated(
             service_referral_id=row.id, organization_id=row.organization_id, service_id=row.service_id,
             case_id=row.case_id, waiting_since=row.requested_at, escalated_at=now, respond_by=row.respond_by,
-            partner_view=disclosure.project({  # the shared projection (ADR 0070)
-                "service_referral_id": row.id, "service_id": row.service_id, "status": row.status,
-                "respond_by": row.respond_by.isoformat() if row.respond_by else None,
-                "escalated_at": now.isoformat()}),
+            # the partner's sharing profile over the whole referral, as every partner-bound event (ADR 0070)
+            partner_view=partner_view(session, session.get_one(ServiceReferral, row.id),
+                                      escalated_at=now.isoformat()),
             scope=DisclosureScope(consent_id=row.consent_id, participant_id=row.participant_id,
                                   categories=list(row.consent_categories or []), purpose=row.consent_purpose),
         ), subject=row.id, tenantid=row.agency_id))

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from services.resources.domain.referrals import (
     Actor,
+    ConsentAnswer,
     Status,
     actor_of,
     check_accepting,
@@ -22,9 +23,16 @@ from services.resources.domain.referrals import (
     respond_by,
     sla_hours,
 )
+from services.resources.mapping import partner_record, referral_view, withheld_view
 from services.resources.models import SERVICE, ServiceReferral, ServiceReferralHistory
-from services.resources.schemas import ServiceReferralCreate, ServiceReferralQuery, ServiceReferralStatusChange
-from services.resources.usecases import caseload
+from services.resources.schemas import (
+    PartnerServiceReferralOut,
+    ServiceReferralCreate,
+    ServiceReferralOut,
+    ServiceReferralQuery,
+    ServiceReferralStatusChange,
+)
+from services.resources.usecases import caseload, sharing
 from shared import disclosure
 from shared.extensions import AuditLog
 from shared.http import Call
@@ -84,20 +92,33 @@ def disclosure_event(ref: ServiceReferral, channel: str, at: dt.datetime) -> Res
     )
 
 
-def partner_record(ref: ServiceReferral, **extra: Any) -> dict[str, Any]:
-    """The referral as one flat record for the shared partner projection (ADR 0070)."""
-    return {
-        "service_referral_id": ref.id, "service_id": ref.service_id, "organization_id": ref.organization_id,
-        "status": ref.status, "reason_code": ref.reason_code, "participant_name": ref.participant_name,
-        "phone": ref.phone, "email": ref.email, "preferred_language": ref.preferred_language, "need": ref.need,
-        "need_category": ref.need_category, "appointment_preference": ref.appointment_preference,
-        "requested_at": ref.requested_at.isoformat() if ref.requested_at else None,
-        "respond_by": ref.respond_by.isoformat() if ref.respond_by else None, **extra,
-    }
+def partner_view(session: Session, ref: ServiceReferral, **extra: Any) -> dict[str, Any]:
+    """The partner's copy of the referral, as its sharing profile allows (ADR 0070): what every
+    partner-bound event carries for webhooks and the AMQP feed, the same projection as the partner API."""
+    return disclosure.project(partner_record(ref, **extra),
+                              sharing.profile_for(session, ref.agency_id, ref.organization_id))
 
 
-def partner_view(ref: ServiceReferral, **extra: Any) -> dict[str, Any]:
-    return disclosure.project(partner_record(ref, **extra), disclosure.DEFAULT_PROFILE)
+def views(session: Session, call: Call, refs: list[ServiceReferral], consent_covers: ConsentCheck | None = None
+          ) -> list[ServiceReferralOut | PartnerServiceReferralOut]:
+    """The caller's view of each referral: the agency's whole; a partner's through its sharing profile, and,
+    in a list (`consent_covers` given), only id and status of a referral no valid consent covers now."""
+    who = actor(call)
+    profiles: dict[tuple[str, str], disclosure.SharingProfile] = {}
+    out: list[ServiceReferralOut | PartnerServiceReferralOut] = []
+    for ref in refs:
+        if who is not Actor.PARTNER:
+            out.append(referral_view(ref, who))
+            continue
+        consent = _consent_answer(call, ref, consent_covers, "partner_list")
+        if consent is not None and consent.consent_id is None:
+            out.append(withheld_view(ref))
+            continue
+        key = (ref.agency_id, ref.organization_id)
+        if key not in profiles:
+            profiles[key] = sharing.profile_for(session, *key)
+        out.append(referral_view(ref, who, profiles[key]))
+    return out
 
 
 def scope(ref: ServiceReferral) -> DisclosureScope:
@@ -133,7 +154,8 @@ def create(session: Session, emit: Emit, audit: AuditLog, call: Call, body: Serv
              "email": str(body.contact.email) if body.contact.email else None,
              "preferred_language": body.contact.preferred_language, "need": body.need,
              "need_category": body.need_category, "appointment_preference": body.appointment_preference}
-    categories = disclosed_categories(disclosure.derive_categories(disclosure.project(draft)))
+    profile = sharing.profile_for(session, call.agency, service["organization_id"])
+    categories = disclosed_categories(disclosure.derive_categories(disclosure.project(draft, profile)))
     try:
         answer = consent_covers(
             participant_id=body.participant_id, recipient_org=service["organization_id"],
@@ -177,7 +199,7 @@ def create(session: Session, emit: Emit, audit: AuditLog, call: Call, body: Serv
             need=ref.need, appointment_preference=ref.appointment_preference, need_category=ref.need_category,
             redisclosure_notice=ref.redisclosure_notice or None,
         ),
-        partner_view=partner_view(ref), scope=scope(ref),
+        partner_view=partner_view(session, ref), scope=scope(ref),
     ), subject=ref.id, tenantid=call.agency))
     emit(new_event(disclosure_event(ref, "service_referral", now), subject=ref.participant_id, tenantid=call.agency))
     audit.record(call, "service_referral.created", "service_referral", ref.id,
@@ -205,12 +227,12 @@ def list_referrals(session: Session, audit: AuditLog, call: Call,
     return page, next_cursor
 
 
-def require_consent(audit: AuditLog, call: Call, ref: ServiceReferral, consent_covers: ConsentCheck | None,
-                    channel: str) -> None:
-    """A partner's read or answer discloses the referral again: a valid consent must cover it now (ADR 0070);
-    403 `consent-not-covering` otherwise (fails closed when casework does not answer: 503)."""
+def _consent_answer(call: Call, ref: ServiceReferral, consent_covers: ConsentCheck | None,
+                    channel: str) -> ConsentAnswer | None:
+    """Casework's answer now for a partner's access (None: not a partner, or no check wired); fails closed:
+    503 when casework does not answer."""
     if actor(call) is not Actor.PARTNER or consent_covers is None:
-        return
+        return None
     try:
         answer = consent_covers(
             participant_id=ref.participant_id, recipient_org=ref.organization_id,
@@ -219,8 +241,15 @@ def require_consent(audit: AuditLog, call: Call, ref: ServiceReferral, consent_c
     except (RpcTimeout, RemoteError, UnknownService):
         raise ServiceUnavailable("the consent check (casework) did not answer; try again",
                                  slug="consent-check-unavailable", headers={"Retry-After": "30"}) from None
-    consent = read_consent_answer(answer)
-    if consent.consent_id is None:
+    return read_consent_answer(answer)
+
+
+def require_consent(audit: AuditLog, call: Call, ref: ServiceReferral, consent_covers: ConsentCheck | None,
+                    channel: str) -> None:
+    """A partner's read or answer discloses the referral again: a valid consent must cover it now (ADR 0070);
+    403 `consent-not-covering` otherwise (fails closed when casework does not answer: 503)."""
+    consent = _consent_answer(call, ref, consent_covers, channel)
+    if consent is not None and consent.consent_id is None:
         audit.record_now(call, "service_referral.read", "service_referral", ref.id, outcome="denied",
                          detail={"reason": "consent-not-covering", "detail": consent.reason[:300]})
         raise Forbidden(f"no valid consent covers this disclosure now: {consent.reason or 'not covered'}",
@@ -255,7 +284,7 @@ def change_status(session: Session, emit: Emit, audit: AuditLog, call: Call, ref
         service_referral_id=ref.id, organization_id=ref.organization_id, service_id=ref.service_id,
         case_id=ref.case_id, status=status.value, previous_status=previous.value,
         reason_code=ref.reason_code, note=ref.note, changed_at=now, changed_by=call.actor,
-        partner_view=partner_view(ref, previous_status=previous.value, changed_at=now.isoformat()),
+        partner_view=partner_view(session, ref, previous_status=previous.value, changed_at=now.isoformat()),
         scope=scope(ref),
     ), subject=ref.id, tenantid=ref.agency_id))
     audit.record(call, "service_referral.status_changed", "service_referral", ref.id,

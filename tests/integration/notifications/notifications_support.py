@@ -9,9 +9,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 from kombu import Connection, Producer
+from notifications_events import consent_recorded
 
 from services.notifications.domain.clock import ManualClock
 from services.notifications.extensions import NotificationRuntime
+from shared.disclosure import PARTNER_EVENT_TYPES
 from shared.messaging.envelope import CloudEvent, service_of
 from shared.messaging.outbox import CLOUDEVENTS_CONTENT_TYPE
 from shared.messaging.topology import declare_publisher_topology, events_exchange
@@ -53,8 +55,25 @@ class MailSink:
         return "250 Message accepted"
 
 
-def publish(event: CloudEvent) -> None:
-    """Publish an event as its source service's outbox relay would (confirmed, persistent)."""
+PARTNER_EVENTS = {f"org.diversion.resources.{name}" for name in PARTNER_EVENT_TYPES}
+
+
+def with_consents(events: list[CloudEvent]) -> list[CloudEvent]:
+    """Each partner-bound event preceded by casework's consent.recorded for the consent it names (the
+    send-time check needs one, ADR 0070); tests of that check publish with `consent=False`."""
+    out: list[CloudEvent] = []
+    for event in events:
+        if event.type in PARTNER_EVENTS:
+            out.append(consent_recorded(event.tenantid, event.data.organization_id))
+        out.append(event)
+    return out
+
+
+def publish(event: CloudEvent, consent: bool = True) -> None:
+    """Publish an event as its source service's outbox relay would (confirmed, persistent); a partner-bound
+    one after a covering consent.recorded unless `consent=False`."""
+    if consent and event.type in PARTNER_EVENTS:
+        publish(consent_recorded(event.tenantid, event.data.organization_id))
     with Connection(AMQP_URI, transport_options={"confirm_publish": True}) as connection:
         declare_publisher_topology(connection, service_of(event.source))
         producer = Producer(connection.default_channel, exchange=events_exchange(service_of(event.source)))
@@ -65,8 +84,10 @@ def publish(event: CloudEvent) -> None:
         )
 
 
-def publish_many(events: list[CloudEvent]) -> None:
+def publish_many(events: list[CloudEvent], consent: bool = True) -> None:
     """Publish a burst of events on one connection (they reach the service together, in batches)."""
+    if consent:
+        events = with_consents(events)
     with Connection(AMQP_URI, transport_options={"confirm_publish": True}) as connection:
         for source in {event.source for event in events}:
             declare_publisher_topology(connection, service_of(source))
