@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from sqlalchemy import or_, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from services.notifications.models import PartnerConsent
@@ -23,10 +24,20 @@ def apply(session: Session, agency: str, data: Any, at: dt.datetime, *, revoked:
           expired: bool = False) -> None:
     """Upsert the copy from consent.recorded / revoked / expired; a revocation or expiry is never undone."""
     row = session.get(PartnerConsent, data.consent_id, with_for_update=True)
+    stale = row is not None and row.changed_at > at
     if row is None:
-        row = PartnerConsent(consent_id=data.consent_id, agency_id=agency, expired=False, changed_at=at)
-        session.add(row)
-    elif row.changed_at > at and not (revoked or expired):
+        try:
+            with session.begin_nested():  # two events of one consent at once: the second waits on the first
+                session.add(PartnerConsent(consent_id=data.consent_id, agency_id=agency, expired=False,
+                                           changed_at=at, participant_id=data.participant_id,
+                                           person_id=data.person_id, recipient_org_id=data.recipient_org_id,
+                                           categories=[], purposes=[], valid=False))
+        except IntegrityError:  # the other one inserted it: this one is applied over it, as to any row
+            row = session.get_one(PartnerConsent, data.consent_id, with_for_update=True, populate_existing=True)
+            stale = row.changed_at > at
+        else:
+            row = session.get_one(PartnerConsent, data.consent_id)
+    if stale and not (revoked or expired):
         return  # an older recording arriving late
     row.participant_id, row.person_id = data.participant_id, data.person_id
     row.recipient_org_id = data.recipient_org_id

@@ -9,7 +9,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 from kombu import Connection, Producer
-from notifications_events import consent_recorded
 
 from services.notifications.domain.clock import ManualClock
 from services.notifications.extensions import NotificationRuntime
@@ -18,6 +17,7 @@ from shared.messaging.envelope import CloudEvent, service_of
 from shared.messaging.outbox import CLOUDEVENTS_CONTENT_TYPE
 from shared.messaging.topology import declare_publisher_topology, events_exchange
 from tests.conftest import AMQP_URI
+from tests.integration.notifications.notifications_events import consent_recorded
 from tests.support.signed import event_headers
 from tests.support.waiting import wait_for  # noqa: F401 (re-exported to the tests here)
 
@@ -62,9 +62,12 @@ def with_consents(events: list[CloudEvent]) -> list[CloudEvent]:
     """Each partner-bound event preceded by casework's consent.recorded for the consent it names (the
     send-time check needs one, ADR 0070); tests of that check publish with `consent=False`."""
     out: list[CloudEvent] = []
+    granted: set[tuple[str, str]] = set()
     for event in events:
-        if event.type in PARTNER_EVENTS:
-            out.append(consent_recorded(event.tenantid, event.data.organization_id))
+        key = (event.tenantid, getattr(event.data, "organization_id", ""))
+        if event.type in PARTNER_EVENTS and key not in granted:
+            granted.add(key)
+            out.append(consent_recorded(*key))
         out.append(event)
     return out
 
