@@ -26,8 +26,8 @@ import requests
 from kombu import Connection
 from sqlalchemy import create_engine, text
 
-from services.notifications.channels.amqp_feed import partner_feed
-from shared.disclosure import DEFAULT_PROFILE, NOTICE_FIELD
+from services.notifications.channels.amqp_feed import ensure_partner_feed
+from shared.disclosure import DEFAULT_PROFILE, NOTICE_FIELD, PARTNER_EVENT_TYPES
 from tests.conftest import AMQP_URI
 from tests.e2e.conftest import AGENCY, Suite, call, open_case, record_consent, revoke_consent, token
 from tests.support.waiting import wait_for
@@ -96,20 +96,20 @@ def refer(urls: dict[str, str], case_manager: str, case: dict[str, Any], service
             "need_category": need_category, "service_id": service_id,
             "consent": {"categories": ["contact_info"], "purpose": "service_referral"}}
 
-    def answered() -> requests.Response | None:  # resources learns the case from case.opened
+    def answered() -> tuple[requests.Response] | None:  # resources learns the case from case.opened
         response = requests.post(f"{urls['resources']}/v1/service-referrals", json=body, timeout=20, headers={
             "Authorization": f"Bearer {case_manager}", "Idempotency-Key": str(uuid.uuid4())})
         if response.status_code == 422 and "case-participant-mismatch" in response.text:
             return None
-        return response
+        return (response,)  # a tuple: a Response is falsy when its status is an error
 
-    response = wait_for(answered, 30, "resources knows the case")
+    (response,) = wait_for(answered, 30, "resources knows the case")
     assert response.status_code == expect, response.text[:1500]
     return response
 
 
 def subscribe(urls: dict[str, str], partner: str, channel: str, url: str | None = None) -> dict[str, Any]:
-    body: dict[str, Any] = {"channel": channel, "event_types": ["service_referral.*"]}
+    body: dict[str, Any] = {"channel": channel, "event_types": list(PARTNER_EVENT_TYPES)}
     if url:
         body["url"] = url
     return call("POST", f"{urls['notifications']}/v1/subscriptions", partner, 201, json=body).json()
@@ -117,9 +117,9 @@ def subscribe(urls: dict[str, str], partner: str, channel: str, url: str | None 
 
 def feed_messages(org_id: str) -> list[dict[str, Any]]:
     """Everything waiting in the partner's AMQP feed queue (consumed)."""
-    feed = partner_feed(org_id, AGENCY)
     got: list[dict[str, Any]] = []
     with Connection(AMQP_URI) as conn:
+        feed = ensure_partner_feed(conn, org_id, AGENCY)  # as the channel does (no delivery may have gone yet)
         queue = feed.queue(conn.default_channel)
         while (message := queue.get(no_ack=True)) is not None:
             got.append(json.loads(message.body))

@@ -54,9 +54,8 @@ def test_a_delivery_claimed_by_an_instance_that_died_is_sent_after_its_lease(
     event = referral_requested(agency, "org-a")
     engine = create_engine(notifications_db)
     with Session(engine) as session:
-        from services.notifications.usecases.fanout import partner_deliveries
-
         from services.notifications.usecases import consents
+        from services.notifications.usecases.fanout import partner_deliveries
 
         consent = consent_recorded(agency, "org-a").data  # the send-time check's copy (ADR 0070)
         consents.apply(session, agency, consent, consent.recorded_at)
