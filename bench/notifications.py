@@ -61,8 +61,9 @@ from shared.messaging.catalog import (  # noqa: E402
     PartnerReferralPayload,
     ServiceReferralRequested,
 )
-from shared.messaging.envelope import new_event  # noqa: E402
+from shared.messaging.envelope import CloudEvent, new_event  # noqa: E402
 from shared.messaging.outbox import CLOUDEVENTS_CONTENT_TYPE  # noqa: E402
+from shared.messaging.signing import sign_event  # noqa: E402
 from shared.messaging.topology import declare_publisher_topology, events_exchange  # noqa: E402
 
 PG_ADMIN = os.environ.get("DIVERSION_BENCH_PG_ADMIN", "postgresql://postgres@127.0.0.1:5432/postgres")
@@ -73,6 +74,7 @@ CONCURRENCY = int(os.environ.get("BENCH_NOTIFICATIONS_CONCURRENCY", "64"))
 INSTANCES = [int(n) for n in os.environ.get("BENCH_NOTIFICATIONS_INSTANCES", "1,2").split(",")]
 RAW_CONNECTIONS = 64
 JWT_SECRET = "bench-secret-not-for-production-0123456789"
+SIGNING_KEY = "bench-message-signing-key-not-for-production-0123"
 RECEIVER = ROOT / "bench" / "webhook_receiver.py"
 TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -230,7 +232,7 @@ def raw_requests(url: str, n: int, concurrency: int) -> float:
 # ------------------------------------------------------------------ the whole path
 
 
-def event(n: int, agency: str) -> bytes:
+def event(n: int, agency: str) -> CloudEvent[Any]:
     data = ServiceReferralRequested(
         service_referral_id=f"sr-{n}", organization_id=f"org-{n % ORGS}", service_id="svc-1",
         consent_id=f"c-{n % ORGS}",
@@ -238,19 +240,19 @@ def event(n: int, agency: str) -> bytes:
                                        need="transitional housing"),
         requested_at=datetime.now(UTC),
     )
-    return new_event(data, subject=f"sr-{n}", tenantid=agency).to_bytes()
+    return new_event(data, subject=f"sr-{n}", tenantid=agency)
 
 
-def consent_events(agency: str) -> list[bytes]:
+def consent_events(agency: str) -> list[CloudEvent[Any]]:
     """casework's consent.recorded for each partner: what the send-time check of every delivery asks."""
     now = datetime.now(UTC)
     return [new_event(ConsentRecorded(
         consent_id=f"c-{org}", participant_id=f"p-{org}", person_id=f"p-{org}", recipient_org_id=f"org-{org}",
         categories=["contact_info", "needs_assessment"], purposes=["service_referral"], valid=True, recorded_at=now,
-    ), subject=f"p-{org}", tenantid=agency).to_bytes() for org in range(ORGS)]
+    ), subject=f"p-{org}", tenantid=agency) for org in range(ORGS)]
 
 
-def publish(amqp: str, bodies: list[bytes], service: str = "resources",
+def publish(amqp: str, events: list[CloudEvent[Any]], service: str = "resources",
             routing_key: str = "org.diversion.resources.service_referral.requested") -> None:
     """Publish with publisher confirms, streamed (one wait per 200 messages), as the outbox relay does.
 
@@ -264,12 +266,16 @@ def publish(amqp: str, bodies: list[bytes], service: str = "resources",
         confirmed = [0]
         channel.events["basic_ack"].add(lambda tag, multiple: confirmed.__setitem__(0, max(confirmed[0], tag)))
         exchange = events_exchange(service).name
-        for tag, body in enumerate(bodies, start=1):
+        for tag, ev in enumerate(events, start=1):
+            body = ev.to_bytes()  # signed as the outbox relay signs it (ADR 0011)
+            headers = sign_event({"nameko.agency": ev.tenantid}, signer=service, message_id=ev.id, body=body,
+                                 key=SIGNING_KEY.encode())
             channel._basic_publish(
-                amqp_message(body, delivery_mode=2, content_type=CLOUDEVENTS_CONTENT_TYPE, content_encoding="utf-8"),
+                amqp_message(body, delivery_mode=2, content_type=CLOUDEVENTS_CONTENT_TYPE, content_encoding="utf-8",
+                             message_id=ev.id, application_headers=headers),
                 exchange=exchange, routing_key=routing_key,
             )
-            if tag % 200 == 0 or tag == len(bodies):
+            if tag % 200 == 0 or tag == len(events):
                 while confirmed[0] < tag:
                     connection.drain_events(timeout=30)
 
@@ -305,6 +311,7 @@ def whole_path(instances: int, amqp: str, receiver_url: str, other_pids: dict[st
             ports.append(port)
             env = {**os.environ, "DIVERSION_AMQP_URI": amqp, "DIVERSION_DATA_DIR": data_dir,
                    "DIVERSION_JWT_SECRET": JWT_SECRET, "DIVERSION_LOG_LEVEL": "WARNING",
+                   "DIVERSION_MESSAGE_SIGNING_KEY": SIGNING_KEY,
                    "DIVERSION_NOTIFICATIONS_DATABASE_URL": url, "DIVERSION_NOTIFICATIONS_HTTP_PORT": str(port),
                    "DIVERSION_NOTIFICATIONS_DB_POOL_SIZE": "10",
                    "DIVERSION_NOTIFICATIONS_WEBHOOK_ALLOW_LIST": "127.0.0.1",
