@@ -15,6 +15,9 @@ notifications instance on the shared broker (a developer's `diversion run`, an e
 for the bench's events. The bench therefore starts a RabbitMQ node of its own on free ports (own data
 dir, own Erlang cookie; the shared node is never touched) unless DIVERSION_BENCH_AMQP_URI names one.
 
+Then the send-time consent check (ADR 0070): one instance with it against the same path without it
+(`bench_without_consent_check`, the baseline only), two alternating rounds, as a ratio (target 0.8x).
+
 It also reports the CPU each process used during the measured window (from /proc), per delivery: what
 bounds the rate on a small machine. Needs PostgreSQL; cleans up after itself.
 
@@ -52,9 +55,15 @@ from services.notifications.channels.signing import generate_secret, webhook_hea
 from shared import migrations  # noqa: E402
 from shared.auth import issue_token  # noqa: E402
 from shared.config import CommonSettings  # noqa: E402
-from shared.messaging.catalog import PartnerContact, PartnerReferralPayload, ServiceReferralRequested  # noqa: E402
-from shared.messaging.envelope import new_event  # noqa: E402
+from shared.messaging.catalog import (  # noqa: E402
+    ConsentRecorded,
+    PartnerContact,
+    PartnerReferralPayload,
+    ServiceReferralRequested,
+)
+from shared.messaging.envelope import CloudEvent, new_event  # noqa: E402
 from shared.messaging.outbox import CLOUDEVENTS_CONTENT_TYPE  # noqa: E402
+from shared.messaging.signing import sign_event  # noqa: E402
 from shared.messaging.topology import declare_publisher_topology, events_exchange  # noqa: E402
 
 PG_ADMIN = os.environ.get("DIVERSION_BENCH_PG_ADMIN", "postgresql://postgres@127.0.0.1:5432/postgres")
@@ -65,6 +74,7 @@ CONCURRENCY = int(os.environ.get("BENCH_NOTIFICATIONS_CONCURRENCY", "64"))
 INSTANCES = [int(n) for n in os.environ.get("BENCH_NOTIFICATIONS_INSTANCES", "1,2").split(",")]
 RAW_CONNECTIONS = 64
 JWT_SECRET = "bench-secret-not-for-production-0123456789"
+SIGNING_KEY = "bench-message-signing-key-not-for-production-0123"
 RECEIVER = ROOT / "bench" / "webhook_receiver.py"
 TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -222,35 +232,50 @@ def raw_requests(url: str, n: int, concurrency: int) -> float:
 # ------------------------------------------------------------------ the whole path
 
 
-def event(n: int, agency: str) -> bytes:
+def event(n: int, agency: str) -> CloudEvent[Any]:
     data = ServiceReferralRequested(
-        service_referral_id=f"sr-{n}", organization_id=f"org-{n % ORGS}", service_id="svc-1", consent_id="c-1",
+        service_referral_id=f"sr-{n}", organization_id=f"org-{n % ORGS}", service_id="svc-1",
+        consent_id=f"c-{n % ORGS}",
         partner=PartnerReferralPayload(participant_name="Ana Diaz", contact=PartnerContact(phone="+13145550100"),
                                        need="transitional housing"),
         requested_at=datetime.now(UTC),
     )
-    return new_event(data, subject=f"sr-{n}", tenantid=agency).to_bytes()
+    return new_event(data, subject=f"sr-{n}", tenantid=agency)
 
 
-def publish(amqp: str, bodies: list[bytes]) -> None:
+def consent_events(agency: str) -> list[CloudEvent[Any]]:
+    """casework's consent.recorded for each partner: what the send-time check of every delivery asks."""
+    now = datetime.now(UTC)
+    return [new_event(ConsentRecorded(
+        consent_id=f"c-{org}", participant_id=f"p-{org}", person_id=f"p-{org}", recipient_org_id=f"org-{org}",
+        categories=["contact_info", "needs_assessment"], purposes=["service_referral"], valid=True, recorded_at=now,
+    ), subject=f"p-{org}", tenantid=agency) for org in range(ORGS)]
+
+
+def publish(amqp: str, events: list[CloudEvent[Any]], service: str = "resources",
+            routing_key: str = "org.diversion.resources.service_referral.requested") -> None:
     """Publish with publisher confirms, streamed (one wait per 200 messages), as the outbox relay does.
 
     Without confirms, the last messages can be lost when the connection closes while a loaded broker
     has not read them yet; the bench would then wait for deliveries that can never happen.
     """
     with Connection(amqp) as connection:
-        declare_publisher_topology(connection, "resources")
+        declare_publisher_topology(connection, service)
         channel = connection.channel()
         channel.confirm_select()
         confirmed = [0]
         channel.events["basic_ack"].add(lambda tag, multiple: confirmed.__setitem__(0, max(confirmed[0], tag)))
-        exchange = events_exchange("resources").name
-        for tag, body in enumerate(bodies, start=1):
+        exchange = events_exchange(service).name
+        for tag, ev in enumerate(events, start=1):
+            body = ev.to_bytes()  # signed as the outbox relay signs it (ADR 0011)
+            headers = sign_event({"nameko.agency": ev.tenantid}, signer=service, message_id=ev.id, body=body,
+                                 key=SIGNING_KEY.encode())
             channel._basic_publish(
-                amqp_message(body, delivery_mode=2, content_type=CLOUDEVENTS_CONTENT_TYPE, content_encoding="utf-8"),
-                exchange=exchange, routing_key="org.diversion.resources.service_referral.requested",
+                amqp_message(body, delivery_mode=2, content_type=CLOUDEVENTS_CONTENT_TYPE, content_encoding="utf-8",
+                             message_id=ev.id, application_headers=headers),
+                exchange=exchange, routing_key=routing_key,
             )
-            if tag % 200 == 0 or tag == len(bodies):
+            if tag % 200 == 0 or tag == len(events):
                 while confirmed[0] < tag:
                     connection.drain_events(timeout=30)
 
@@ -266,8 +291,10 @@ def received(receiver_url: str) -> int:
     return int(requests.get(receiver_url + "/count", timeout=5).text)
 
 
-def whole_path(instances: int, amqp: str, receiver_url: str, other_pids: dict[str, list[int]]) -> dict[str, Any]:
-    """Fresh database, `instances` service processes, 20 partner subscriptions; returns the figures."""
+def whole_path(instances: int, amqp: str, receiver_url: str, other_pids: dict[str, list[int]],
+               consent_check: bool = True) -> dict[str, Any]:
+    """Fresh database, `instances` service processes, 20 partner subscriptions, each partner's consent
+    recorded; with the send-time consent check (the product) or without it (the baseline); the figures."""
     agency = f"bench-{uuid.uuid4().hex[:6]}"
     database = f"diversion_test_nt_bench_{uuid.uuid4().hex[:8]}"
     base = PG_ADMIN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg2://")
@@ -284,10 +311,12 @@ def whole_path(instances: int, amqp: str, receiver_url: str, other_pids: dict[st
             ports.append(port)
             env = {**os.environ, "DIVERSION_AMQP_URI": amqp, "DIVERSION_DATA_DIR": data_dir,
                    "DIVERSION_JWT_SECRET": JWT_SECRET, "DIVERSION_LOG_LEVEL": "WARNING",
+                   "DIVERSION_MESSAGE_SIGNING_KEY": SIGNING_KEY,
                    "DIVERSION_NOTIFICATIONS_DATABASE_URL": url, "DIVERSION_NOTIFICATIONS_HTTP_PORT": str(port),
                    "DIVERSION_NOTIFICATIONS_DB_POOL_SIZE": "10",
                    "DIVERSION_NOTIFICATIONS_WEBHOOK_ALLOW_LIST": "127.0.0.1",
-                   "DIVERSION_NOTIFICATIONS_DISPATCH_CONCURRENCY": str(CONCURRENCY)}
+                   "DIVERSION_NOTIFICATIONS_DISPATCH_CONCURRENCY": str(CONCURRENCY),
+                   "DIVERSION_NOTIFICATIONS_BENCH_WITHOUT_CONSENT_CHECK": "false" if consent_check else "true"}
             services.append(subprocess.Popen([sys.executable, "-m", "shared.main", "serve", "notifications"],
                                              env=env, cwd=ROOT, stdout=subprocess.DEVNULL))
         for port in ports:
@@ -299,6 +328,14 @@ def whole_path(instances: int, amqp: str, receiver_url: str, other_pids: dict[st
                                      json={"url": f"{receiver_url}/hooks/{org}", "organization_id": f"org-{org}"},
                                      timeout=10)
             response.raise_for_status()
+
+        publish(amqp, consent_events(agency), "casework", "org.diversion.casework.consent.recorded")
+
+        def copied() -> bool:
+            with engine.connect() as connection:
+                return int(connection.execute(text("SELECT count(*) FROM partner_consent")).scalar_one()) >= ORGS
+
+        wait_until(copied, 60, "notifications' copy of the partners' consents")
 
         def delivered() -> int:
             with engine.connect() as connection:
@@ -331,8 +368,9 @@ def whole_path(instances: int, amqp: str, receiver_url: str, other_pids: dict[st
             measured_first = connection.execute(text(
                 "SELECT created_at FROM delivery ORDER BY created_at OFFSET :warm LIMIT 1"), {"warm": warm}).scalar()
         consumed = EVENTS / max((last - (measured_first or first)).total_seconds(), 1e-3)
-        return {"instances": instances, "rate": EVENTS / elapsed, "elapsed": elapsed, "received": got,
-                "duplicates": duplicates, "consumed": consumed, "cpu": cpu}
+        withheld = connection_count(engine, "SELECT count(*) FROM delivery WHERE status = 'withheld'")
+        return {"instances": instances, "rate": EVENTS / elapsed, "withheld": withheld, "elapsed": elapsed,
+                "received": got, "duplicates": duplicates, "consumed": consumed, "cpu": cpu}
     finally:
         engine.dispose()
         for process in services:
@@ -344,6 +382,11 @@ def whole_path(instances: int, amqp: str, receiver_url: str, other_pids: dict[st
                 process.kill()
         shutil.rmtree(data_dir, ignore_errors=True)
         admin(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+
+
+def connection_count(engine: Any, sql: str) -> int:
+    with engine.connect() as connection:
+        return int(connection.execute(text(sql)).scalar_one())
 
 
 def main() -> None:
@@ -381,6 +424,18 @@ def main() -> None:
                 if seconds > 0:
                     print(f"      CPU {name:<32} {seconds / window:5.0%} of a core, "
                           f"{seconds * 1000 / EVENTS:6.2f} ms per delivery")
+        # ADR 0070: the send-time consent check against the same path without it, one instance, same run.
+        # Two alternating rounds, so warm-up and drift weigh on both sides alike.
+        rounds = [(whole_path(1, amqp, receiver_url, others, consent_check=False),
+                   whole_path(1, amqp, receiver_url, others, consent_check=True)) for _ in range(2)]
+        for n, (unchecked, checked) in enumerate(rounds, start=1):
+            one = checked["rate"] / unchecked["rate"]
+            print(f"  round {n}: 1 instance, without the send-time consent check {unchecked['rate']:8.0f} "
+                  f"deliveries/s, with it {checked['rate']:8.0f} deliveries/s: {one:.2f}x"
+                  f" (withheld {checked['withheld']}, duplicates {checked['duplicates']})")
+        ratio = sum(c["rate"] for _, c in rounds) / sum(u["rate"] for u, _ in rounds)
+        print(f"  send-time consent check (ADR 0070): {ratio:.2f}x the same path without it; "
+              f"target at least 0.8x: {'met' if ratio >= 0.8 else 'NOT met'}")
         print(f"  load average after: {os.getloadavg()[0]:.2f}")
     finally:
         if receiver is not None:

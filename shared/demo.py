@@ -215,7 +215,8 @@ class Walkthrough:
 
         consent = self._call("POST", "casework", f"/v1/participants/{out.case['participant_id']}/consents",
                              supervisor, 201, json={
-            "discloser": "St. Louis Circuit Attorney's Office Diversion Unit", "categories": ["contact_info"],
+            "discloser": "St. Louis Circuit Attorney's Office Diversion Unit",
+            "categories": ["contact_info", "needs_assessment"],
             "recipient_org_id": org["id"], "recipient_name": org["name"], "purposes": ["service_referral"],
             "right_to_revoke_acknowledged": True, "revocation_instructions": "tell your case manager in writing",
             "expires_on": (today + dt.timedelta(days=365)).isoformat(),

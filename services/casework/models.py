@@ -391,6 +391,8 @@ class ConsentRecord(Base):
     version: Mapped[int] = mapped_column(Integer, default=1)
     created_at: Mapped[dt.datetime] = mapped_column()
     created_by: Mapped[str] = mapped_column(String(200))
+    # When consent.expired was published (once, by the expiry timer; ADR 0070).
+    expiry_announced_at: Mapped[dt.datetime | None] = mapped_column(nullable=True)
 
 
 class DisclosureLog(Base):

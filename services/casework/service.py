@@ -36,7 +36,7 @@ from services.casework.domain.lifecycle import (
 )
 from services.casework.domain.supervision import ConditionProgressError, ContactAlreadySettled
 from services.casework.settings import CaseworkSettings
-from services.casework.usecases import assignment, disclosures, events, supervision
+from services.casework.usecases import assignment, consent_events, disclosures, events, supervision
 from services.casework.usecases.common import Missing, utcnow
 from shared.auth import Identity
 from shared.db import Database
@@ -132,6 +132,14 @@ class CaseworkService(StaffEndpoints, CaseEndpoints, PlanEndpoints, ConditionEnd
         data = event.data
         events.apply_referral_status(self.db, self._emit, event.tenantid, data.service_referral_id, data.status,
                                      case_id=data.case_id)
+
+    @settings_timer(CaseworkSettings, "consent_expiry_interval_seconds")
+    def consent_expiry(self) -> None:
+        """Publish consent.expired once for each consent past its expiry date or event (ADR 0070)."""
+        announced = consent_events.announce_expired(self.db, self._emit, utcnow())
+        self.db.commit()
+        if announced:
+            log.info("announced %d expired consent(s)", announced)
 
     @settings_timer(CaseworkSettings, "timer_interval_seconds")
     def supervision_sweep(self) -> None:

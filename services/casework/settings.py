@@ -13,6 +13,8 @@ class CaseworkSettings(BaseSettings):
     assignment_strategy: str = Field(default="least_caseload", min_length=1, max_length=64)
     # Seconds between supervision sweeps (overdue check-ins, silent cases, program ends).
     timer_interval_seconds: float = Field(default=300.0, gt=0, le=86400)
+    # How often consents past their expiry date or event are announced (consent.expired, ADR 0070).
+    consent_expiry_interval_seconds: float = Field(default=60.0, gt=0, le=86400)
     checkin_grace_hours: int = Field(default=24, ge=0, le=720)
     no_contact_days: int = Field(default=30, ge=1, le=365)
     end_approaching_days: int = Field(default=30, ge=1, le=365)

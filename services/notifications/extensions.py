@@ -37,14 +37,8 @@ from services.notifications.metrics import DeliveryMetrics
 from services.notifications.models import TemplateOverride
 from services.notifications.settings import NotificationSettings, notification_settings_of
 from services.notifications.templates import TemplateRenderer
-from services.notifications.usecases.dispatch import (
-    Job,
-    Outcome,
-    cancelled,
-    claim_deliveries,
-    queue_due_reminders,
-    record_outcomes,
-)
+from services.notifications.usecases.dispatch import Job, Outcome, cancelled, claim_deliveries, record_outcomes
+from services.notifications.usecases.due_reminders import queue_due_reminders
 from services.notifications.usecases.fanout import FanoutContext
 from shared import tracing
 from shared.config import SETTINGS_KEY
@@ -71,6 +65,8 @@ class NotificationRuntime(DependencyProvider):
         self.own: NotificationSettings = notification_settings_of(settings)
         self.clock: Clock = SystemClock()  # tests swap in a ManualClock
         self.retry_policy = RetryPolicy(jitter=self.own.retry_jitter)
+        if self.own.bench_without_consent_check:  # a benchmark's baseline only (ADR 0070)
+            log.warning("partner deliveries go out WITHOUT the send-time consent check (bench_without_consent_check)")
         self.reminder_policy = self.own.reminder_policy()
         self.channels: dict[str, Channel] = {}
         self.unavailable: dict[str, str] = {}
@@ -248,7 +244,8 @@ class NotificationRuntime(DependencyProvider):
                 break  # the heartbeat thread joins (the database was unreachable at start)
             with Session(self.engine, expire_on_commit=False) as session:
                 jobs = claim_deliveries(session, self.clock.now(), lease, min(free, self.own.dispatch_batch),
-                                        instance=self.instance_id)
+                                        instance=self.instance_id,
+                                        consent_check=not self.own.bench_without_consent_check)
             if not jobs:
                 break
             retaken = sum(1 for job in jobs if job.retaken)

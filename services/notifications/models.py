@@ -9,6 +9,7 @@ from sqlalchemy import (
     JSON,
     BigInteger,
     Boolean,
+    Date,
     Float,
     ForeignKey,
     Index,
@@ -86,7 +87,12 @@ class Delivery(Base):
     subject: Mapped[str | None] = mapped_column(String(500))
     body: Mapped[str] = mapped_column(Text)
     html: Mapped[str | None] = mapped_column(Text)
-    status: Mapped[str] = mapped_column(String(16))  # pending, sending, delivered, failed, cancelled
+    # pending, sending, delivered, failed, cancelled, withheld (no consent covered it when sent: ADR 0070)
+    status: Mapped[str] = mapped_column(String(16))
+    # What a partner delivery discloses, checked against `partner_consent` when it is sent (ADR 0070).
+    consent_id: Mapped[str | None] = mapped_column(String(100))
+    disclosure_categories: Mapped[list[str] | None] = mapped_column(JSON)
+    disclosure_purpose: Mapped[str | None] = mapped_column(String(40))
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     round_attempts: Mapped[int] = mapped_column(Integer, default=0)  # reset by a replay
     next_attempt_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime())
@@ -284,3 +290,26 @@ class TemplateOverride(Base):
     version: Mapped[int] = mapped_column(Integer, default=1)
     updated_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
     updated_by: Mapped[str] = mapped_column(String(200))
+
+
+class PartnerConsent(Base):
+    """Notifications' copy of casework's consents, from consent.recorded / revoked / expired (ADR 0070): what
+    the send-time check of every partner delivery asks."""
+
+    __tablename__ = "partner_consent"
+    __table_args__ = (Index("ix_partner_consent_person", "agency_id", "person_id"),)
+
+    consent_id: Mapped[str] = mapped_column(String(100), primary_key=True)
+    agency_id: Mapped[str] = mapped_column(String(64))
+    participant_id: Mapped[str] = mapped_column(String(100))
+    person_id: Mapped[str] = mapped_column(String(100))
+    recipient_org_id: Mapped[str] = mapped_column(String(200))
+    categories: Mapped[list[str]] = mapped_column(JSON)
+    purposes: Mapped[list[str]] = mapped_column(JSON)
+    valid: Mapped[bool] = mapped_column(Boolean)
+    effective_on: Mapped[dt.date | None] = mapped_column(Date)
+    expires_on: Mapped[dt.date | None] = mapped_column(Date)
+    revoked_on: Mapped[dt.date | None] = mapped_column(Date)
+    expired: Mapped[bool] = mapped_column(Boolean, default=False)
+    # The newest event applied (an older one arriving late changes nothing; a revocation is final).
+    changed_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())

@@ -65,7 +65,7 @@ class PingResult(BaseModel):
 class DeliveryQuery(PageQuery):
     model_config = ConfigDict(extra="forbid")
 
-    status: Literal["pending", "sending", "delivered", "failed", "cancelled"] | None = None
+    status: Literal["pending", "sending", "delivered", "failed", "cancelled", "withheld"] | None = None
     channel: str | None = Field(default=None, max_length=32)
     purpose: str | None = Field(default=None, max_length=64)
     subscription_id: str | None = Field(default=None, max_length=64)

@@ -54,6 +54,7 @@ from services.notifications.usecases import (
     subscriptions,
     templates,
 )
+from services.notifications.usecases import consents as consent_copy
 from shared.db import Database
 from shared.extensions import AuditLog, Auditor, settings_timer
 from shared.http import ApiResponse, Call, UnprocessableContent, api, register_problem
@@ -70,6 +71,9 @@ from shared.messaging.catalog import (
     CaseEndApproaching,
     CasePlanUpdated,
     CheckinOverdue,
+    ConsentExpired,
+    ConsentRecorded,
+    ConsentRevoked,
     DeliveryFailed,
     ReferralAccepted,
     ReferralDeclined,
@@ -333,6 +337,18 @@ class NotificationsService(ServiceBase):
     @reliable_handler(ServiceReferralEscalated)
     def on_service_referral_escalated(self, event: CloudEvent[ServiceReferralEscalated]) -> None:
         self._woken(events.referral_escalated(self.db, event, self.runtime.fanout_context()))
+
+    @reliable_handler(ConsentRecorded)
+    def on_consent_recorded(self, event: CloudEvent[ConsentRecorded]) -> None:
+        consent_copy.apply(self.db, event.tenantid, event.data, event.data.recorded_at)  # ADR 0070
+
+    @reliable_handler(ConsentRevoked)
+    def on_consent_revoked(self, event: CloudEvent[ConsentRevoked]) -> None:
+        consent_copy.apply(self.db, event.tenantid, event.data, event.data.revoked_at, revoked=True)
+
+    @reliable_handler(ConsentExpired)
+    def on_consent_expired(self, event: CloudEvent[ConsentExpired]) -> None:
+        consent_copy.apply(self.db, event.tenantid, event.data, event.data.expired_at, expired=True)
 
     @reliable_handler(CaseAssigned)
     def on_case_assigned(self, event: CloudEvent[CaseAssigned]) -> None:

@@ -42,6 +42,9 @@ class NotificationSettings(ChannelSettings):
     heartbeat_interval_seconds: float = Field(default=1.0, gt=0, le=60)
     instance_timeout_seconds: float = Field(default=5.0, ge=1, le=3600)
     retry_jitter: float = Field(default=0.1, ge=0, lt=1)
+    # The benchmark's baseline only (`make bench-notifications`, ADR 0070): partner deliveries are sent without
+    # the send-time consent check. Never set it where real people's data is sent; the service warns at start.
+    bench_without_consent_check: bool = False
     secret_rotation_grace_hours: float = Field(default=24.0, ge=0, le=24 * 30)
 
     # Participant reminders

@@ -266,3 +266,18 @@ class CaseloadEntry(Base):
     case_manager: Mapped[str | None] = mapped_column(String(200))
     assigned_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime())
     updated_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
+
+
+class SharingProfileRow(Base):
+    """An agency's data-sharing profile for one partner organization (ADR 0070): which fields the partner
+    receives through the API, webhooks and AMQP feed. No row: `shared.disclosure.DEFAULT_PROFILE`."""
+
+    __tablename__ = "sharing_profile"
+
+    agency_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    organization_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    fields: Mapped[list[str]] = mapped_column(JSON)
+    contact_methods: Mapped[list[str]] = mapped_column(JSON)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    updated_by: Mapped[str] = mapped_column(String(200))
+    updated_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())

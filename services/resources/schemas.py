@@ -5,7 +5,15 @@ from __future__ import annotations
 import re
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    field_validator,
+    model_serializer,
+    model_validator,
+)
 
 from services.resources.directory.needs import NEED_CATEGORIES
 from shared.http.pagination import PageQuery
@@ -207,8 +215,51 @@ class ServiceReferralCreate(BaseModel):
     consent: ConsentScope
 
 
+class PartnerContact(BaseModel):
+    """How a partner may reach the participant: only the methods its sharing profile allows (absent else)."""
+
+    phone: str | None = None
+    email: str | None = None
+    preferred_language: str = "en"
+
+    @model_serializer(mode="wrap")
+    def _allowed_methods_only(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        dumped: dict[str, Any] = handler(self)
+        return {k: v for k, v in dumped.items() if k in self.model_fields_set or k == "preferred_language"}
+
+
 class PartnerServiceReferralOut(BaseModel):
-    """What the partner organization sees: who, how to reach them, what they need. Nothing else."""
+    """What the partner organization sees: exactly the fields of its sharing profile (ADR 0070), the same
+    projection its webhooks and AMQP feed carry, with the 42 CFR 2.32 notice; a field the profile does not
+    name is absent. `id`, `status`, `updated_at` and `allowed_next` are always there."""
+
+    id: str
+    status: ReferralStatus
+    updated_at: IsoDateTime
+    allowed_next: list[str]
+    redisclosure_notice: str
+    service_id: str | None = None
+    organization_id: str | None = None
+    reason_code: str | None = None
+    participant_first_name: str | None = None
+    participant_name: str | None = None
+    contact: PartnerContact | None = None
+    need: str | None = None
+    need_category: str | None = None
+    appointment_preference: str | None = None
+    requested_at: IsoDateTime | None = None
+    respond_by: IsoDateTime | None = None
+    withheld: Literal["consent-not-covering"] | None = Field(
+        default=None, description="in a list: no valid consent covers this referral now, so only id and status")
+
+    @model_serializer(mode="wrap")
+    def _profile_fields_only(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        dumped: dict[str, Any] = handler(self)
+        return {k: v for k, v in dumped.items() if k in self.model_fields_set}
+
+
+class ServiceReferralOut(BaseModel):
+    """The referring agency's view."""
 
     id: str
     service_id: str
@@ -225,11 +276,6 @@ class PartnerServiceReferralOut(BaseModel):
     respond_by: IsoDateTime
     updated_at: IsoDateTime
     allowed_next: list[str]
-
-
-class ServiceReferralOut(PartnerServiceReferralOut):
-    """The referring agency's view."""
-
     case_id: str
     participant_id: str
     consent_id: str
@@ -317,3 +363,27 @@ class HsdsTaxonomyTermsQuery(HsdsPageQuery):
     taxonomy_id: str | None = Field(default=None, max_length=64)
     top_only: bool = Field(default=False, description="only terms without a parent")
     parent_id: str | None = Field(default=None, max_length=64)
+
+
+# --- sharing profiles (ADR 0070) ---------------------------------------------------------------------
+
+
+class SharingProfileIn(BaseModel):
+    """Which fields one partner organization receives from this agency (API, webhooks and AMQP feed alike).
+    `service_referral_id` and `status` are always named; charges, history, case numbers, notes, casework ids
+    and staff identities can never be."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    fields: list[str] = Field(min_length=2, max_length=30)
+    contact_methods: list[Literal["phone", "email"]] = Field(default=["phone", "email"], max_length=2)
+
+
+class SharingProfileOut(BaseModel):
+    organization_id: str
+    fields: list[str]
+    contact_methods: list[str]
+    source: Literal["default", "agency"] = Field(description="default: the suite's safe default applies")
+    version: int = 0
+    updated_by: str | None = None
+    updated_at: IsoDateTime | None = None

@@ -6,13 +6,12 @@ import datetime as dt
 from typing import Any
 
 from services.resources.domain.referrals import (
-    Actor,
     InvalidTransition,
     ReasonCodeRequired,
     ServiceNotAccepting,
 )
 from services.resources.hsds_api import HsdsApi
-from services.resources.mapping import history_out, hit_out, referral_view, stale_listing_out
+from services.resources.mapping import history_out, hit_out, stale_listing_out
 from services.resources.schemas import (
     OrganizationOut,
     OrganizationQuery,
@@ -27,6 +26,8 @@ from services.resources.schemas import (
     ServiceReferralQuery,
     ServiceReferralStatusChange,
     ServiceSearchQuery,
+    SharingProfileIn,
+    SharingProfileOut,
     StaleListingOut,
     StaleListingsQuery,
     StewardIn,
@@ -35,10 +36,11 @@ from services.resources.schemas import (
     TaxonomyTermQuery,
 )
 from services.resources.settings import ResourcesSettings
-from services.resources.usecases import caseload, closeout, directory, referrals
+from services.resources.usecases import caseload, closeout, directory, referrals, sharing
 from services.resources.usecases import search as searching
 from services.resources.usecases.escalation import escalate_due
 from shared.db import Database
+from shared.disclosure import ProfileInvalid
 from shared.extensions import AuditLog, Auditor, OwnSettings, settings_timer
 from shared.http import Call, api
 from shared.http.api import ApiResponse
@@ -59,6 +61,7 @@ CREATE_SCOPE = "service_referral.create"
 register_problem(InvalidTransition, 409, "invalid-transition", "The service referral cannot move to that status")
 register_problem(ReasonCodeRequired, 422, "reason-code-required", "A reason code is required")
 register_problem(ServiceNotAccepting, 409, "service-not-accepting", "Conflict")
+register_problem(ProfileInvalid, 422, "invalid-sharing-profile", "Request body is invalid")
 
 SETTINGS_CLASS = ResourcesSettings
 
@@ -181,7 +184,7 @@ class ResourcesService(HsdsApi, ServiceBase):
             return replayed
         ref = referrals.create(self.db, self._emit, self.audit, call, call.body, self.casework.consent_covers,
                                self.config.referral_sla_hours, _now())
-        view = referral_view(ref, Actor.AGENCY)
+        view = referrals.views(self.db, call, [ref])[0]
         remember(self.db, call, CREATE_SCOPE, 201, view)
         self.db.commit()
         return ApiResponse(view, status=201, headers={
@@ -192,18 +195,18 @@ class ResourcesService(HsdsApi, ServiceBase):
          summary="The agency's service referrals; a partner sees only those addressed to its organization")
     def list_service_referrals(self, call: Call[None, ServiceReferralQuery]) -> Any:
         page, next_cursor = referrals.list_referrals(self.db, self.audit, call, call.query)
-        actor = referrals.actor(call)
         return Page[ServiceReferralOut | PartnerServiceReferralOut](
-            items=[referral_view(r, actor) for r in page], next_cursor=next_cursor,
+            items=referrals.views(self.db, call, page, self.casework.consent_covers), next_cursor=next_cursor,
         )
 
     @api("GET", "/v1/service-referrals/<referral_id>", person_data=True, roles=REFERRAL_READERS,
          response=ServiceReferralOut | PartnerServiceReferralOut, tags=["service referrals"],
          summary="One service referral (a partner's view holds only what sharing allows), with its ETag")
     def get_service_referral(self, call: Call, referral_id: str) -> ApiResponse:
-        ref = referrals.read(self.db, self._emit, self.audit, call, referral_id, _now())
+        ref = referrals.read(self.db, self._emit, self.audit, call, referral_id, _now(),
+                             self.casework.consent_covers)
         self.db.commit()
-        return ApiResponse(referral_view(ref, referrals.actor(call)), headers={"ETag": etag(ref.id, ref.version)})
+        return ApiResponse(referrals.views(self.db, call, [ref])[0], headers={"ETag": etag(ref.id, ref.version)})
 
     @api("PATCH", "/v1/service-referrals/<referral_id>", roles=REFERRAL_READERS, body=ServiceReferralStatusChange,
          response=ServiceReferralOut | PartnerServiceReferralOut, required_headers=["If-Match"], errors=[409, 412, 428],
@@ -211,15 +214,34 @@ class ResourcesService(HsdsApi, ServiceBase):
          summary="Move a referral on: the partner receives, accepts, rejects, starts, completes or fails it; "
                  "the agency cancels it")
     def change_service_referral_status(self, call: Call[ServiceReferralStatusChange], referral_id: str) -> ApiResponse:
-        ref = referrals.change_status(self.db, self._emit, self.audit, call, referral_id, call.body, _now())
+        ref = referrals.change_status(self.db, self._emit, self.audit, call, referral_id, call.body, _now(),
+                                      self.casework.consent_covers)
         self.db.commit()
-        return ApiResponse(referral_view(ref, referrals.actor(call)), headers={"ETag": etag(ref.id, ref.version)})
+        return ApiResponse(referrals.views(self.db, call, [ref])[0], headers={"ETag": etag(ref.id, ref.version)})
 
     @api("GET", "/v1/service-referrals/<referral_id>/history", person_data=True, roles=STAFF,
          response=list[ServiceReferralHistoryOut], tags=["service referrals"],
          summary="Every status of a referral, who set it and why (the referring agency only)")
     def service_referral_history(self, call: Call, referral_id: str) -> list[ServiceReferralHistoryOut]:
         return [history_out(row) for row in referrals.history(self.db, self.audit, call, referral_id)]
+
+    # -- data-sharing profiles (ADR 0070) --------------------------------------------------------------
+
+    @api("GET", "/v1/sharing-profiles/<organization_id>", roles={"supervisor", "admin", "partner"},
+         response=SharingProfileOut, tags=["service referrals"],
+         summary="Which fields this partner organization receives (API, webhooks, AMQP feed); a partner its own")
+    def get_sharing_profile(self, call: Call, organization_id: str) -> ApiResponse:
+        out, row = sharing.read(self.db, call, organization_id)
+        return ApiResponse(out, headers={"ETag": sharing.tag(call, organization_id, row)})
+
+    @api("PUT", "/v1/sharing-profiles/<organization_id>", roles={"supervisor", "admin"}, body=SharingProfileIn,
+         response=SharingProfileOut, errors=[412, 428], tags=["service referrals"],
+         summary="Set which fields this partner organization receives; never charges, history, case numbers, "
+                 "notes, casework ids or staff identities. Changing a stored profile needs If-Match")
+    def put_sharing_profile(self, call: Call[SharingProfileIn], organization_id: str) -> ApiResponse:
+        out, row = sharing.put(self.db, self.audit, call, organization_id, call.body, _now())
+        self.db.commit()
+        return ApiResponse(out, headers={"ETag": sharing.tag(call, organization_id, row)})
 
     # -- casework's caseload (ADR 0071) --------------------------------------------------------------
 

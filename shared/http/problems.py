@@ -122,7 +122,9 @@ def as_problem(exc: BaseException) -> Problem | None:
     for klass in type(exc).__mro__:
         if klass in _REGISTRY:
             status, slug, title = _REGISTRY[klass]
-            problem = Problem(str(exc), slug=slug, **dict(getattr(exc, "problem_extra", {}) or {}))
+            extra = dict(getattr(exc, "problem_extra", {}) or {})
+            errors = getattr(exc, "problem_errors", None) or extra.pop("errors", None)
+            problem = Problem(str(exc), slug=slug, errors=errors, **extra)
             problem.status, problem.title = status, title
             return problem
     return None

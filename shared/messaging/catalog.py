@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
-from typing import Literal, TypeVar
+from typing import Any, Literal, TypeVar
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, EmailStr, Field
 
@@ -368,6 +368,47 @@ class StaffUpdated(_StaffMember):
     updated_at: AwareDatetime | None = None
 
 
+# ---------------------------------------------------------------- casework: consents (ADR 0070)
+
+
+class _ConsentFacts(EventData):
+    """One consent as services outside casework need it for a send-time check (no signature, no name)."""
+
+    consent_id: str = Field(max_length=100)
+    participant_id: str = Field(max_length=100)
+    person_id: str = Field(max_length=100, description=(
+        "the person across linked participant records (ADR 0071): the first record's id, or this record's"))
+    recipient_org_id: str = Field(max_length=200)
+    categories: list[str] = Field(default_factory=list, max_length=20)
+    purposes: list[str] = Field(default_factory=list, max_length=10)
+    kind: str = Field(default="standard", max_length=32)
+    valid: bool = Field(description="every 42 CFR 2.31 element present and signed")
+    effective_on: date | None = None
+    expires_on: date | None = None
+    revoked_on: date | None = None
+
+
+@event_type("casework", "consent.recorded", classification="confidential")
+class ConsentRecorded(_ConsentFacts):
+    """A participant's consent to disclose was recorded (or changed)."""
+
+    recorded_at: AwareDatetime
+
+
+@event_type("casework", "consent.revoked", classification="confidential")
+class ConsentRevoked(_ConsentFacts):
+    """A consent was revoked: from now on it covers nothing (every service honours it within the bound)."""
+
+    revoked_at: AwareDatetime
+
+
+@event_type("casework", "consent.expired", classification="confidential")
+class ConsentExpired(_ConsentFacts):
+    """A consent reached its expiry date or event (published once, by casework's timer)."""
+
+    expired_at: AwareDatetime
+
+
 # ---------------------------------------------------------------- resources
 
 
@@ -392,6 +433,19 @@ class PartnerReferralPayload(EventData):
     )
 
 
+class DisclosureScope(EventData):
+    """What a partner-bound event discloses, for notifications' send-time consent check. Internal: never in
+    a partner's copy (which is `partner_view` alone)."""
+
+    consent_id: str | None = Field(default=None, max_length=100)
+    participant_id: str | None = Field(default=None, max_length=100)
+    categories: list[str] = Field(default_factory=list, max_length=20, description="derived by the server")
+    purpose: str = Field(default="service_referral", max_length=40)
+
+
+_VIEW = Field(default=None, description="the partner's projection (shared.disclosure.project, ADR 0070)")
+
+
 @event_type("resources", "service_referral.requested", classification="confidential")
 class ServiceReferralRequested(EventData):
     """A case manager referred a participant to a partner's service (closed loop starts)."""
@@ -403,6 +457,8 @@ class ServiceReferralRequested(EventData):
     partner: PartnerReferralPayload
     requested_at: AwareDatetime
     respond_by: AwareDatetime | None = None
+    partner_view: dict[str, Any] | None = _VIEW
+    scope: DisclosureScope | None = None
 
 
 @event_type("resources", "service_referral.status_changed", classification="internal")
@@ -419,6 +475,8 @@ class ServiceReferralStatusChanged(EventData):
     changed_by: str | None = None
     case_id: str | None = Field(default=None, description="casework case the referral serves (plan goals)")
     service_id: str | None = None
+    partner_view: dict[str, Any] | None = _VIEW
+    scope: DisclosureScope | None = None
 
 
 @event_type("resources", "service_referral.escalated", classification="internal")
@@ -433,6 +491,8 @@ class ServiceReferralEscalated(EventData):
     service_id: str | None = None
     case_id: str | None = Field(default=None, description="casework case, so staff can follow up")
     respond_by: AwareDatetime | None = None
+    partner_view: dict[str, Any] | None = _VIEW
+    scope: DisclosureScope | None = None
 
 
 class DisclosureFacts(EventData):

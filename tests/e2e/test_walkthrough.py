@@ -4,81 +4,11 @@
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
-import sys
-from collections.abc import Iterator
 from datetime import timedelta
-from pathlib import Path
-from typing import Any
 
-import pytest
-import requests
-
-from shared import migrations
-from shared.mailcatcher import MailCatcher, text_of
-from tests.conftest import AMQP_URI, JWT_SECRET, create_database, drop_database, free_port, make_token
-from tests.support.waiting import wait_for
-
-SERVICES = ("intake", "casework", "resources", "notifications")
-ROOT = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture(scope="module")
-def mail(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MailCatcher]:
-    """The local mail catcher `make run` starts, here on a free port."""
-    with MailCatcher(tmp_path_factory.mktemp("mail"), port=free_port()) as catcher:
-        yield catcher
-
-
-@pytest.fixture(scope="module")
-def suite(tmp_path_factory: pytest.TempPathFactory, mail: MailCatcher) -> Iterator[dict[str, str]]:
-    tmp = tmp_path_factory.mktemp("suite")
-    names = {s: f"diversion_test_e2e_{s}_{os.getpid()}" for s in SERVICES}
-    databases = {s: create_database(n) for s, n in names.items()}
-    ports = {s: free_port() for s in SERVICES}
-    env = {k: v for k, v in os.environ.items() if not k.startswith("DIVERSION_")}
-    env.update({"PYTHONPATH": str(ROOT), "DIVERSION_AMQP_URI": AMQP_URI, "DIVERSION_DATA_DIR": str(tmp),
-                "DIVERSION_JWT_SECRET": JWT_SECRET, "DIVERSION_NOTIFICATIONS_WEBHOOK_ALLOW_LIST": "127.0.0.1",
-                # as `make run` sets them: email to the catcher, quiet hours off, reminders 24 h and 2 h before
-                "DIVERSION_NOTIFICATIONS_SMTP_HOST": "127.0.0.1", "DIVERSION_NOTIFICATIONS_SMTP_PORT": str(mail.port),
-                "DIVERSION_NOTIFICATIONS_QUIET_HOURS_ENABLED": "false",
-                "DIVERSION_NOTIFICATIONS_REMINDER_OFFSETS": "24h,2h"})
-    for s in SERVICES:
-        env[f"DIVERSION_{s.upper()}_DATABASE_URL"] = databases[s]
-        env[f"DIVERSION_{s.upper()}_HTTP_PORT"] = str(ports[s])
-        migrations.upgrade(s, databases[s])
-    subprocess.run([sys.executable, "-m", "shared.main", "seed", "--all"], env=env, check=True,
-                   capture_output=True, timeout=180)
-    logs = {s: open(tmp / f"{s}.log", "w") for s in SERVICES}  # noqa: SIM115 - closed below
-    procs = {s: subprocess.Popen([sys.executable, "-m", "shared.main", "serve", s], env=env,
-                                 stdout=logs[s], stderr=subprocess.STDOUT) for s in SERVICES}
-    urls = {s: f"http://127.0.0.1:{p}" for s, p in ports.items()}
-    try:
-        def ready() -> bool:
-            for s in SERVICES:
-                assert procs[s].poll() is None, (tmp / f"{s}.log").read_text()[-3000:]
-                try:
-                    if requests.get(f"{urls[s]}/readyz", timeout=5).status_code != 200:
-                        return False
-                except requests.RequestException:  # not listening yet, or too busy starting to answer in time
-                    return False
-            return True
-
-        wait_for(ready, 60, "all four services ready")
-        yield urls
-    finally:
-        for proc in procs.values():
-            proc.send_signal(signal.SIGTERM)
-        for s, proc in procs.items():
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-            logs[s].close()
-        for name in names.values():
-            drop_database(name)
+from shared.mailcatcher import text_of
+from tests.conftest import make_token
+from tests.e2e.conftest import SERVICES, call
 
 
 def test_one_referral_travels_from_intake_to_dismissal_across_all_four_services(suite, mail):
@@ -121,9 +51,3 @@ def test_one_referral_travels_from_intake_to_dismissal_across_all_four_services(
     assert any("read" in action for action in actions), actions
     assert any("accept" in action or "decision" in action for action in actions), actions
 
-
-def call(method: str, url: str, token: str, expect: int, **kwargs: Any) -> requests.Response:
-    headers = {"Authorization": f"Bearer {token}", **kwargs.pop("headers", {})}
-    response = requests.request(method, url, headers=headers, timeout=20, **kwargs)
-    assert response.status_code == expect, f"{method} {url}: {response.status_code} {response.text[:1500]}"
-    return response

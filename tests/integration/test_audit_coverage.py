@@ -155,7 +155,8 @@ def _open_everything(t: Tenant) -> None:
                      params={"need": "housing", "organization_id": org["id"]}).json()["items"][0]
     today = dt.date.today()
     consent = t.call("casework", "POST", f"/v1/participants/{person}/consents", 201, json={
-        "discloser": "Diversion Unit", "categories": ["contact_info"], "recipient_org_id": org["id"],
+        "discloser": "Diversion Unit", "categories": ["contact_info", "needs_assessment"],
+        "recipient_org_id": org["id"],
         "recipient_name": org["name"], "purposes": ["service_referral"], "right_to_revoke_acknowledged": True,
         "revocation_instructions": "tell your case manager", "expires_on": (today + dt.timedelta(days=90)).isoformat(),
         "signature": {"signed_by": "Dana Brooks", "method": "electronic", "signed_on": today.isoformat()}})

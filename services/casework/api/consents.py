@@ -9,7 +9,7 @@ from pydantic import ValidationError
 from services.casework.api.base import IDEMPOTENT, IF_MATCH, READERS, WRITERS, CaseworkBase
 from services.casework.mapping import consent_out
 from services.casework.schemas import ConsentIn, ConsentOut, RevocationIn
-from services.casework.usecases import consents, people
+from services.casework.usecases import consent_events, consents, people
 from services.casework.usecases.common import utcnow
 from shared.auth import Identity
 from shared.http import ApiResponse, Call, UnprocessableContent, api
@@ -39,6 +39,7 @@ class ConsentEndpoints(CaseworkBase):
                           detail={"participant_id": person.id, "kind": row.kind,
                                   "recipient_org_id": row.recipient_org_id})
         self.db.flush()
+        consent_events.recorded(self.db, self._emit, row, utcnow())  # ADR 0070
         return self._created(call, scope, consent_out(row), etag(row.id, row.version))
 
     @api("GET", "/v1/participants/<id>/consents", person_data=True,
@@ -72,6 +73,7 @@ class ConsentEndpoints(CaseworkBase):
                                   method=body.method)  # RevocationDeferred: 409 revocation-deferred
         if changed:
             self.audit.record(call, "consent.revoked", "consent", row.id, detail={"participant_id": person.id})
+            consent_events.revoked(self.db, self._emit, row, utcnow())  # same transaction (ADR 0070)
         self._commit()
         return ApiResponse(consent_out(row), headers={"ETag": etag(row.id, row.version)})
 

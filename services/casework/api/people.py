@@ -7,7 +7,7 @@ from typing import Any
 from services.casework.api.base import READERS, SUPERVISORS, CaseworkBase
 from services.casework.models import Participant
 from services.casework.people_schemas import DisclosureOut, DisclosureQuery, LinkIn, LinkOut, PersonOut, UnlinkIn
-from services.casework.usecases import disclosures, people
+from services.casework.usecases import consent_events, disclosures, people
 from services.casework.usecases.common import utcnow
 from shared.http import ApiResponse, Call, UnprocessableContent, api
 from shared.http.pagination import Page
@@ -46,6 +46,7 @@ class PeopleEndpoints(CaseworkBase):
             self.audit.record(call, "participant.linked", "participant", person.id,
                               detail={"other_participant_id": other.id, "person_id": made[0].person_id,
                                       "linked": [m.participant_id for m in made], "source": people.STAFF})
+            consent_events.republish(self.db, self._emit, people.member_ids(self.db, call.agency, person), utcnow())
         self._commit()
         return self._person_out(call, person)
 
@@ -58,6 +59,7 @@ class PeopleEndpoints(CaseworkBase):
         if changed:
             self.audit.record(call, "participant.unlinked", "participant", person.id,
                               detail={"changed": changed, "reason": call.body.reason[:300]})
+            consent_events.republish(self.db, self._emit, sorted({person.id, *changed}), utcnow())
         self._commit()
         return self._person_out(call, person)
 

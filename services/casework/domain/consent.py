@@ -13,26 +13,10 @@ from enum import StrEnum
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from services.casework.domain.lifecycle import CaseworkError
+from shared.disclosure import REDISCLOSURE_NOTICE
 
-# §2.32(a)(1), "Statement 1" as amended by the 2024 final rule (89 FR 12472). Legally required wording:
-# keep it verbatim; verify against the eCFR when the rule is amended again.
-REDISCLOSURE_NOTICE = (
-    "This record which has been disclosed to you is protected by Federal confidentiality rules "
-    "(42 CFR part 2). These rules prohibit you from using or disclosing this record, or testimony that "
-    "describes the information contained in this record, in any civil, criminal, administrative, or "
-    "legislative proceedings by any Federal, State, or local authority, against the patient, unless "
-    "authorized by the consent of the patient, except as provided at 42 CFR 2.12(c)(5) or as authorized "
-    "by a court in accordance with 42 CFR 2.64 or 2.65. In addition, the Federal rules prohibit you from "
-    "making any other use or disclosure of this record unless at least one of the following applies: "
-    "(A) Further use or disclosure is expressly permitted by the written consent of the individual whose "
-    "information is being disclosed in this record or as otherwise permitted by 42 CFR part 2. "
-    "(B) You are a covered entity or business associate and have received the record for treatment, "
-    "payment, or health care operations, or "
-    "(C) You have received the record from a covered entity or business associate as permitted by "
-    "45 CFR part 164, subparts A and E. "
-    "A general authorization for the release of medical or other information is NOT sufficient to meet "
-    "the required elements of written consent to further use or redisclose the record (see 42 CFR 2.31)."
-)
+# §2.32(a)(1): one text for the whole suite, in shared.disclosure (ADR 0070).
+
 # §2.32(a)(2), the short statement allowed where space is limited (e.g. an SMS or a subject line).
 REDISCLOSURE_NOTICE_SHORT = "42 CFR part 2 prohibits unauthorized use or disclosure of these records."
 # §2.35(d): what a criminal-justice recipient may do with the information (our wording of the rule).
@@ -210,6 +194,11 @@ class RevocationDeferred(CaseworkError):
             f"consent {consent_id} is a criminal-justice consent (42 CFR 2.35) and cannot be revoked "
             f"before {revocable_from}"
         )
+
+
+def expired_reason(consent: Consent, on_date: date, case_disposed: bool) -> str | None:
+    """Why the consent has expired on `on_date` (None: it has not)."""
+    return _expired(consent, on_date, case_disposed)
 
 
 def _expired(consent: Consent, on_date: date, case_disposed: bool) -> str | None:

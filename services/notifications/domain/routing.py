@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
 
 # Events a partner may subscribe to (short names); all are about service referrals addressed to it.
 PARTNER_EVENTS = (
@@ -12,8 +11,6 @@ PARTNER_EVENTS = (
     "service_referral.escalated",
 )
 _TYPE_PREFIX = "org.diversion.resources."
-# What the agency keeps to itself in the events partners receive: a partner's copy never carries these.
-STAFF_ONLY_FIELDS = ("case_id",)
 
 # Events the agency's own systems (its case management system) may subscribe to: the prosecution record's
 # referral, decision and disposition events. This is the agency's own data; a partner never receives them.
@@ -68,14 +65,6 @@ def normalize_event_filters(values: Iterable[str], audience: str = "partner") ->
 def subscription_wants(filters: Iterable[str], event_name: str) -> bool:
     names = list(filters)
     return not names or event_name in names
-
-
-def partner_view(event_json: dict[str, Any]) -> dict[str, Any]:
-    """The CloudEvent as a partner receives it: without the agency's own fields (the casework case id)."""
-    data = event_json.get("data")
-    if not isinstance(data, dict):
-        return event_json
-    return {**event_json, "data": {key: value for key, value in data.items() if key not in STAFF_ONLY_FIELDS}}
 
 
 def is_rejection(status: str) -> bool:

@@ -76,6 +76,9 @@ def check_signed(channel: str) -> None:
 
 def check_replayable(status: str, has_subscription: bool, subscription_status: str | None) -> None:
     """Only a failed or cancelled delivery is sent again, and only through an enabled subscription."""
+    if status == "withheld":
+        raise NotNow("this delivery was withheld: no consent covered it when it was to be sent (ADR 0070); "
+                     "it is never replayed")
     if status not in ("failed", "cancelled"):
         raise NotNow(f"only failed or cancelled deliveries are replayed; this one is {status}")
     if has_subscription and subscription_status != "enabled":

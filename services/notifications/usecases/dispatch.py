@@ -1,4 +1,4 @@
-"""The delivery worker's steps: queue due reminders, claim due deliveries, record what each send did.
+"""The delivery worker's steps: claim due deliveries, record what each send did (due reminders: `due_reminders`).
 
 Claiming and recording are short transactions; the send itself happens between them, outside any
 transaction. A claim sets `status='sending'`, a lease and the claiming instance; a row whose sender died
@@ -21,22 +21,15 @@ from sqlalchemy.orm import Session
 
 from services.notifications.channels.base import AttemptResult, AttemptStatus, Message
 from services.notifications.domain.delivery import RetryPolicy, next_step
-from services.notifications.domain.phone import InvalidPhoneNumber, normalize_phone
-from services.notifications.domain.preferences import ContactPreferences, should_send
-from services.notifications.domain.reminders import ReminderPolicy, quiet_period
-from services.notifications.domain.routing import choose_reminder_channel
 from services.notifications.metrics import FAILED, RETRIED, SENT, WITHHELD
 from services.notifications.models import (
-    ContactPreference,
     Delivery,
     DeliveryAttempt,
-    Reminder,
     SmsOptOut,
     Subscription,
 )
-from services.notifications.templates import TemplateInvalid, TemplateMissing, TemplateRefused
+from services.notifications.usecases import consents as consent_copy
 from services.notifications.usecases.disclosures import record_partner_disclosures
-from services.notifications.usecases.fanout import RendererFor, new_delivery
 from shared.messaging.catalog import DeliveryFailed
 from shared.messaging.envelope import new_event
 from shared.messaging.outbox import record as record_event
@@ -61,6 +54,7 @@ class Job:
     trigger_event_type: str
     message: Message | None  # None: not sendable any more (cancel with `cancel_reason`)
     cancel_reason: str | None = None
+    withheld: bool = False  # no consent covered it when it was to be sent (ADR 0070): status `withheld`
     retaken: bool = False  # claimed again after a lease ran out: the last try may have gone out unrecorded
 
 
@@ -72,7 +66,8 @@ def _claimable(now: datetime) -> Any:
 
 
 def claim_deliveries(session: Session, now: datetime, lease: timedelta, limit: int,
-                     grace_secrets: bool = True, instance: str | None = None) -> list[Job]:
+                     grace_secrets: bool = True, instance: str | None = None,
+                     consent_check: bool = True) -> list[Job]:
     """Claim up to `limit` due deliveries for `instance` (see `instances`) and commit; returns what to send."""
     ids = session.scalars(
         select(_delivery.c.id).where(_claimable(now)).order_by(_delivery.c.next_attempt_at)
@@ -99,9 +94,19 @@ def claim_deliveries(session: Session, now: datetime, lease: timedelta, limit: i
             _delivery.c.id, _delivery.c.agency_id, _delivery.c.channel, _delivery.c.attempts,
             _delivery.c.round_attempts, _delivery.c.subscription_id, _delivery.c.recipient,
             _delivery.c.subject, _delivery.c.body, _delivery.c.html, _delivery.c.trigger_event_id,
-            _delivery.c.trigger_event_type, _delivery.c.purpose,
+            _delivery.c.trigger_event_type, _delivery.c.purpose, _delivery.c.org_id, _delivery.c.consent_id,
+            _delivery.c.disclosure_categories, _delivery.c.disclosure_purpose, _delivery.c.created_at,
         )
     ).all()
+    # The send-time consent check (ADR 0070): asked now, as the deliveries are about to go out.
+    pool = consent_copy.snapshots(session, [r.consent_id for r in rows if r.purpose == "partner_event"]) \
+        if consent_check else []
+    waiting = consent_copy.awaiting_consent(pool, rows, now) if consent_check else set()
+    if waiting:  # their consent is not copied yet: back in line, the claim undone
+        session.execute(update(_delivery).where(_delivery.c.id.in_(waiting)).values(
+            status="pending", lease_until=None, claimed_by=None, attempts=_delivery.c.attempts - 1,
+            round_attempts=_delivery.c.round_attempts - 1, next_attempt_at=now + consent_copy.AWAIT_AGAIN))
+        rows = [r for r in rows if r.id not in waiting]
     subscriptions = _subscriptions(session, {row.subscription_id for row in rows if row.subscription_id})
     opted_out = _opted_out(session, [row.recipient for row in rows if row.channel == "sms"])
     session.commit()
@@ -109,11 +114,14 @@ def claim_deliveries(session: Session, now: datetime, lease: timedelta, limit: i
     jobs = []
     for row in rows:
         message, reason = _message(row, subscriptions, opted_out, now)
+        withheld = consent_copy.withheld_reason(pool, row, now.date()) if consent_check else None
+        if withheld is not None:
+            message, reason = None, withheld
         jobs.append(Job(
             delivery_id=row.id, agency=row.agency_id, channel=row.channel, attempt=row.attempts,
             round_attempt=row.round_attempts, subscription_id=row.subscription_id,
             trigger_event_id=row.trigger_event_id, trigger_event_type=row.trigger_event_type,
-            message=message, cancel_reason=reason, retaken=row.id in retaken,
+            message=message, cancel_reason=reason, withheld=withheld is not None, retaken=row.id in retaken,
         ))
     return jobs
 
@@ -199,7 +207,9 @@ def record_outcomes(session: Session, outcomes: Sequence[Outcome], policy: Retry
             "v_next_attempt_at": None, "v_lease_until": None, "v_delivered_at": None,
         }
         if step is None:
-            values["v_status"] = "cancelled"
+            values["v_status"] = "withheld" if o.job.withheld else "cancelled"
+            if o.job.withheld:
+                values["v_last_error"] = o.job.cancel_reason
             tally.append((o.job.channel, WITHHELD, o.job.cancel_reason))
         else:
             if step.status is AttemptStatus.RETRY and not final:
@@ -273,123 +283,6 @@ def disable_gone(session: Session, subscription_id: str, now: datetime) -> None:
 
 def cancelled(job: Job) -> AttemptResult:
     return AttemptResult(AttemptStatus.FAILED, error=job.cancel_reason or "cancelled")
-
-
-# ------------------------------------------------------------------ reminders
-
-
-def queue_due_reminders(
-    session: Session, now: datetime, policy: ReminderPolicy, renderer_for: RendererFor, limit: int,
-    sender_name: str, default_country_code: str = "1",
-    withheld: Callable[[str | None, str], None] | None = None,
-) -> int:
-    """Turn due reminders into deliveries, each exactly once (claim, decide, insert, mark: one transaction).
-
-    `withheld(channel, reason)` hears, once committed, of each reminder skipped on purpose.
-    """
-    rows = session.scalars(
-        select(Reminder).where(Reminder.status == "scheduled", Reminder.send_at <= now)
-        .order_by(Reminder.send_at).limit(limit).with_for_update(skip_locked=True)
-    ).all()
-    queued = 0
-    skipped: list[tuple[str | None, str]] = []
-    for reminder in rows:
-        decision = _reminder_decision(session, reminder, now, policy, default_country_code)
-        if isinstance(decision, str):
-            reminder.status, reminder.skip_reason, reminder.updated_at = "skipped", decision, now
-            skipped.append((None, decision))
-            continue
-        if isinstance(decision, datetime):
-            reminder.send_at, reminder.updated_at = decision, now  # moved out of quiet hours
-            continue
-        channel, recipient, pref = decision
-        try:
-            delivery = _reminder_delivery(session, reminder, channel, recipient, pref, policy, renderer_for,
-                                          sender_name, now)
-        except (TemplateInvalid, TemplateMissing, TemplateRefused) as exc:
-            log.error("reminder %s not sent: %s", reminder.id, exc)
-            reminder.status, reminder.skip_reason, reminder.updated_at = "skipped", "template error", now
-            skipped.append((channel, "template error"))
-            continue
-        reminder.status, reminder.delivery_id, reminder.updated_at = "queued", delivery.id, now
-        queued += 1
-    session.commit()
-    if withheld is not None:
-        for channel_name, reason in skipped:
-            withheld(channel_name, reason)
-    return queued
-
-
-def _reminder_decision(
-    session: Session, reminder: Reminder, now: datetime, policy: ReminderPolicy, country: str,
-) -> str | datetime | tuple[str, str, ContactPreference]:
-    appointment_at = reminder.appointment_at
-    if appointment_at <= now:
-        return "the appointment has already started"
-    period = quiet_period(now, policy)
-    if period is not None:
-        # Late (the service was down, or the clock jumped): the same quiet-hours rule as planning.
-        start, end = period
-        if end <= appointment_at - policy.min_notice:
-            return end
-        return "only quiet hours are left before the appointment"
-    pref = session.scalars(select(ContactPreference).where(
-        ContactPreference.agency_id == reminder.agency_id, ContactPreference.case_id == reminder.case_id
-    )).first()
-    if pref is None:
-        return "no contact details for the participant"
-    if pref.do_not_contact:
-        return "the participant asked not to be contacted"
-    channel = choose_reminder_channel(pref.channel, pref.phone, pref.email)
-    if channel is None:
-        return "no reachable contact for the participant"
-    recipient = pref.phone if channel == "sms" else pref.email
-    assert recipient is not None
-    if channel == "sms":
-        try:
-            recipient = normalize_phone(recipient, country)
-        except InvalidPhoneNumber:
-            return "the participant's phone number is not valid"
-        opted_out = session.get(SmsOptOut, recipient)
-        if opted_out is not None and opted_out.opted_out:
-            return "the participant opted out of SMS (STOP)"
-    if not should_send(ContactPreferences(do_not_contact=pref.do_not_contact), channel):
-        return "the participant asked not to be contacted"
-    return channel, recipient, pref
-
-
-PLACE_FALLBACK = {"en": "the program office", "es": "la oficina del programa"}
-
-
-def _reminder_delivery(
-    session: Session, reminder: Reminder, channel: str, recipient: str, pref: ContactPreference,
-    policy: ReminderPolicy, renderer_for: RendererFor, sender_name: str, now: datetime,
-) -> Delivery:
-    renderer = renderer_for(session, reminder.agency_id)
-    appointment_at = reminder.appointment_at
-    from services.notifications.domain.preferences import choose_language
-
-    language = choose_language(pref.language)
-    context = {
-        "first_name": pref.first_name or "",
-        "appointment_at": appointment_at.astimezone(policy.zone),
-        "place": reminder.location or PLACE_FALLBACK.get(language, PLACE_FALLBACK["en"]),
-        "agency_name": sender_name,
-    }
-    subject = html = None
-    if channel == "sms":
-        body = renderer.render_sms("appointment_reminder", context, language=language, agency=reminder.agency_id)
-    else:
-        email = renderer.render_email("appointment_reminder", context, language=language, agency=reminder.agency_id)
-        body, subject, html = email.text, email.subject, email.html
-    delivery = new_delivery(
-        agency=reminder.agency_id, channel=channel, purpose="appointment_reminder", recipient=recipient,
-        target_key=channel, trigger_id=f"reminder:{reminder.id}", trigger_type="appointment_reminder",
-        body=body, subject=subject, html=html, now=now,
-    )
-    session.add(delivery)
-    session.flush()
-    return delivery
 
 
 Sender = Callable[[Job], AttemptResult]

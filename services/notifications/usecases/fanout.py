@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 
 from services.notifications.domain.phone import InvalidPhoneNumber, normalize_phone
 from services.notifications.domain.reminders import ReminderPolicy, plan_reminders
-from services.notifications.domain.routing import STAFF_TOPICS, is_rejection, partner_view, subscription_wants
+from services.notifications.domain.routing import STAFF_TOPICS, is_rejection, subscription_wants
 from services.notifications.models import (
     AppointmentState,
     CaseAssignment,
@@ -35,6 +35,7 @@ from services.notifications.models import (
     Subscription,
 )
 from services.notifications.templates import TemplateRenderer
+from shared import disclosure
 from shared.messaging.envelope import CloudEvent
 
 log = logging.getLogger(__name__)
@@ -108,7 +109,7 @@ def partner_deliveries(session: Session, event: CloudEvent, org_id: str, now: da
     the body is the partner's view of the event (never the case id)."""
     name = event.spec.name
     subscriptions = _enabled_subscriptions(session, event.tenantid, org_id)
-    body = json.dumps(partner_view(event.to_json_dict()), separators=(",", ":"))
+    body, consent_id, categories, purpose = partner_body(event)
     made = []
     for subscription in subscriptions:
         if not subscription_wants(subscription.event_types or [], name):
@@ -121,9 +122,33 @@ def partner_deliveries(session: Session, event: CloudEvent, org_id: str, now: da
             target_key=f"sub:{subscription.id}", trigger_id=event.id, trigger_type=event.type, body=body,
             now=now, subscription_id=subscription.id, org_id=org_id,
         )
+        delivery.consent_id, delivery.disclosure_purpose = consent_id, purpose
+        delivery.disclosure_categories = categories
         session.add(delivery)
         made.append(delivery)
     return made
+
+
+def partner_body(event: CloudEvent) -> tuple[str, str | None, list[str], str]:
+    """A partner's copy of the event (ADR 0070): never the event itself, only the shared projection, as
+    resources made it (`partner_view`, the sharing profile applied) or, from an older publisher, the safe
+    default profile over the event; with the consent it travels under and the categories its body derives."""
+    data = event.data.model_dump(mode="json")
+    view = data.get("partner_view")
+    profile = disclosure.DEFAULT_PROFILE
+    if isinstance(view, dict):
+        names = [k for k in view if k != disclosure.NOTICE_FIELD]
+        try:
+            profile = disclosure.SharingProfile.of(names)
+        except disclosure.ProfileInvalid:
+            log.warning("event %s carries an invalid partner view; the default profile applies", event.id)
+            view = None
+    projected = disclosure.project(view if isinstance(view, dict) else data, profile)
+    scope = data.get("scope") or {}
+    consent_id = scope.get("consent_id") or data.get("consent_id")
+    categories = sorted(set(disclosure.derive_categories(projected)) | set(scope.get("categories") or []))
+    body = json.dumps(disclosure.partner_envelope(event.to_json_dict(), projected), separators=(",", ":"))
+    return body, consent_id, categories, str(scope.get("purpose") or "service_referral")
 
 
 def agency_deliveries(session: Session, event: CloudEvent, now: datetime) -> list[Delivery]:

@@ -11,10 +11,11 @@ from sqlalchemy.orm import Session
 
 from services.resources.domain.referrals import Status
 from services.resources.models import ServiceReferral
+from services.resources.usecases.referrals import partner_view
 from shared.auth import Identity
 from shared.extensions import AuditLog
 from shared.messaging import Emit, new_event
-from shared.messaging.catalog import ServiceReferralEscalated
+from shared.messaging.catalog import DisclosureScope, ServiceReferralEscalated
 
 log = logging.getLogger(__name__)
 
@@ -41,12 +42,18 @@ def escalate_due(session: Session, emit: Emit, audit: AuditLog, now: dt.datetime
     claimed = session.execute(
         update(r).where(r.c.id.in_(due), r.c.escalated_at.is_(None)).values(escalated_at=now)
         .returning(r.c.id, r.c.agency_id, r.c.organization_id, r.c.service_id, r.c.case_id, r.c.requested_at,
-                   r.c.respond_by)
+                   r.c.respond_by, r.c.consent_id, r.c.participant_id, r.c.consent_categories, r.c.consent_purpose,
+                   r.c.status)
     ).all()
     for row in claimed:
         emit(new_event(ServiceReferralEscalated(
             service_referral_id=row.id, organization_id=row.organization_id, service_id=row.service_id,
             case_id=row.case_id, waiting_since=row.requested_at, escalated_at=now, respond_by=row.respond_by,
+            # the partner's sharing profile over the whole referral, as every partner-bound event (ADR 0070)
+            partner_view=partner_view(session, session.get_one(ServiceReferral, row.id),
+                                      escalated_at=now.isoformat()),
+            scope=DisclosureScope(consent_id=row.consent_id, participant_id=row.participant_id,
+                                  categories=list(row.consent_categories or []), purpose=row.consent_purpose),
         ), subject=row.id, tenantid=row.agency_id))
         audit.record_as(Identity(sub=SYSTEM_ACTOR, agency=row.agency_id, roles=SYSTEM_ROLES),
                         "service_referral.escalated", "service_referral", row.id,

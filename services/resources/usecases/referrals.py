@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from services.resources.domain.referrals import (
     Actor,
+    ConsentAnswer,
     Status,
     actor_of,
     check_accepting,
@@ -22,9 +23,17 @@ from services.resources.domain.referrals import (
     respond_by,
     sla_hours,
 )
+from services.resources.mapping import partner_record, referral_view, withheld_view
 from services.resources.models import SERVICE, ServiceReferral, ServiceReferralHistory
-from services.resources.schemas import ServiceReferralCreate, ServiceReferralQuery, ServiceReferralStatusChange
-from services.resources.usecases import caseload
+from services.resources.schemas import (
+    PartnerServiceReferralOut,
+    ServiceReferralCreate,
+    ServiceReferralOut,
+    ServiceReferralQuery,
+    ServiceReferralStatusChange,
+)
+from services.resources.usecases import caseload, sharing
+from shared import disclosure
 from shared.extensions import AuditLog
 from shared.http import Call
 from shared.http.concurrency import etag, require_if_match
@@ -32,6 +41,7 @@ from shared.http.pagination import paginate
 from shared.http.problems import Forbidden, NotFound, ServiceUnavailable, UnprocessableContent
 from shared.messaging import Emit, RemoteError, RpcTimeout, new_event
 from shared.messaging.catalog import (
+    DisclosureScope,
     PartnerContact,
     PartnerReferralPayload,
     ResourcesDisclosureRecorded,
@@ -73,13 +83,47 @@ def load(session: Session, call: Call, referral_id: str, *, lock: bool = False,
     return ref
 
 
-def disclosure(ref: ServiceReferral, channel: str, at: dt.datetime) -> ResourcesDisclosureRecorded:
+def disclosure_event(ref: ServiceReferral, channel: str, at: dt.datetime) -> ResourcesDisclosureRecorded:
     """What a partner received of this referral, for casework's accounting of disclosures (ADR 0071)."""
     return ResourcesDisclosureRecorded(
         participant_id=ref.participant_id, case_id=ref.case_id, service_referral_id=ref.id,
         recipient_org_id=ref.organization_id, channel=channel, categories=list(ref.consent_categories),
         purpose=ref.consent_purpose, consent_id=ref.consent_id, outcome="disclosed", occurred_at=at,
     )
+
+
+def partner_view(session: Session, ref: ServiceReferral, **extra: Any) -> dict[str, Any]:
+    """The partner's copy of the referral, as its sharing profile allows (ADR 0070): what every
+    partner-bound event carries for webhooks and the AMQP feed, the same projection as the partner API."""
+    return disclosure.project(partner_record(ref, **extra),
+                              sharing.profile_for(session, ref.agency_id, ref.organization_id))
+
+
+def views(session: Session, call: Call, refs: list[ServiceReferral], consent_covers: ConsentCheck | None = None
+          ) -> list[ServiceReferralOut | PartnerServiceReferralOut]:
+    """The caller's view of each referral: the agency's whole; a partner's through its sharing profile, and,
+    in a list (`consent_covers` given), only id and status of a referral no valid consent covers now."""
+    who = actor(call)
+    profiles: dict[tuple[str, str], disclosure.SharingProfile] = {}
+    out: list[ServiceReferralOut | PartnerServiceReferralOut] = []
+    for ref in refs:
+        if who is not Actor.PARTNER:
+            out.append(referral_view(ref, who))
+            continue
+        consent = _consent_answer(call, ref, consent_covers, "partner_list")
+        if consent is not None and consent.consent_id is None:
+            out.append(withheld_view(ref))
+            continue
+        key = (ref.agency_id, ref.organization_id)
+        if key not in profiles:
+            profiles[key] = sharing.profile_for(session, *key)
+        out.append(referral_view(ref, who, profiles[key]))
+    return out
+
+
+def scope(ref: ServiceReferral) -> DisclosureScope:
+    return DisclosureScope(consent_id=ref.consent_id, participant_id=ref.participant_id,
+                           categories=list(ref.consent_categories or []), purpose=ref.consent_purpose)
 
 
 def _history(session: Session, ref: ServiceReferral, previous: str | None, call: Call, at: dt.datetime) -> None:
@@ -105,7 +149,13 @@ def create(session: Session, emit: Emit, audit: AuditLog, call: Call, body: Serv
                                             "type": "unknown"}])
     check_accepting(service["status"], service["capacity"])
     caseload.require_case(session, audit, call, body.case_id, body.participant_id)
-    categories = disclosed_categories(list(body.consent.categories))
+    # Derived by the server from what the partner will receive; the body's declared categories are ignored.
+    draft = {"participant_name": body.participant_name, "phone": body.contact.phone,
+             "email": str(body.contact.email) if body.contact.email else None,
+             "preferred_language": body.contact.preferred_language, "need": body.need,
+             "need_category": body.need_category, "appointment_preference": body.appointment_preference}
+    profile = sharing.profile_for(session, call.agency, service["organization_id"])
+    categories = disclosed_categories(disclosure.derive_categories(disclosure.project(draft, profile)))
     try:
         answer = consent_covers(
             participant_id=body.participant_id, recipient_org=service["organization_id"],
@@ -149,8 +199,9 @@ def create(session: Session, emit: Emit, audit: AuditLog, call: Call, body: Serv
             need=ref.need, appointment_preference=ref.appointment_preference, need_category=ref.need_category,
             redisclosure_notice=ref.redisclosure_notice or None,
         ),
+        partner_view=partner_view(session, ref), scope=scope(ref),
     ), subject=ref.id, tenantid=call.agency))
-    emit(new_event(disclosure(ref, "service_referral", now), subject=ref.participant_id, tenantid=call.agency))
+    emit(new_event(disclosure_event(ref, "service_referral", now), subject=ref.participant_id, tenantid=call.agency))
     audit.record(call, "service_referral.created", "service_referral", ref.id,
                  detail={"service_id": ref.service_id, "organization_id": ref.organization_id,
                          "consent_id": ref.consent_id, "categories": categories})
@@ -176,20 +227,52 @@ def list_referrals(session: Session, audit: AuditLog, call: Call,
     return page, next_cursor
 
 
+def _consent_answer(call: Call, ref: ServiceReferral, consent_covers: ConsentCheck | None,
+                    channel: str) -> ConsentAnswer | None:
+    """Casework's answer now for a partner's access (None: not a partner, or no check wired); fails closed:
+    503 when casework does not answer."""
+    if actor(call) is not Actor.PARTNER or consent_covers is None:
+        return None
+    try:
+        answer = consent_covers(
+            participant_id=ref.participant_id, recipient_org=ref.organization_id,
+            categories=list(ref.consent_categories or ["contact_info"]), purpose=ref.consent_purpose,
+            on_date=dt.date.today().isoformat(), case_id=ref.case_id, channel=channel)
+    except (RpcTimeout, RemoteError, UnknownService):
+        raise ServiceUnavailable("the consent check (casework) did not answer; try again",
+                                 slug="consent-check-unavailable", headers={"Retry-After": "30"}) from None
+    return read_consent_answer(answer)
+
+
+def require_consent(audit: AuditLog, call: Call, ref: ServiceReferral, consent_covers: ConsentCheck | None,
+                    channel: str) -> None:
+    """A partner's read or answer discloses the referral again: a valid consent must cover it now (ADR 0070);
+    403 `consent-not-covering` otherwise (fails closed when casework does not answer: 503)."""
+    consent = _consent_answer(call, ref, consent_covers, channel)
+    if consent is not None and consent.consent_id is None:
+        audit.record_now(call, "service_referral.read", "service_referral", ref.id, outcome="denied",
+                         detail={"reason": "consent-not-covering", "detail": consent.reason[:300]})
+        raise Forbidden(f"no valid consent covers this disclosure now: {consent.reason or 'not covered'}",
+                        slug="consent-not-covering", reason=consent.reason)
+
+
 def read(session: Session, emit: Emit, audit: AuditLog, call: Call, referral_id: str,
-         now: dt.datetime) -> ServiceReferral:
+         now: dt.datetime, consent_covers: ConsentCheck | None = None) -> ServiceReferral:
     """One referral; a partner's read is a disclosure to that partner, published for the accounting."""
     ref = load(session, call, referral_id, audit=audit)
+    require_consent(audit, call, ref, consent_covers, "partner_read")
     audit.record_now(call, "service_referral.read", "service_referral", ref.id, detail={})
     if actor(call) is Actor.PARTNER:
-        emit(new_event(disclosure(ref, "partner_read", now), subject=ref.participant_id, tenantid=ref.agency_id))
+        emit(new_event(disclosure_event(ref, "partner_read", now), subject=ref.participant_id, tenantid=ref.agency_id))
     return ref
 
 
 def change_status(session: Session, emit: Emit, audit: AuditLog, call: Call, referral_id: str,
-                  change: ServiceReferralStatusChange, now: dt.datetime) -> ServiceReferral:
+                  change: ServiceReferralStatusChange, now: dt.datetime,
+                  consent_covers: ConsentCheck | None = None) -> ServiceReferral:
     """Move a referral on (who may move it where: `domain.referrals`), under If-Match."""
     ref = load(session, call, referral_id, lock=True, audit=audit)
+    require_consent(audit, call, ref, consent_covers, "partner_read")
     require_if_match(call, etag(ref.id, ref.version))
     previous = Status(ref.status)
     status = check_transition(previous, change.status, actor(call), change.reason_code)
@@ -201,6 +284,8 @@ def change_status(session: Session, emit: Emit, audit: AuditLog, call: Call, ref
         service_referral_id=ref.id, organization_id=ref.organization_id, service_id=ref.service_id,
         case_id=ref.case_id, status=status.value, previous_status=previous.value,
         reason_code=ref.reason_code, note=ref.note, changed_at=now, changed_by=call.actor,
+        partner_view=partner_view(session, ref, previous_status=previous.value, changed_at=now.isoformat()),
+        scope=scope(ref),
     ), subject=ref.id, tenantid=ref.agency_id))
     audit.record(call, "service_referral.status_changed", "service_referral", ref.id,
                  detail={"from": previous.value, "to": status.value, "reason_code": ref.reason_code})

@@ -20,6 +20,7 @@ from shared.messaging import ConsentRequired, OutboxRelay, RpcTimeout, outbox_ba
 from shared.messaging import dlq as dead_letters
 from shared.messaging.metrics import dead_letter_depth, duplicates_absorbed, handler_failures
 from shared.messaging.tables import TABLES
+from shared.messaging.topology import declare_publisher_topology
 from tests.support.signed import rpc_headers
 
 
@@ -218,6 +219,39 @@ def test_event_published_before_any_consumer_exists_is_kept(names: Any, database
     with Connection(AMQP) as connection:
         _name, kept, _consumers = connection.channel().queue_declare(f"diversion.{publisher}.unrouted", passive=True)
     assert kept == 3
+
+
+def test_a_nacked_batch_is_retried_on_a_new_connection_and_nothing_is_lost(
+    names: Any, databases: dict[str, str]
+) -> None:
+    """The relay keeps nacked rows for the next batch and drops its connection first: a channel can keep
+    being nacked after a quorum queue's leader moved (seen in the cluster test), a new one is not."""
+    publisher = names("pub")
+    queue = f"diversion.{publisher}.bounded"
+    with Connection(AMQP) as connection:
+        declare_publisher_topology(connection, publisher)
+        channel = connection.channel()
+        channel.queue_declare(queue, durable=True, auto_delete=False, arguments={
+            "x-queue-type": "classic", "x-max-length": 2, "x-overflow": "reject-publish"})  # exact: nacks the 3rd
+        channel.queue_bind(queue, f"diversion.{publisher}.events", "#")
+    try:
+        commit_events(databases["pub"], publisher, range(3))
+        engine = create_engine(databases["pub"])
+        relay = OutboxRelay(engine, AMQP, publisher)
+        assert relay.publish_batch() == 2  # the third is nacked: the queue is full
+        assert relay._connection is None  # dropped: the retry goes out on a new connection
+        with engine.connect() as db:
+            pending = db.execute(select(TABLES.outbox.c.last_error).where(TABLES.outbox.c.sent_at.is_(None))).all()
+        assert [row.last_error for row in pending] == ["nacked by the broker"]
+        with Connection(AMQP) as connection:
+            connection.channel().queue_purge(queue)
+        assert relay.publish_batch() == 1 and relay._connection is not None
+        assert relay.publish_batch() == 0
+        relay.close()
+        engine.dispose()
+    finally:
+        with Connection(AMQP) as connection:
+            connection.channel().queue_delete(queue)
 
 
 def test_rpc_carries_identity_raises_typed_errors_and_times_out_on_a_stopped_service(

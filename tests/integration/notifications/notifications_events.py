@@ -10,6 +10,8 @@ from shared.messaging.catalog import (
     AppointmentScheduled,
     CaseAssigned,
     CheckinOverdue,
+    ConsentRecorded,
+    DisclosureScope,
     PartnerContact,
     PartnerReferralPayload,
     ServiceReferralEscalated,
@@ -23,10 +25,30 @@ def uid(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:8]}"
 
 
+def consent_id_for(agency: str, org: str) -> str:
+    """The consent the test events of one agency to one partner travel under (as resources' scope names it)."""
+    return f"consent-{agency}-{org}"[:100]
+
+
+def scope_for(agency: str, org: str) -> DisclosureScope:
+    return DisclosureScope(consent_id=consent_id_for(agency, org), participant_id=f"p-{org}",
+                           categories=["contact_info"], purpose="service_referral")
+
+
+def consent_recorded(agency: str, org: str, **changes: Any) -> CloudEvent:
+    """casework's consent.recorded for the consent `scope_for(agency, org)` names: a valid one by default."""
+    facts: dict[str, Any] = {"consent_id": consent_id_for(agency, org), "participant_id": f"p-{org}",
+                             "person_id": f"p-{org}", "recipient_org_id": org,
+                             "categories": ["contact_info", "needs_assessment"], "purposes": ["service_referral"],
+                             "valid": True, "recorded_at": datetime.now(UTC), **changes}
+    return new_event(ConsentRecorded(**facts), subject=facts["participant_id"], tenantid=agency)
+
+
 def referral_requested(agency: str, org: str, referral_id: str | None = None) -> CloudEvent:
     referral_id = referral_id or uid("sr")
     data = ServiceReferralRequested(
-        service_referral_id=referral_id, organization_id=org, service_id="svc-housing", consent_id="consent-1",
+        service_referral_id=referral_id, organization_id=org, service_id="svc-housing",
+        consent_id=consent_id_for(agency, org), scope=scope_for(agency, org),
         partner=PartnerReferralPayload(participant_name="Ana Diaz", contact=PartnerContact(phone="+13145550100"),
                                        need="transitional housing"),
         requested_at=datetime.now(UTC),
@@ -39,7 +61,7 @@ def referral_status(agency: str, org: str, status: str = "rejected", note: str |
     referral_id = uid("sr")
     data = ServiceReferralStatusChanged(service_referral_id=referral_id, organization_id=org, status=status,
                                         previous_status="requested", note=note, changed_at=datetime.now(UTC),
-                                        case_id=case_id)
+                                        case_id=case_id, scope=scope_for(agency, org))
     return new_event(data, subject=referral_id, tenantid=agency)
 
 
@@ -47,7 +69,8 @@ def referral_escalated(agency: str, org: str, case_id: str | None = None) -> Clo
     referral_id = uid("sr")
     now = datetime.now(UTC)
     data = ServiceReferralEscalated(service_referral_id=referral_id, organization_id=org,
-                                    waiting_since=now - timedelta(days=3), escalated_at=now, case_id=case_id)
+                                    waiting_since=now - timedelta(days=3), escalated_at=now, case_id=case_id,
+                                    scope=scope_for(agency, org))
     return new_event(data, subject=referral_id, tenantid=agency)
 
 

@@ -12,10 +12,12 @@ from kombu import Connection, Producer
 
 from services.notifications.domain.clock import ManualClock
 from services.notifications.extensions import NotificationRuntime
+from shared.disclosure import PARTNER_EVENT_TYPES
 from shared.messaging.envelope import CloudEvent, service_of
 from shared.messaging.outbox import CLOUDEVENTS_CONTENT_TYPE
 from shared.messaging.topology import declare_publisher_topology, events_exchange
 from tests.conftest import AMQP_URI
+from tests.integration.notifications.notifications_events import consent_recorded
 from tests.support.signed import event_headers
 from tests.support.waiting import wait_for  # noqa: F401 (re-exported to the tests here)
 
@@ -53,8 +55,28 @@ class MailSink:
         return "250 Message accepted"
 
 
-def publish(event: CloudEvent) -> None:
-    """Publish an event as its source service's outbox relay would (confirmed, persistent)."""
+PARTNER_EVENTS = {f"org.diversion.resources.{name}" for name in PARTNER_EVENT_TYPES}
+
+
+def with_consents(events: list[CloudEvent]) -> list[CloudEvent]:
+    """Each partner-bound event preceded by casework's consent.recorded for the consent it names (the
+    send-time check needs one, ADR 0070); tests of that check publish with `consent=False`."""
+    out: list[CloudEvent] = []
+    granted: set[tuple[str, str]] = set()
+    for event in events:
+        key = (event.tenantid, getattr(event.data, "organization_id", ""))
+        if event.type in PARTNER_EVENTS and key not in granted:
+            granted.add(key)
+            out.append(consent_recorded(*key))
+        out.append(event)
+    return out
+
+
+def publish(event: CloudEvent, consent: bool = True) -> None:
+    """Publish an event as its source service's outbox relay would (confirmed, persistent); a partner-bound
+    one after a covering consent.recorded unless `consent=False`."""
+    if consent and event.type in PARTNER_EVENTS:
+        publish(consent_recorded(event.tenantid, event.data.organization_id))
     with Connection(AMQP_URI, transport_options={"confirm_publish": True}) as connection:
         declare_publisher_topology(connection, service_of(event.source))
         producer = Producer(connection.default_channel, exchange=events_exchange(service_of(event.source)))
@@ -65,8 +87,10 @@ def publish(event: CloudEvent) -> None:
         )
 
 
-def publish_many(events: list[CloudEvent]) -> None:
+def publish_many(events: list[CloudEvent], consent: bool = True) -> None:
     """Publish a burst of events on one connection (they reach the service together, in batches)."""
+    if consent:
+        events = with_consents(events)
     with Connection(AMQP_URI, transport_options={"confirm_publish": True}) as connection:
         for source in {event.source for event in events}:
             declare_publisher_topology(connection, service_of(source))

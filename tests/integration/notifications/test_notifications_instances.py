@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qs
 
-from notifications_events import appointment, referral_requested
+from notifications_events import appointment, consent_recorded, referral_requested
 from notifications_support import manual_clock, publish, wait_for
 from sqlalchemy import create_engine, func, select
 from sqlalchemy.orm import Session
@@ -54,8 +54,11 @@ def test_a_delivery_claimed_by_an_instance_that_died_is_sent_after_its_lease(
     event = referral_requested(agency, "org-a")
     engine = create_engine(notifications_db)
     with Session(engine) as session:
+        from services.notifications.usecases import consents
         from services.notifications.usecases.fanout import partner_deliveries
 
+        consent = consent_recorded(agency, "org-a").data  # the send-time check's copy (ADR 0070)
+        consents.apply(session, agency, consent, consent.recorded_at)
         [made] = partner_deliveries(session, event, "org-a", runtime_clock_start)
         session.commit()
         # A dead instance claims it (lease 60 s) and never sends.

@@ -146,7 +146,9 @@ def test_partner_sees_only_referrals_to_its_organization_and_only_shared_fields(
     own = api.get(f"/v1/service-referrals/{to_a['id']}", token=partner_a)
     assert own.status_code == 200
     assert {"case_id", "participant_id", "consent_id", "consent", "note", "requested_by"}.isdisjoint(own.json())
-    assert own.json()["participant_name"] == "Jordan Example"
+    # the default sharing profile (ADR 0070): the first name, not the whole name; no free-text need
+    assert own.json()["participant_first_name"] == "Jordan"
+    assert {"participant_name", "need", "appointment_preference"}.isdisjoint(own.json())
     other = api.get(f"/v1/service-referrals/{to_b['id']}", token=partner_a)
     missing = api.get(f"/v1/service-referrals/{uuid.uuid4()}", token=partner_a)
     assert other.status_code == missing.status_code == 404

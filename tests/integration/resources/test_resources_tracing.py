@@ -22,6 +22,8 @@ from test_resources_referrals import ST_PATRICK, refer
 
 from shared import tracing
 from tests.conftest import make_token
+from tests.integration.notifications.notifications_events import consent_recorded
+from tests.integration.notifications.notifications_support import publish
 
 
 @pytest.fixture
@@ -75,6 +77,11 @@ def test_a_service_referral_is_one_trace_from_the_staff_request_to_the_partners_
 
     created = refer(resources, api, agency)
     trace_id = created.headers["traceparent"].split("-")[1]
+    # casework's consent.recorded for the consent the stand-in granted: the send-time check needs it (ADR 0070)
+    participant = created.json()["participant_id"]
+    consent_id = resources.ledger.covered[(agency, participant, ST_PATRICK)]
+    publish(consent_recorded(agency, ST_PATRICK, consent_id=consent_id, participant_id=participant,
+                             person_id=participant))
     [(headers, body)] = wait_for(lambda: received, timeout=30, what="the webhook at the partner")
     wait_for(lambda: any(s.name == "webhook send" for s in spans.get_finished_spans()), what="the send span")
 

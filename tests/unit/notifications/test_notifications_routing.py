@@ -10,7 +10,6 @@ from services.notifications.domain.routing import (
     is_rejection,
     mask_recipient,
     normalize_event_filters,
-    partner_view,
     subscription_wants,
 )
 
@@ -54,9 +53,3 @@ def test_the_delivery_log_masks_phone_numbers_and_email_addresses_but_not_webhoo
     assert mask_recipient("email", "ana.diaz@example.org") == "a***@example.org"
     assert mask_recipient("webhook", "https://partner.example.org/hooks") == "https://partner.example.org/hooks"
 
-
-def test_a_partners_copy_of_an_event_never_names_the_case():
-    event = {"type": "t", "subject": "sr-1", "data": {"service_referral_id": "sr-1", "case_id": "case-9", "note": "x"}}
-    assert partner_view(event) == {"type": "t", "subject": "sr-1", "data": {"service_referral_id": "sr-1", "note": "x"}}
-    assert event["data"]["case_id"] == "case-9"  # the staff-side event is untouched
-    assert partner_view({"type": "t", "data": None}) == {"type": "t", "data": None}
