@@ -350,9 +350,8 @@ class OutboxRelay:
                 "outbox relay %s: %d events not confirmed, kept for retry on a new connection", self.service,
                 len(self._confirms.failed),
             )
-            # After a quorum queue's leader moved, a channel can keep nacking that queue's messages for good
-            # (RabbitMQ 3.10, seen in the cluster test: every retry nacked for minutes while a fresh channel
-            # was confirmed at once). The next batch goes out on a new connection.
+            # A channel can keep being nacked after a quorum queue's leader moved (seen in the cluster test,
+            # RabbitMQ 3.10): the retry goes out on a new connection.
             self.close()
         return len(self._confirms.acked)
 
