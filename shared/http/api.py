@@ -95,6 +95,7 @@ class Call(Generic[B, Q]):
     route: str = ""  # "POST /v1/referrals": the route pattern, what cursors and idempotency keys are bound to
     cursor_key: bytes = field(default=b"", repr=False)
     accept: str = ""  # the Accept header, for the few routes that negotiate (/metrics)
+    legal_basis: str | None = None  # X-Legal-Basis: the RSMo 610.120 code a records officer opens a sealed record under
 
     @property
     def agency(self) -> str:
@@ -447,6 +448,7 @@ class ApiEntrypoint(HttpRequestHandler):  # type: ignore[misc]  # nameko's (even
             route=f"{self.method} {self.url}",
             cursor_key=cursor_key_for(self.container) if self.query_model is not None else b"",
             accept=request.headers.get("Accept", ""),
+            legal_basis=request.headers.get("X-Legal-Basis"),
         )
 
     # -- response -------------------------------------------------------------------------------

@@ -192,6 +192,76 @@ class ReferralDisposed(EventData):
     disposed_at: AwareDatetime
 
 
+# ---------------------------------------------------------------- intake: sealing and erasure (ADR 0083)
+
+
+class _RecordRequest(EventData):
+    request_id: str = Field(max_length=100, description="the sealing ledger entry this asks the services to act on")
+    referral_id: str = Field(max_length=100)
+    case_id: str | None = Field(default=None, max_length=100)
+    requested_at: AwareDatetime
+    attempt: int = Field(default=1, ge=1, le=100, description="1, then one more for each retry of a silent service")
+
+
+@event_type("intake", "record.sealing_requested", classification="internal")
+class RecordSealingRequested(_RecordRequest):
+    """The agency's sealing pack closes a case's records (RSMo 610.105): every service seals what it holds."""
+
+    disposition: str = Field(max_length=40)
+    pack_version: str = Field(max_length=40)
+
+
+@event_type("intake", "record.erasure_requested", classification="internal")
+class RecordErasureRequested(_RecordRequest):
+    """A legal order erases the person's records: every service deletes them, keeping keyed tombstones only."""
+
+    basis: str = Field(max_length=60, description="the legal basis the records officer named (an order's code)")
+
+
+class RecordConfirmation(EventData):
+    """A service's answer to a sealing or erasure request: what it sealed or deleted, by record class."""
+
+    request_id: str = Field(max_length=100)
+    referral_id: str = Field(max_length=100)
+    service: Literal["casework", "resources", "notifications"]
+    counts: dict[str, int] = Field(default_factory=dict, description="rows sealed or deleted per record class")
+    confirmed_at: AwareDatetime
+
+
+@event_type("casework", "record.sealing_confirmed", classification="internal")
+class CaseworkSealingConfirmed(RecordConfirmation):
+    """casework sealed what it holds about the case (its answer to record.sealing_requested)."""
+
+
+@event_type("casework", "record.erasure_confirmed", classification="internal")
+class CaseworkErasureConfirmed(RecordConfirmation):
+    """casework erased the person's records and kept tombstones (its answer to record.erasure_requested)."""
+
+
+@event_type("resources", "record.sealing_confirmed", classification="internal")
+class ResourcesSealingConfirmed(RecordConfirmation):
+    """resources sealed what it holds about the case (its answer to record.sealing_requested)."""
+
+
+@event_type("resources", "record.erasure_confirmed", classification="internal")
+class ResourcesErasureConfirmed(RecordConfirmation):
+    """resources erased the person's records and kept tombstones (its answer to record.erasure_requested)."""
+
+
+@event_type("notifications", "record.sealing_confirmed", classification="internal")
+class NotificationsSealingConfirmed(RecordConfirmation):
+    """notifications sealed what it holds about the case (its answer to record.sealing_requested)."""
+
+
+@event_type("notifications", "record.erasure_confirmed", classification="internal")
+class NotificationsErasureConfirmed(RecordConfirmation):
+    """notifications erased the person's records and kept tombstones (its answer to record.erasure_requested)."""
+
+
+SEALING_CONFIRMATIONS = (CaseworkSealingConfirmed, ResourcesSealingConfirmed, NotificationsSealingConfirmed)
+ERASURE_CONFIRMATIONS = (CaseworkErasureConfirmed, ResourcesErasureConfirmed, NotificationsErasureConfirmed)
+
+
 # ---------------------------------------------------------------- casework
 
 
