@@ -58,6 +58,7 @@ class Outcome:
     reminder_mail: EmailMessage | None = None
     disposition: str | None = None
     disclosures: list[dict[str, Any]] = field(default_factory=list)  # casework's accounting, newest first
+    sealing: dict[str, Any] = field(default_factory=dict)  # intake's sealing ledger entry, all confirmed
 
 
 class _Receiver:
@@ -284,13 +285,33 @@ class Walkthrough:
                    headers={"If-Match": current.headers["ETag"]})
         self.on_step(Step("casework", "case completed", "disposition dismissal (supervisor override of the minimum)"))
 
-        def disposed() -> str | None:
-            response = self._call("GET", "intake", f"/v1/referrals/{out.referral_id}", supervisor, 200)
+        def disposed() -> str | None:  # the final action stays readable once the record is sealed
+            response = self._call("GET", "intake", f"/v1/referrals/{out.referral_id}/disposition", supervisor, 200)
             return response.json()["disposition"]  # type: ignore[no-any-return]
 
         out.disposition = _wait(disposed, "disposition back in intake")
         self.on_step(Step("intake", "disposition on the prosecution record", str(out.disposition)))
+        self._sealed(out, supervisor)
         return out
+
+    def _sealed(self, out: Outcome, supervisor: str) -> None:
+        """The dismissal seals the records (RSMo 610.105): every service confirms, ordinary roles get 404."""
+        officer = self.token(agency=self.agency, roles=("records_officer",), sub="demo-records-officer")
+
+        def confirmed() -> dict[str, Any] | None:
+            entries = self._call("GET", "intake", "/v1/sealing-ledger", officer, 200,
+                                 params={"referral_id": out.referral_id}).json()["items"]
+            return next((e for e in entries if e["kind"] == "sealing" and not e["missing"]), None)
+
+        out.sealing = _wait(confirmed, "every service confirmed the sealing")
+        self.on_step(Step("intake", "records sealed under the agency's pack",
+                          f"pack {out.sealing['pack_version']}: four services confirmed in "
+                          f"{out.sealing['elapsed_seconds']:.1f} s"))
+        self._call("GET", "casework", f"/v1/cases/{out.case['id']}", supervisor, 404)
+        self._call("GET", "casework", f"/v1/cases/{out.case['id']}", officer, 200,
+                   headers={"X-Legal-Basis": "criminal-justice-agency"})
+        self.on_step(Step("casework", "sealed case: 404 for the supervisor",
+                          "a records officer opened it under criminal-justice-agency (audited)"))
 
     def _remind(self, out: Outcome, supervisor: str) -> None:
         """Book an appointment just beyond the shortest reminder offset; follow the reminder into the mailbox."""

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import click
@@ -77,8 +79,46 @@ def replay(service: str, amqp_uri: str | None, event_ids: tuple[str, ...], repla
     """Put dead letters back on the queue they came from."""
     if not event_ids and not replay_all:
         raise click.UsageError("name event ids to replay, or --all")
-    done = ops.replay_dead_letters(_amqp_uri(amqp_uri), service, None if replay_all else set(event_ids))
-    click.echo(f"replayed {len(done)} dead letter(s)")
+    refused: dict[str, str] = {}
+    with _erased_check(service) as refuse:
+        done = ops.replay_dead_letters(_amqp_uri(amqp_uri), service, None if replay_all else set(event_ids),
+                                       refuse=refuse, refused=refused)
+    for event_id, reason in sorted(refused.items()):
+        click.echo(f"refused {event_id}: {reason}; it stays in the dead-letter queue", err=True)
+    click.echo(f"replayed {len(done)} dead letter(s)" + (f", refused {len(refused)}" if refused else ""))
+
+
+@contextmanager
+def _erased_check(service: str) -> Iterator[ops.Refusal]:
+    """Refuse a dead letter whose referral, case or participant is a tombstone in the service's database
+    (issue 16 item 4): replaying it would recreate an erased person."""
+    from shared.config import ConfigError
+    from shared.db import make_engine, session_scope
+    from shared.messaging.signing import signing_key
+    from shared.records import buried, digests, tombstone_key
+    from shared.runner import load
+
+    try:
+        settings = load(service)
+    except ConfigError as exc:
+        raise click.ClickException(f"{service}: {exc}") from exc
+    key = tombstone_key(signing_key(settings.common))
+    engine = make_engine(settings.database_url)
+
+    def refuse(letter: ops.DeadLetter) -> str | None:
+        agency, ids = ops.identifiers(letter)
+        if agency is None or not ids:
+            return None
+        with session_scope(engine) as session:
+            if buried(session, digests(key, agency, **ids)):
+                return (f"it is about an erased person (a tombstone matches its {', '.join(sorted(ids))} id); "
+                        "erased records are never recreated")
+        return None
+
+    try:
+        yield refuse
+    finally:
+        engine.dispose()
 
 
 @dlq.command()

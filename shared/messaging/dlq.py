@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -126,13 +126,33 @@ def show_dead_letter(amqp_uri: str, service: str, event_id: str, limit: int = 10
     return None
 
 
+Refusal = Callable[[DeadLetter], str | None]
+
+
+def identifiers(letter: DeadLetter) -> tuple[str | None, dict[str, str]]:
+    """The agency (`tenantid`) and the person's identifiers an event carries (referral, case, participant)."""
+    try:
+        event = json.loads(letter.body)
+    except ValueError:
+        return None, {}
+    if not isinstance(event, dict):
+        return None, {}
+    data: dict[str, Any] = event["data"] if isinstance(event.get("data"), dict) else {}
+    found = {kind: str(data[f"{kind}_id"]) for kind in ("referral", "case", "participant")
+             if isinstance(data.get(f"{kind}_id"), str | int) and data.get(f"{kind}_id") != ""}
+    tenant = event.get("tenantid")
+    return (str(tenant) if tenant else None), found
+
+
 def replay_dead_letters(
-    amqp_uri: str, service: str, event_ids: set[str] | None = None, limit: int = 10_000
+    amqp_uri: str, service: str, event_ids: set[str] | None = None, limit: int = 10_000,
+    refuse: Refusal | None = None, refused: dict[str, str] | None = None,
 ) -> list[str]:
     """Put dead letters (all, or those with `event_ids`) back on their original queue; return their ids.
 
     Each is published with a confirm before it is acked off the DLQ, so a crash can only duplicate
-    (absorbed by the inbox), never lose.
+    (absorbed by the inbox), never lose. A letter `refuse` gives a reason for (an event about an erased
+    person) stays in the dead-letter queue; its id and the reason go into `refused`.
     """
     replayed: list[str] = []
     with _channel(amqp_uri) as channel:
@@ -143,6 +163,11 @@ def replay_dead_letters(
                 continue
             if not letter.original_queue:
                 continue
+            reason = refuse(letter) if refuse is not None else None
+            if reason is not None:
+                if refused is not None:
+                    refused[letter.event_id or ""] = reason
+                continue  # not acked: it goes back to the dead-letter queue when the channel closes
             headers = {
                 k: v
                 for k, v in letter.headers.items()

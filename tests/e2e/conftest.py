@@ -90,6 +90,16 @@ def running(tmp_path_factory: pytest.TempPathFactory, mail: MailCatcher) -> Iter
             drop_database(name)
 
 
+@pytest.fixture
+def receiver() -> Iterator[Any]:
+    """A partner's webhook endpoint on loopback (tests/e2e/partners.py)."""
+    from tests.e2e.partners import Receiver
+
+    r = Receiver()
+    yield r
+    r.close()
+
+
 @pytest.fixture(scope="module")
 def suite(running: Suite) -> dict[str, str]:
     """The four services' base URLs."""

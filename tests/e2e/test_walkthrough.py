@@ -43,7 +43,13 @@ def test_one_referral_travels_from_intake_to_dismissal_across_all_four_services(
     # exactly one case for the referral, and the audit trail of the decision and of reads of the record
     supervisor = make_token("stl-cao", ("supervisor",), sub="supervisor-1")
     auditor = make_token("stl-cao", ("auditor",), sub="auditor-1")
+    # the dismissal sealed the case: gone for the supervisor, one case for a records officer with a legal basis
+    officer = make_token("stl-cao", ("records_officer",), sub="records-officer-1")
+    assert out.sealing["kind"] == "sealing" and not out.sealing["missing"]
     cases = call("GET", f"{suite['casework']}/v1/cases?limit=200", supervisor, 200).json()["items"]
+    assert [c for c in cases if c["referral_id"] == out.referral_id] == []
+    cases = call("GET", f"{suite['casework']}/v1/cases?limit=200", officer, 200,
+                 headers={"X-Legal-Basis": "criminal-justice-agency"}).json()["items"]
     assert len([c for c in cases if c["referral_id"] == out.referral_id]) == 1
     trail = call("GET", f"{suite['intake']}/v1/audit", auditor, 200,
                  params={"resource_id": out.referral_id, "limit": 200})
