@@ -19,6 +19,7 @@ from tests.integration.casework.conftest import outbox_events, wait_for
 from tests.integration.casework.test_casework_consent import consent_body
 from tests.integration.casework.test_casework_people import accepted, case_of, disclosure
 
+
 def rows_about(engine, case: CaseRecord) -> dict[str, int]:
     """Rows naming the case or its participant, per table (by case_id / participant_id / id columns)."""
     counts = {}
