@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from nameko.extensions import DependencyProvider
+
 from services.casework.api.appointments import AppointmentEndpoints
 from services.casework.api.cases import CaseEndpoints
 from services.casework.api.conditions import ConditionLedgerEndpoints
@@ -36,7 +38,7 @@ from services.casework.domain.lifecycle import (
 )
 from services.casework.domain.supervision import ConditionProgressError, ContactAlreadySettled
 from services.casework.settings import CaseworkSettings
-from services.casework.usecases import assignment, consent_events, disclosures, events, supervision
+from services.casework.usecases import assignment, consent_events, disclosures, events, sealing, supervision
 from services.casework.usecases.common import Missing, utcnow
 from shared.auth import Identity
 from shared.db import Database
@@ -46,11 +48,15 @@ from shared.messaging import Outbox, reliable_handler
 from shared.messaging.catalog import (
     DisclosureFacts,
     NotificationsDisclosureRecorded,
+    RecordErasureRequested,
+    RecordSealingRequested,
     ReferralAccepted,
     ResourcesDisclosureRecorded,
     ServiceReferralStatusChanged,
 )
 from shared.messaging.envelope import CloudEvent
+from shared.messaging.signing import key_of
+from shared.records import SealedRecord, tombstone_key
 from shared.service import ServiceBase
 
 log = logging.getLogger(__name__)
@@ -59,6 +65,7 @@ SETTINGS_CLASS = CaseworkSettings
 
 # The errors of the domain and the use cases as problems (an error's `problem_extra` joins the document).
 register_problem(Missing, 404, "not-found", "Not found")
+register_problem(SealedRecord, 404, "not-found", "Not found")  # api.base answers it as Missing's own 404 first
 register_problem(InvalidTransition, 409, "invalid-transition", "Conflict")
 register_problem(OverrideRequired, 409, "override-required", "Conflict")
 register_problem(DurationExceeded, 409, "duration-exceeded", "Conflict")
@@ -76,6 +83,16 @@ register_problem(WaiverNotApplicable, 422, "waiver-not-applicable", "Request bod
 register_problem(LedgerEntryRefused, 422, "invalid-ledger-entry", "Request body is invalid")
 register_problem(GoalOutsideAssessment, 422, "goal-outside-assessment", "Request body is invalid")
 register_problem(AppointmentNotChangeable, 409, "appointment-not-changeable", "Conflict")
+
+
+class TombstoneKey(DependencyProvider):
+    """The tombstone HMAC key (ADR 0083/0084), derived once at setup from the deployment's signing key."""
+
+    def setup(self) -> None:
+        self.key = tombstone_key(key_of(self.container))
+
+    def get_dependency(self, worker_ctx: Any) -> bytes:
+        return self.key
 
 
 class CaseworkService(StaffEndpoints, CaseEndpoints, PlanEndpoints, ConditionEndpoints, ConditionLedgerEndpoints,
@@ -97,12 +114,16 @@ class CaseworkService(StaffEndpoints, CaseEndpoints, PlanEndpoints, ConditionEnd
     context = ContextData()
     settings = OwnSettings(CaseworkSettings)
     audit = Auditor()
+    tombstones = TombstoneKey()
 
     # ------------------------------------------------------------ events in and the supervision timer
 
     @reliable_handler(ReferralAccepted)
     def on_referral_accepted(self, event: CloudEvent[ReferralAccepted]) -> None:
-        """Open exactly one case (the inbox absorbs redeliveries; the unique key absorbs republished copies)."""
+        """Open exactly one case (the inbox absorbs redeliveries; the unique key absorbs republished copies); an
+        erased referral's event (a replay, a republish, a restored backup) opens nothing (ADR 0083)."""
+        if sealing.refused(self.db, self.tombstones, event.tenantid, event.id, referral=event.data.referral_id):
+            return
         case = events.open_case_from_referral(self.db, self._emit, event, self.settings)
         linked = events.link_same_person(self.db, event, case)
         if linked:  # intake's duplicate detection matched an earlier case's person (ADR 0071)
@@ -113,8 +134,24 @@ class CaseworkService(StaffEndpoints, CaseEndpoints, PlanEndpoints, ConditionEnd
                 detail={"person_id": linked[0].person_id, "source": "duplicate_detection",
                         "referral_ids": list(event.data.same_person_referral_ids)})
 
+    @reliable_handler(RecordSealingRequested)
+    def on_record_sealing_requested(self, event: CloudEvent[RecordSealingRequested]) -> None:
+        """Seal the case and its participant (RSMo 610.105) and confirm in the same transaction, every attempt."""
+        counts = sealing.seal_case(self.db, self._emit, event.tenantid, event.data, utcnow())
+        log.info("sealing request %s (attempt %d): %s", event.data.request_id, event.data.attempt, counts)
+
+    @reliable_handler(RecordErasureRequested)
+    def on_record_erasure_requested(self, event: CloudEvent[RecordErasureRequested]) -> None:
+        """Delete the case's and the person's rows, keep tombstones, confirm in the same transaction."""
+        counts = sealing.erase_case(self.db, self._emit, event.tenantid, event.data, self.tombstones, utcnow())
+        log.info("erasure request %s (attempt %d): %d row(s) deleted", event.data.request_id, event.data.attempt,
+                 sum(counts.values()))
+
     def _disclosure(self, event: CloudEvent[Any], source: str) -> None:
         data: DisclosureFacts = event.data
+        if sealing.refused(self.db, self.tombstones, event.tenantid, event.id, case=data.case_id,
+                           participant=data.participant_id):
+            return
         disclosures.record_event(self.db, event.tenantid, event.id, source, data, utcnow())
 
     @reliable_handler(ResourcesDisclosureRecorded)

@@ -491,6 +491,8 @@ def test_consumed_queues_are_found_in_the_code() -> None:
         "diversion.casework.on_service_referral_status_changed--resources.service_referral.status_changed",
         "diversion.casework.on_resources_disclosure--resources.disclosure.recorded",
         "diversion.casework.on_notifications_disclosure--notifications.disclosure.recorded",
+        "diversion.casework.on_record_sealing_requested--intake.record.sealing_requested",
+        "diversion.casework.on_record_erasure_requested--intake.record.erasure_requested",
     }
     # 11 handlers, issue 17's nine (appointment.rescheduled/cancelled, staff.registered/updated, the case
     # alerts, resources' disclosure.recorded), and consent.recorded/revoked/expired (ADR 0070)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from services.casework.api.base import IF_MATCH, READERS, WRITERS, CaseworkBase
+from services.casework.api.base import IF_MATCH, RECORD_READERS, WRITERS, CaseworkBase
 from services.casework.domain.appointments import AppointmentFieldsInvalid
 from services.casework.mapping import appointment_out
 from services.casework.schemas import AppointmentOut, AppointmentPatch
@@ -13,7 +13,7 @@ from shared.http.concurrency import etag
 
 
 class AppointmentEndpoints(CaseworkBase):
-    @api("GET", "/v1/cases/<id>/appointments/<appointment_id>", person_data=True, roles=READERS,
+    @api("GET", "/v1/cases/<id>/appointments/<appointment_id>", person_data=True, roles=RECORD_READERS,
          response=AppointmentOut, tags=["supervision"], summary="One appointment (a hearing with its court fields), "
                                                                "with its ETag")
     def get_appointment(self, call: Call, id: str, appointment_id: str) -> ApiResponse:

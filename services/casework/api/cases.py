@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
-from services.casework.api.base import IF_MATCH, READERS, SUPERVISORS, WHOLE_AGENCY, WRITERS, CaseworkBase
+from services.casework.api.base import (
+    IF_MATCH,
+    RECORD_READERS,
+    SUPERVISORS,
+    WHOLE_AGENCY,
+    WRITERS,
+    CaseworkBase,
+)
 from services.casework.domain import lifecycle
 from services.casework.models import CaseRecord
 from services.casework.schemas import (
@@ -23,26 +30,32 @@ from shared.http.pagination import Page
 
 class CaseEndpoints(CaseworkBase):
     @api("GET", "/v1/cases", person_data=True,
-         roles=READERS, query=CaseListQuery, response=Page[CaseSummary], tags=["cases"],
+         roles=RECORD_READERS, query=CaseListQuery, response=Page[CaseSummary], tags=["cases"],
          summary="Cases of the agency (a case manager sees their caseload); ?status=pending_assignment is "
                  "the supervisor's queue")
     def list_cases(self, call: Call[None, CaseListQuery]) -> Page[CaseSummary]:
         query = call.query
-        items, next_cursor = cases.list_cases(self.db, call, query, whole_agency=bool(self._roles(call) & WHOLE_AGENCY))
+        sealed_too = self._list_sealed(call)
+        items, next_cursor = cases.list_cases(self.db, call, query, include_sealed=sealed_too,
+                                              whole_agency=bool(self._roles(call) & WHOLE_AGENCY) or sealed_too)
+        if sealed_too:
+            self.audit.record_now(call, "sealed_record.opened", "case", None,
+                                  detail={"legal_basis": call.legal_basis})
         self.audit.record_now(call, "case.listed", "case", None, detail={"ids": [i.id for i in items]})
         return Page[CaseSummary](items=items, next_cursor=next_cursor)
 
     def _case_out(self, row: CaseRecord) -> ApiResponse:
         return ApiResponse(cases.case_out(self.db, row), headers={"ETag": etag(row.id, row.version)})
 
-    @api("GET", "/v1/cases/<id>", person_data=True, roles=READERS, response=CaseOut, tags=["cases"],
+    @api("GET", "/v1/cases/<id>", person_data=True, roles=RECORD_READERS, response=CaseOut, tags=["cases"],
          summary="One case with the participant's record (the read is audited)")
     def get_case(self, call: Call, id: str) -> ApiResponse:
         row = self._case(call, id)
         self.audit.record_now(call, "case.read", "case", row.id, detail={"participant_id": row.participant_id})
         return self._case_out(row)
 
-    @api("GET", "/v1/participants/<id>", person_data=True, roles=READERS, response=ParticipantOut, tags=["cases"],
+    @api("GET", "/v1/participants/<id>", person_data=True,
+         roles=RECORD_READERS, response=ParticipantOut, tags=["cases"],
          summary="A participant's minimum record, with its ETag (the read is audited)")
     def get_participant(self, call: Call, id: str) -> ApiResponse:
         person = self._participant(call, id)
@@ -87,7 +100,7 @@ class CaseEndpoints(CaseworkBase):
         return self._case_out(row)
 
     @api("GET", "/v1/cases/<id>/assignments", person_data=True,
-         roles=READERS, response=list[AssignmentOut], tags=["cases"],
+         roles=RECORD_READERS, response=list[AssignmentOut], tags=["cases"],
          summary="Assignment history of a case, oldest first")
     def list_assignments(self, call: Call, id: str) -> list[AssignmentOut]:
         row = self._case(call, id)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from services.casework.api.base import IDEMPOTENT, IF_MATCH, READERS, WRITERS, CaseworkBase
+from services.casework.api.base import IDEMPOTENT, IF_MATCH, RECORD_READERS, WRITERS, CaseworkBase
 from services.casework.domain.lifecycle import OverrideNotPermitted
 from services.casework.mapping import hours_out, payment_out
 from services.casework.schemas import (
@@ -44,7 +44,7 @@ class ConditionLedgerEndpoints(CaseworkBase):
         self._commit()
         return ApiResponse(out, headers={"ETag": etag(row.id, row.version)})
 
-    @api("GET", "/v1/cases/<id>/conditions/<condition_id>/history", person_data=True, roles=READERS,
+    @api("GET", "/v1/cases/<id>/conditions/<condition_id>/history", person_data=True, roles=RECORD_READERS,
          response=list[ConditionRevisionOut], tags=["supervision"],
          summary="Every edit and waiver of a condition, oldest first")
     def condition_history(self, call: Call, id: str, condition_id: str) -> list[ConditionRevisionOut]:
@@ -69,7 +69,7 @@ class ConditionLedgerEndpoints(CaseworkBase):
                           detail={"case_id": case.id, "payment_id": payment.id, "amount_cents": payment.amount_cents})
         return self._created(call, scope, payment_out(payment))
 
-    @api("GET", "/v1/cases/<id>/conditions/<condition_id>/payments", person_data=True, roles=READERS,
+    @api("GET", "/v1/cases/<id>/conditions/<condition_id>/payments", person_data=True, roles=RECORD_READERS,
          query=LedgerQuery, response=Page[PaymentOut], tags=["supervision"],
          summary="Payments toward a condition, oldest first")
     def list_payments(self, call: Call[None, LedgerQuery], id: str, condition_id: str) -> Page[PaymentOut]:
@@ -95,7 +95,7 @@ class ConditionLedgerEndpoints(CaseworkBase):
                           detail={"case_id": case.id, "hours_id": entry.id, "hours": str(entry.hours)})
         return self._created(call, scope, hours_out(entry))
 
-    @api("GET", "/v1/cases/<id>/conditions/<condition_id>/hours", person_data=True, roles=READERS,
+    @api("GET", "/v1/cases/<id>/conditions/<condition_id>/hours", person_data=True, roles=RECORD_READERS,
          query=LedgerQuery, response=Page[HoursOut], tags=["supervision"],
          summary="Community-service hours toward a condition, oldest first")
     def list_hours(self, call: Call[None, LedgerQuery], id: str, condition_id: str) -> Page[HoursOut]:

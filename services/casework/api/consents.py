@@ -6,7 +6,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from services.casework.api.base import IDEMPOTENT, IF_MATCH, READERS, WRITERS, CaseworkBase
+from services.casework.api.base import IDEMPOTENT, IF_MATCH, RECORD_READERS, WRITERS, CaseworkBase
 from services.casework.mapping import consent_out
 from services.casework.schemas import ConsentIn, ConsentOut, RevocationIn
 from services.casework.usecases import consent_events, consents, people
@@ -43,17 +43,18 @@ class ConsentEndpoints(CaseworkBase):
         return self._created(call, scope, consent_out(row), etag(row.id, row.version))
 
     @api("GET", "/v1/participants/<id>/consents", person_data=True,
-         roles=READERS, response=list[ConsentOut], tags=["consents"],
+         roles=RECORD_READERS, response=list[ConsentOut], tags=["consents"],
          summary="A participant's consents, newest first, with those of the person's linked participant records "
                  "(ADR 0071; the read is audited)")
     def list_consents(self, call: Call, id: str) -> list[ConsentOut]:
         person = self._participant(call, id)
-        out = [consent_out(r) for r in consents.list_consents(self.db, people.member_ids(self.db, call.agency,
-                                                                                          person))]
+        out = [consent_out(r) for r in consents.list_consents(
+            self.db, self._visible(call, people.member_ids(self.db, call.agency, person)))]
         self.audit.record_now(call, "consent.read", "participant", person.id, detail={"ids": [c.id for c in out]})
         return out
 
-    @api("GET", "/v1/participants/<id>/consents/<consent_id>", person_data=True, roles=READERS, response=ConsentOut,
+    @api("GET", "/v1/participants/<id>/consents/<consent_id>", person_data=True,
+         roles=RECORD_READERS, response=ConsentOut,
          tags=["consents"], summary="One consent, with its ETag")
     def get_consent(self, call: Call, id: str, consent_id: str) -> ApiResponse:
         person = self._participant(call, id)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy.exc import IntegrityError
 
-from services.casework.api.base import IF_MATCH, READERS, CaseworkBase
+from services.casework.api.base import IF_MATCH, RECORD_READERS, CaseworkBase
 from services.casework.domain.corrections import visible
 from services.casework.schemas import StaffOut
 from services.casework.schemas_corrections import ChangeOut, ReassignmentItem, StaffPatch, TimelineEntry
@@ -58,7 +58,7 @@ class CorrectionEndpoints(CaseworkBase):
                               detail={"ids": [item.case_id for item in items]})
         return Page[ReassignmentItem](items=items, next_cursor=next_cursor)
 
-    @api("GET", "/v1/cases/<id>/timeline", person_data=True, roles=READERS, query=PageQuery,
+    @api("GET", "/v1/cases/<id>/timeline", person_data=True, roles=RECORD_READERS, query=PageQuery,
          response=Page[TimelineEntry], tags=["cases"],
          summary="Everything that happened on a case, oldest first (assignment, plan versions, contacts, "
                  "appointments, incidents, ...); the read is audited")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from services.casework.api.base import IF_MATCH, READERS, WHOLE_AGENCY, WRITERS, CaseworkBase
+from services.casework.api.base import IF_MATCH, RECORD_READERS, WHOLE_AGENCY, WRITERS, CaseworkBase
 from services.casework.schemas import ParticipantOut
 from services.casework.schemas_corrections import (
     ChangeOut,
@@ -18,14 +18,18 @@ from shared.http.pagination import Page
 
 
 class ParticipantEndpoints(CaseworkBase):
-    @api("GET", "/v1/participants", person_data=True, roles=READERS, query=ParticipantSearchQuery,
+    @api("GET", "/v1/participants", person_data=True, roles=RECORD_READERS, query=ParticipantSearchQuery,
          response=Page[ParticipantHit], tags=["cases"],
          summary="Find participants by a name prefix (accents and case ignored), birth date or case status; a "
                  "case manager finds only their caseload (every search is audited with its terms)")
     def search_participants(self, call: Call[None, ParticipantSearchQuery]) -> Page[ParticipantHit]:
         query = call.query
-        items, next_cursor = search.search_participants(self.db, call,
-                                                        whole_agency=bool(self._roles(call) & WHOLE_AGENCY))
+        sealed_too = self._list_sealed(call)
+        items, next_cursor = search.search_participants(
+            self.db, call, include_sealed=sealed_too, whole_agency=bool(self._roles(call) & WHOLE_AGENCY) or sealed_too)
+        if sealed_too:
+            self.audit.record_now(call, "sealed_record.opened", "participant", None,
+                                  detail={"legal_basis": call.legal_basis})
         terms = query.model_dump(mode="json", exclude={"cursor", "limit"}, exclude_none=True)
         self.audit.record_now(call, "participant.searched", "participant", None,
                               detail={"terms": terms, "ids": [item.id for item in items]})
@@ -45,7 +49,7 @@ class ParticipantEndpoints(CaseworkBase):
         self._commit()
         return ApiResponse(ParticipantOut.model_validate(person), headers={"ETag": etag(person.id, person.version)})
 
-    @api("GET", "/v1/participants/<id>/history", person_data=True, roles=READERS, response=list[ChangeOut],
+    @api("GET", "/v1/participants/<id>/history", person_data=True, roles=RECORD_READERS, response=list[ChangeOut],
          tags=["cases"], summary="Corrections of a participant's record, oldest first (who, when, old -> new)")
     def participant_history(self, call: Call, id: str) -> list[ChangeOut]:
         person = self._participant(call, id)  # whoever may read the record may read its corrections

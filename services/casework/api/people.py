@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from services.casework.api.base import READERS, SUPERVISORS, CaseworkBase
+from services.casework.api.base import RECORD_READERS, SUPERVISORS, CaseworkBase
 from services.casework.models import Participant
 from services.casework.people_schemas import DisclosureOut, DisclosureQuery, LinkIn, LinkOut, PersonOut, UnlinkIn
 from services.casework.usecases import consent_events, disclosures, people
@@ -15,11 +15,12 @@ from shared.http.pagination import Page
 
 class PeopleEndpoints(CaseworkBase):
     def _person_out(self, call: Call, person: Participant) -> PersonOut:
-        ids = people.member_ids(self.db, call.agency, person)
+        ids = self._visible(call, people.member_ids(self.db, call.agency, person))
         return PersonOut(participant_id=person.id, person_id=people.person_of(person), participant_ids=ids,
                          links=[LinkOut.model_validate(r) for r in people.link_history(self.db, call.agency, ids)])
 
-    @api("GET", "/v1/participants/<id>/links", person_data=True, roles=READERS, response=PersonOut, tags=["cases"],
+    @api("GET", "/v1/participants/<id>/links", person_data=True,
+         roles=RECORD_READERS, response=PersonOut, tags=["cases"],
          summary="The person this participant record is one of: the linked records and every link (audited)")
     def get_links(self, call: Call, id: str) -> PersonOut:
         person = self._participant(call, id)
@@ -63,14 +64,14 @@ class PeopleEndpoints(CaseworkBase):
         self._commit()
         return self._person_out(call, person)
 
-    @api("GET", "/v1/participants/<id>/disclosures", person_data=True, roles=READERS, query=DisclosureQuery,
+    @api("GET", "/v1/participants/<id>/disclosures", person_data=True, roles=RECORD_READERS, query=DisclosureQuery,
          response=Page[DisclosureOut], tags=["consents"], alternatives=["text/csv"],
          summary="The accounting of disclosures of the person (every linked record): what went to whom, when, "
                  "which categories, under which consent, and what was withheld; ?format=csv or Accept: text/csv "
                  "for the participant's copy (audited)")
     def list_disclosures(self, call: Call[None, DisclosureQuery], id: str) -> Any:
         person = self._participant(call, id)
-        ids = people.member_ids(self.db, call.agency, person)
+        ids = self._visible(call, people.member_ids(self.db, call.agency, person))
         as_csv = call.query.format == "csv" or "text/csv" in (call.accept or "")
         if as_csv:
             rows = disclosures.everything(self.db, call.agency, ids)

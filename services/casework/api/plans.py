@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import ValidationError
 
-from services.casework.api.base import IDEMPOTENT, IF_MATCH, READERS, WRITERS, CaseworkBase
+from services.casework.api.base import IDEMPOTENT, IF_MATCH, RECORD_READERS, WRITERS, CaseworkBase
 from services.casework.domain import lifecycle, plan
 from services.casework.mapping import assessment_out, plan_out
 from services.casework.schemas import AssessmentIn, AssessmentOut, PlanChangeIn, PlanOut
@@ -43,7 +43,7 @@ class PlanEndpoints(CaseworkBase):
         return self._created(call, scope, assessment_out(record))
 
     @api("GET", "/v1/cases/<id>/assessments", person_data=True,
-         roles=READERS, response=list[AssessmentOut], tags=["plan"],
+         roles=RECORD_READERS, response=list[AssessmentOut], tags=["plan"],
          summary="Every assessment of a case, newest first (the read is audited)")
     def list_assessments(self, call: Call, id: str) -> list[AssessmentOut]:
         row = self._case(call, id)
@@ -51,7 +51,7 @@ class PlanEndpoints(CaseworkBase):
         self.audit.record_now(call, "assessment.read", "case", row.id, detail={"ids": [a.id for a in out]})
         return out
 
-    @api("GET", "/v1/cases/<id>/plan", person_data=True, roles=READERS, response=PlanOut, tags=["plan"],
+    @api("GET", "/v1/cases/<id>/plan", person_data=True, roles=RECORD_READERS, response=PlanOut, tags=["plan"],
          summary="The current support plan, with its ETag (the read is audited)")
     def get_plan(self, call: Call, id: str) -> ApiResponse:
         row = self._case(call, id)
@@ -61,7 +61,7 @@ class PlanEndpoints(CaseworkBase):
                            headers={"ETag": _plan_etag(row.id, current.version)})
 
     @api("GET", "/v1/cases/<id>/plan/versions/<int:version>", person_data=True,
-         roles=READERS, response=PlanOut, tags=["plan"],
+         roles=RECORD_READERS, response=PlanOut, tags=["plan"],
          summary="One earlier version of the support plan")
     def get_plan_version(self, call: Call, id: str, version: int) -> PlanOut:
         row = self._case(call, id)

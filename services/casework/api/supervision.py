@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 from pydantic import ValidationError
 
-from services.casework.api.base import IDEMPOTENT, IF_MATCH, READERS, WRITERS, CaseworkBase
+from services.casework.api.base import IDEMPOTENT, IF_MATCH, RECORD_READERS, WRITERS, CaseworkBase
 from services.casework.domain import supervision
 from services.casework.domain.appointments import AppointmentFieldsInvalid
 from services.casework.mapping import appointment_out, contact_out, incident_out
@@ -50,7 +50,7 @@ class ConditionEndpoints(CaseworkBase):
         return self._created(call, scope, conditions.condition_view(self.db, row), etag(row.id, row.version))
 
     @api("GET", "/v1/cases/<id>/conditions", person_data=True,
-         roles=READERS, response=list[ConditionOut], tags=["supervision"],
+         roles=RECORD_READERS, response=list[ConditionOut], tags=["supervision"],
          summary="The case's conditions with progress")
     def list_conditions(self, call: Call, id: str) -> list[ConditionOut]:
         case = self._case(call, id)
@@ -58,7 +58,8 @@ class ConditionEndpoints(CaseworkBase):
         self.audit.record_now(call, "condition.listed", "case", case.id, detail={"ids": [c.id for c in out]})
         return out
 
-    @api("GET", "/v1/cases/<id>/conditions/<condition_id>", person_data=True, roles=READERS, response=ConditionOut,
+    @api("GET", "/v1/cases/<id>/conditions/<condition_id>", person_data=True,
+         roles=RECORD_READERS, response=ConditionOut,
          tags=["supervision"], summary="One condition, with its ETag")
     def get_condition(self, call: Call, id: str, condition_id: str) -> ApiResponse:
         case = self._case(call, id)
@@ -120,7 +121,7 @@ class VisitEndpoints(CaseworkBase):
         return self._created(call, scope, contact_out(row), etag(row.id, row.version))
 
     @api("GET", "/v1/cases/<id>/contacts", person_data=True,
-         roles=READERS, response=list[ContactOut], tags=["supervision"],
+         roles=RECORD_READERS, response=list[ContactOut], tags=["supervision"],
          summary="Contacts and check-ins of a case, by scheduled time")
     def list_contacts(self, call: Call, id: str) -> list[ContactOut]:
         case = self._case(call, id)
@@ -162,7 +163,7 @@ class VisitEndpoints(CaseworkBase):
         return self._created(call, scope, appointment_out(row), etag(row.id, row.version))
 
     @api("GET", "/v1/cases/<id>/appointments", person_data=True,
-         roles=READERS, response=list[AppointmentOut], tags=["supervision"],
+         roles=RECORD_READERS, response=list[AppointmentOut], tags=["supervision"],
          summary="Appointments of a case, by start time")
     def list_appointments(self, call: Call, id: str) -> list[AppointmentOut]:
         case = self._case(call, id)
@@ -185,7 +186,7 @@ class VisitEndpoints(CaseworkBase):
         return self._created(call, scope, incident_out(row))
 
     @api("GET", "/v1/cases/<id>/incidents", person_data=True,
-         roles=READERS, response=list[IncidentOut], tags=["supervision"],
+         roles=RECORD_READERS, response=list[IncidentOut], tags=["supervision"],
          summary="Incidents of a case and the responses taken")
     def list_incidents(self, call: Call, id: str) -> list[IncidentOut]:
         case = self._case(call, id)

@@ -40,6 +40,7 @@ from shared.messaging.catalog import (
     CaseWithdrawn,
     EventData,
 )
+from shared.records import unsealed
 
 # ---------------------------------------------------------------- finding cases and participants
 
@@ -77,10 +78,13 @@ def case_of_participant(session: Session, agency: str, participant_id: str) -> C
 
 
 def list_cases(
-    session: Session, call: Call, query: CaseListQuery, *, whole_agency: bool,
+    session: Session, call: Call, query: CaseListQuery, *, whole_agency: bool, include_sealed: bool = False,
 ) -> tuple[list[CaseSummary], str | None]:
-    """A page of the agency's cases (only the caller's caseload unless `whole_agency`)."""
+    """A page of the agency's cases (only the caller's caseload unless `whole_agency`; sealed cases only for a
+    records officer naming a legal basis, `include_sealed`)."""
     statement = select(CaseRecord).where(CaseRecord.agency_id == call.agency)
+    if not include_sealed:
+        statement = statement.where(unsealed(CaseRecord.id, call.agency, "case"))
     if not whole_agency:
         me = staff_for_subject(session, call.agency, call.actor)
         statement = statement.where(CaseRecord.case_manager_id == (me.id if me and me.active else "-"))

@@ -17,6 +17,7 @@ from services.casework.models import CaseRecord, Staff
 from services.casework.schemas_corrections import ReassignmentItem
 from shared.http import Call
 from shared.http.pagination import paginate
+from shared.records import unsealed
 
 
 def _waiting(agency: str) -> Select[Any]:
@@ -24,7 +25,7 @@ def _waiting(agency: str) -> Select[Any]:
                    CaseRecord.case_manager_id, Staff.name, Staff.deactivated_at)
             .join(Staff, Staff.id == CaseRecord.case_manager_id)
             .where(CaseRecord.agency_id == agency, Staff.agency_id == agency, Staff.active == false(),
-                   CaseRecord.state.in_([s.value for s in OPEN_STATES])))
+                   CaseRecord.state.in_([s.value for s in OPEN_STATES]), unsealed(CaseRecord.id, agency, "case")))
 
 
 def queue(session: Session, call: Call) -> tuple[list[ReassignmentItem], str | None]:

@@ -13,6 +13,7 @@ from services.casework.models import CaseRecord, Participant, Staff
 from services.casework.settings import CaseworkSettings
 from services.casework.usecases.plans import current_plan_row
 from services.casework.usecases.supervision import open_case_clocks, scheduled_contacts
+from shared.records import sealed_ids
 
 
 def case_rows(session: Session, agency: str) -> list[reports.CaseRow]:
@@ -27,7 +28,8 @@ def caseload(session: Session, agency: str) -> list[reports.CaseloadRow]:
 
 
 def overdue(session: Session, agency: str, settings: CaseworkSettings, now: datetime) -> list[reports.OverdueItem]:
-    clocks = open_case_clocks(session, agency)
+    hidden = sealed_ids(session, agency, "case", [c.case_id for c in open_case_clocks(session, agency)])
+    clocks = [c for c in open_case_clocks(session, agency) if c.case_id not in hidden]  # a detail: no sealed case
     ids = [c.case_id for c in clocks]
     plans = []
     for case_id in ids:

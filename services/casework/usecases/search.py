@@ -17,10 +17,11 @@ from services.casework.schemas_corrections import ParticipantHit, ParticipantSea
 from services.casework.usecases.staff import staff_for_subject
 from shared.http import Call
 from shared.http.pagination import paginate
+from shared.records import unsealed
 
 
 def search_participants(
-    session: Session, call: Call[None, ParticipantSearchQuery], *, whole_agency: bool,
+    session: Session, call: Call[None, ParticipantSearchQuery], *, whole_agency: bool, include_sealed: bool = False,
 ) -> tuple[list[ParticipantHit], str | None]:
     query = call.query
     statement = (select(Participant.id, Participant.first_name, Participant.last_name, Participant.date_of_birth,
@@ -28,6 +29,9 @@ def search_participants(
                  .join(CaseRecord, (CaseRecord.participant_id == Participant.id)
                        & (CaseRecord.agency_id == Participant.agency_id), isouter=whole_agency)
                  .where(Participant.agency_id == call.agency))
+    if not include_sealed:  # a sealed participant (and a sealed case of an unsealed one) is not found (ADR 0083)
+        statement = statement.where(unsealed(Participant.id, call.agency, "participant"),
+                                    or_(CaseRecord.id.is_(None), unsealed(CaseRecord.id, call.agency, "case")))
     if not whole_agency:
         me = staff_for_subject(session, call.agency, call.actor)
         statement = statement.where(CaseRecord.case_manager_id == (me.id if me is not None and me.active else "-"))
