@@ -89,18 +89,15 @@ def _children(parent: Table) -> list[tuple[Table, Any]]:
 
 
 def _delete_tree(session: Session, table: Table, column: Any, ids: list[Any], counts: dict[str, int]) -> None:
-    """Delete the rows of `table` whose `column` is one of `ids`, their children first (counted per table)."""
-    if not ids:
-        counts.setdefault(table.name, 0)
-        return
+    """Delete the rows of `table` whose `column` is one of `ids`, their children first (counted per table,
+    0 for a table with nothing to delete)."""
     primary = list(table.primary_key.columns)
-    children = _children(table)
-    if children and len(primary) == 1:
-        own = list(session.scalars(select(primary[0]).where(column.in_(ids))))
-        for child, child_column in children:
-            _delete_tree(session, child, child_column, own, counts)
-    deleted = session.execute(delete(table).where(column.in_(ids)))
-    counts[table.name] = counts.get(table.name, 0) + int(cast(Any, deleted).rowcount or 0)
+    children = _children(table) if len(primary) == 1 else []
+    own = list(session.scalars(select(primary[0]).where(column.in_(ids)))) if ids and children else []
+    for child, child_column in children:
+        _delete_tree(session, child, child_column, own, counts)
+    deleted = session.execute(delete(table).where(column.in_(ids))) if ids else None
+    counts[table.name] = counts.get(table.name, 0) + (int(cast(Any, deleted).rowcount or 0) if deleted is not None else 0)
 
 
 def _sent_outbox(session: Session, subjects: list[str], named: list[str]) -> int:
