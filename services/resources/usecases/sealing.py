@@ -96,8 +96,8 @@ def _delete_tree(session: Session, table: Table, column: Any, ids: list[Any], co
     own = list(session.scalars(select(primary[0]).where(column.in_(ids)))) if ids and children else []
     for child, child_column in children:
         _delete_tree(session, child, child_column, own, counts)
-    deleted = session.execute(delete(table).where(column.in_(ids))) if ids else None
-    counts[table.name] = counts.get(table.name, 0) + (int(cast(Any, deleted).rowcount or 0) if deleted is not None else 0)
+    gone = int(cast(Any, session.execute(delete(table).where(column.in_(ids)))).rowcount or 0) if ids else 0
+    counts[table.name] = counts.get(table.name, 0) + gone
 
 
 def _sent_outbox(session: Session, subjects: list[str], named: list[str]) -> int:

@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 
 from resources_support import Harness, resources, wait_for  # noqa: F401 - fixture
 from test_resources_caseload import assigned, opened
-from test_resources_referrals import ST_PATRICK, cm, move, referral_body, refer
+from test_resources_referrals import ST_PATRICK, cm, move, refer, referral_body
 from test_resources_sealing import confirmations, consumed, sealing_request
 
 from shared.messaging.catalog import RecordErasureRequested
@@ -105,7 +105,8 @@ def test_erasure_deletes_exactly_the_case_keeps_tombstones_and_refuses_old_event
     # an old case.opened / case.assigned of the erased case creates nothing; another case's still does
     caplog.set_level(logging.WARNING)
     fresh_case = f"case-{uuid.uuid4().hex[:8]}"
-    old_opened, old_assigned = opened(agency, case_id, participant), assigned(agency, case_id, "cm-z", datetime.now(UTC))
+    old_opened = opened(agency, case_id, participant)
+    old_assigned = assigned(agency, case_id, "cm-z", datetime.now(UTC))
     control = opened(agency, fresh_case, f"p-{uuid.uuid4().hex[:8]}")
     publish(old_opened, old_assigned, control)
     wait_for(lambda: consumed(resources, old_opened, old_assigned, control), what="the old events consumed")
