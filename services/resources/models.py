@@ -38,6 +38,7 @@ from services.resources.directory.model import Service as ServiceRecord
 from shared.audit import audit_table
 from shared.idempotency import idempotency_table
 from shared.messaging.tables import add_messaging_tables
+from shared.records import add_record_tables
 from shared.timestamps import UtcDateTime
 
 
@@ -48,6 +49,7 @@ class Base(DeclarativeBase):
 AuditEvent = audit_table(Base.metadata)
 Messaging = add_messaging_tables(Base.metadata)
 IdempotencyKey = idempotency_table(Base.metadata)
+RECORDS = add_record_tables(Base.metadata)  # sealed marks and erasure tombstones (ADR 0083)
 
 _Id = BigInteger().with_variant(Integer(), "sqlite")
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from typing import Any
 
 from services.resources.domain.referrals import (
@@ -36,7 +37,7 @@ from services.resources.schemas import (
     TaxonomyTermQuery,
 )
 from services.resources.settings import ResourcesSettings
-from services.resources.usecases import caseload, closeout, directory, referrals, sharing
+from services.resources.usecases import caseload, closeout, directory, referrals, sealing, sharing
 from services.resources.usecases import search as searching
 from services.resources.usecases.escalation import escalate_due
 from shared.db import Database
@@ -49,13 +50,26 @@ from shared.http.pagination import Page, Pager
 from shared.http.problems import register_problem
 from shared.idempotency import remember, replay
 from shared.messaging import CloudEvent, Outbox, RpcProxy, reliable_handler
-from shared.messaging.catalog import CaseAssigned, CaseCompleted, CaseOpened, CaseTerminated, CaseWithdrawn
+from shared.messaging.catalog import (
+    CaseAssigned,
+    CaseCompleted,
+    CaseOpened,
+    CaseTerminated,
+    CaseWithdrawn,
+    RecordErasureRequested,
+    RecordSealingRequested,
+)
 from shared.messaging.nameko_outbox import OutboxWriter
+from shared.messaging.signing import signing_key
+from shared.records import tombstone_key
 from shared.service import ServiceBase
 
 ANY_ROLE = {"screener", "case_manager", "supervisor", "partner", "admin", "auditor", "directory_admin"}
 STAFF = {"case_manager", "supervisor", "admin"}
-REFERRAL_READERS = STAFF | {"partner"}
+REFERRAL_WRITERS = STAFF | {"partner"}
+# A records officer reads too: a sealed referral only naming a RSMo 610.120 code in X-Legal-Basis (ADR 0083).
+REFERRAL_READERS = REFERRAL_WRITERS | {"records_officer"}
+HISTORY_READERS = STAFF | {"records_officer"}
 CREATE_SCOPE = "service_referral.create"
 
 register_problem(InvalidTransition, 409, "invalid-transition", "The service referral cannot move to that status")
@@ -64,6 +78,7 @@ register_problem(ServiceNotAccepting, 409, "service-not-accepting", "Conflict")
 register_problem(ProfileInvalid, 422, "invalid-sharing-profile", "Request body is invalid")
 
 SETTINGS_CLASS = ResourcesSettings
+log = logging.getLogger(__name__)
 
 
 def _now() -> dt.datetime:
@@ -89,6 +104,17 @@ class ResourcesService(HsdsApi, ServiceBase):
 
     def _platform_agency(self) -> str:
         return self.ops.settings.common.platform_agency
+
+    def _tombstone_key(self) -> bytes:
+        return tombstone_key(signing_key(self.ops.settings.common))
+
+    def _erased(self, event: CloudEvent[Any], case_id: str, participant_id: str | None = None) -> bool:
+        """An event about an erased case creates nothing (ADR 0083): logged with its id only."""
+        if not sealing.is_buried(self.db, self._tombstone_key(), event.tenantid, case=case_id,
+                                 participant=participant_id):
+            return False
+        log.warning("resources: %s %s names an erased case; acknowledged, nothing created", event.type, event.id)
+        return True
 
     def _service_document(self, service_id: str) -> ApiResponse:
         document, tag = directory.service_document(self.db, service_id)
@@ -183,7 +209,7 @@ class ResourcesService(HsdsApi, ServiceBase):
         if replayed is not None:
             return replayed
         ref = referrals.create(self.db, self._emit, self.audit, call, call.body, self.casework.consent_covers,
-                               self.config.referral_sla_hours, _now())
+                               self.config.referral_sla_hours, _now(), self._tombstone_key())
         view = referrals.views(self.db, call, [ref])[0]
         remember(self.db, call, CREATE_SCOPE, 201, view)
         self.db.commit()
@@ -208,7 +234,7 @@ class ResourcesService(HsdsApi, ServiceBase):
         self.db.commit()
         return ApiResponse(referrals.views(self.db, call, [ref])[0], headers={"ETag": etag(ref.id, ref.version)})
 
-    @api("PATCH", "/v1/service-referrals/<referral_id>", roles=REFERRAL_READERS, body=ServiceReferralStatusChange,
+    @api("PATCH", "/v1/service-referrals/<referral_id>", roles=REFERRAL_WRITERS, body=ServiceReferralStatusChange,
          response=ServiceReferralOut | PartnerServiceReferralOut, required_headers=["If-Match"], errors=[409, 412, 428],
          tags=["service referrals"],
          summary="Move a referral on: the partner receives, accepts, rejects, starts, completes or fails it; "
@@ -219,7 +245,7 @@ class ResourcesService(HsdsApi, ServiceBase):
         self.db.commit()
         return ApiResponse(referrals.views(self.db, call, [ref])[0], headers={"ETag": etag(ref.id, ref.version)})
 
-    @api("GET", "/v1/service-referrals/<referral_id>/history", person_data=True, roles=STAFF,
+    @api("GET", "/v1/service-referrals/<referral_id>/history", person_data=True, roles=HISTORY_READERS,
          response=list[ServiceReferralHistoryOut], tags=["service referrals"],
          summary="Every status of a referral, who set it and why (the referring agency only)")
     def service_referral_history(self, call: Call, referral_id: str) -> list[ServiceReferralHistoryOut]:
@@ -248,12 +274,16 @@ class ResourcesService(HsdsApi, ServiceBase):
     @reliable_handler(CaseOpened)
     def on_case_opened(self, event: CloudEvent[CaseOpened]) -> None:
         """Which participant a case is (a referral's case_id must be one of its participant's)."""
+        if self._erased(event, event.data.case_id, event.data.participant_id):
+            return
         caseload.case_opened(self.db, event.tenantid, event.data.case_id, event.data.participant_id, _now())
 
     @reliable_handler(CaseAssigned)
     def on_case_assigned(self, event: CloudEvent[CaseAssigned]) -> None:
         """Who holds a case now: access to its referrals moves with a reassignment."""
         data = event.data
+        if self._erased(event, data.case_id):
+            return
         caseload.case_assigned(self.db, event.tenantid, data.case_id, data.case_manager, data.assigned_at, _now())
 
     # -- close-out: a closed case closes its open referrals (issue 16) ------------------------------
@@ -272,6 +302,18 @@ class ResourcesService(HsdsApi, ServiceBase):
     def on_case_withdrawn(self, event: CloudEvent[CaseWithdrawn]) -> None:
         """The case was withdrawn: its open referrals are cancelled (`case_closed`), the partners told."""
         closeout.close_case_referrals(self.db, self._emit, event.tenantid, event.data.case_id, _now())
+
+    # -- sealing and erasure (issue 16, ADR 0083) -----------------------------------------------------
+
+    @reliable_handler(RecordSealingRequested)
+    def on_record_sealing_requested(self, event: CloudEvent[RecordSealingRequested]) -> None:
+        """Seal the case's service referrals (and caseload row); confirm, again on every retry."""
+        sealing.seal_case(self.db, self._emit, event.tenantid, event.data, _now())
+
+    @reliable_handler(RecordErasureRequested)
+    def on_record_erasure_requested(self, event: CloudEvent[RecordErasureRequested]) -> None:
+        """Delete what resources holds about the case, keep its tombstones; confirm, again on every retry."""
+        sealing.erase_case(self.db, self._emit, self._tombstone_key(), event.tenantid, event.data, _now())
 
     # -- escalation ---------------------------------------------------------------------------------
 

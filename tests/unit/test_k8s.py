@@ -506,6 +506,9 @@ def test_consumed_queues_are_found_in_the_code() -> None:
         "diversion.resources.on_case_completed--casework.case.completed",
         "diversion.resources.on_case_terminated--casework.case.terminated",
         "diversion.resources.on_case_withdrawn--casework.case.withdrawn",
+        # issue 16's sealing and erasure (ADR 0083)
+        "diversion.resources.on_record_sealing_requested--intake.record.sealing_requested",
+        "diversion.resources.on_record_erasure_requested--intake.record.erasure_requested",
     }
 
 

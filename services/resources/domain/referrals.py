@@ -93,7 +93,7 @@ class ServiceNotAccepting(Exception):
 
 
 # Who acts as the referring agency (everyone else who may read a referral is the partner).
-AGENCY_ROLES = frozenset({"case_manager", "supervisor", "admin"})
+AGENCY_ROLES = frozenset({"case_manager", "supervisor", "admin", "records_officer"})  # the agency's readers too
 
 
 def actor_of(roles: Iterable[str]) -> Actor:

@@ -19,7 +19,8 @@ from shared.extensions import AuditLog
 from shared.http import Call
 from shared.http.problems import Forbidden, UnprocessableContent
 
-WHOLE_AGENCY = frozenset({"supervisor", "admin"})
+# A records officer reads the whole agency's referrals (a sealed one only naming a legal basis, ADR 0083).
+WHOLE_AGENCY = frozenset({"supervisor", "admin", "records_officer"})
 
 
 def _entry(session: Session, agency: str, case_id: str, *, lock: bool = False) -> CaseloadEntry | None:
@@ -81,10 +82,11 @@ def deny(audit: AuditLog, call: Call, action: str, resource_id: str | None, case
     return Forbidden("this case is not on your caseload", slug="not-on-caseload")
 
 
-def require_case(session: Session, audit: AuditLog, call: Call, case_id: str, participant_id: str) -> None:
-    """Before a referral is made: the case is casework's, it is this participant's (422 otherwise) and it is
-    on the caller's caseload (403)."""
-    entry = _entry(session, call.agency, case_id)
+def require_case(session: Session, audit: AuditLog, call: Call, case_id: str, participant_id: str, *,
+                 erased: bool = False) -> None:
+    """Before a referral is made: the case is casework's, it is this participant's (422 otherwise; an erased
+    case, `erased`, is answered the same) and it is on the caller's caseload (403)."""
+    entry = None if erased else _entry(session, call.agency, case_id)
     if entry is None or entry.participant_id is None or entry.participant_id != participant_id:
         audit.record_now(call, "service_referral.create", "service_referral", None, outcome="denied",
                          detail={"reason": "case-participant-mismatch", "case_id": case_id})

@@ -33,12 +33,12 @@ from services.resources.schemas import (
     ServiceReferralStatusChange,
 )
 from services.resources.usecases import caseload, sharing
-from shared import disclosure
+from shared import disclosure, records
 from shared.extensions import AuditLog
 from shared.http import Call
 from shared.http.concurrency import etag, require_if_match
 from shared.http.pagination import paginate
-from shared.http.problems import Forbidden, NotFound, ServiceUnavailable, UnprocessableContent
+from shared.http.problems import BadRequest, Forbidden, NotFound, ServiceUnavailable, UnprocessableContent
 from shared.messaging import Emit, RemoteError, RpcTimeout, new_event
 from shared.messaging.catalog import (
     DisclosureScope,
@@ -48,8 +48,11 @@ from shared.messaging.catalog import (
     ServiceReferralRequested,
     ServiceReferralStatusChanged,
 )
+from shared.sealing import LegalBasisProblem
 
 ConsentCheck = Callable[..., Any]  # casework's `consent_covers` RPC
+KIND = "service_referral"  # the record class of a sealed referral (`record_mark.kind`)
+ABSENT = "no such service referral"  # a sealed referral answers exactly as a nonexistent one
 
 
 def actor(call: Call) -> Actor:
@@ -66,16 +69,39 @@ def visible(call: Call) -> Select[tuple[ServiceReferral]]:
     return statement
 
 
+def guard_sealed(session: Session, audit: AuditLog | None, call: Call, ref: ServiceReferral, *,
+                 change: bool = False) -> None:
+    """The sealing rule (ADR 0083) for every read and change of one referral: a sealed referral is absent
+    (404, the same body as a nonexistent id) for every role and for any change; a records officer reads it
+    only naming a RSMo 610.120 code in X-Legal-Basis (400 otherwise), each opening audited with the code."""
+    assert call.identity is not None
+    if change:
+        if records.is_sealed(session, ref.agency_id, KIND, ref.id):
+            raise NotFound(ABSENT)
+        return
+    try:
+        code = records.guard_read(session, call.identity.roles, call.legal_basis, ref.agency_id, KIND, ref.id)
+    except records.SealedRecord:
+        raise NotFound(ABSENT) from None
+    except LegalBasisProblem as problem:
+        kind = BadRequest if problem.status == 400 else Forbidden
+        raise kind(problem.detail, slug="legal-basis-required" if problem.status == 400 else "forbidden") from None
+    if code is not None and audit is not None:
+        audit.record_now(call, "sealed_record.opened", KIND, ref.id, detail={"legal_basis": code})
+
+
 def load(session: Session, call: Call, referral_id: str, *, lock: bool = False,
-         audit: AuditLog | None = None) -> ServiceReferral:
-    """The referral (404 outside the agency or, for a partner, outside its organization); a case manager
-    reaches it only while its case is on their caseload (403, audited, as in casework)."""
+         audit: AuditLog | None = None, change: bool = False) -> ServiceReferral:
+    """The referral (404 outside the agency or, for a partner, outside its organization, or sealed:
+    `guard_sealed`); a case manager reaches it only while its case is on their caseload (403, audited, as
+    in casework)."""
     statement = visible(call).where(ServiceReferral.id == referral_id)
     if lock:
         statement = statement.with_for_update()
     ref = session.scalars(statement).first()
     if ref is None:
-        raise NotFound("no such service referral")
+        raise NotFound(ABSENT)
+    guard_sealed(session, audit, call, ref, change=change)
     if actor(call) is Actor.AGENCY and not caseload.on_caseload(session, call, ref.case_id):
         if audit is not None:
             raise caseload.deny(audit, call, "service_referral.read", ref.id, ref.case_id)
@@ -140,15 +166,19 @@ def _refused(audit: AuditLog, call: Call, outcome: Any, detail: dict[str, Any]) 
 
 
 def create(session: Session, emit: Emit, audit: AuditLog, call: Call, body: ServiceReferralCreate,
-           consent_covers: ConsentCheck, default_sla_hours: float, now: dt.datetime) -> ServiceReferral:
-    """Refer a participant to a service that takes referrals, once casework confirms a covering consent."""
+           consent_covers: ConsentCheck, default_sla_hours: float, now: dt.datetime,
+           tombstone_key: bytes | None = None) -> ServiceReferral:
+    """Refer a participant to a service that takes referrals, once casework confirms a covering consent;
+    an erased case (its tombstone, with `tombstone_key`) is answered as an unknown case."""
     service = session.execute(select(SERVICE).where(SERVICE.c.id == body.service_id)).mappings().first()
     if service is None:
         raise UnprocessableContent("no such service in the directory", slug="unknown-service",
                                    errors=[{"field": "service_id", "message": "unknown service",
                                             "type": "unknown"}])
     check_accepting(service["status"], service["capacity"])
-    caseload.require_case(session, audit, call, body.case_id, body.participant_id)
+    erased = tombstone_key is not None and records.buried(session, records.digests(
+        tombstone_key, call.agency, case=body.case_id, participant=body.participant_id))
+    caseload.require_case(session, audit, call, body.case_id, body.participant_id, erased=erased)
     # Derived by the server from what the partner will receive; the body's declared categories are ignored.
     draft = {"participant_name": body.participant_name, "phone": body.contact.phone,
              "email": str(body.contact.email) if body.contact.email else None,
@@ -211,7 +241,11 @@ def create(session: Session, emit: Emit, audit: AuditLog, call: Call, body: Serv
 def list_referrals(session: Session, audit: AuditLog, call: Call,
                    query: ServiceReferralQuery) -> tuple[list[ServiceReferral], str | None]:
     """The caller's referrals, newest first (the read is audited: referrals name a person)."""
+    assert call.identity is not None
     statement = visible(call)
+    basis = records.may_list_sealed(call.identity.roles, call.legal_basis)
+    if basis is None:  # sealed referrals are left out, as if absent (a records officer naming a basis: in)
+        statement = statement.where(records.unsealed(ServiceReferral.id, call.agency, KIND))
     if actor(call) is Actor.AGENCY:
         statement = caseload.caseload_filter(call, statement)
     names = ("status", "service_id") + (("case_id", "participant_id") if actor(call) is Actor.AGENCY else ())
@@ -224,6 +258,9 @@ def list_referrals(session: Session, audit: AuditLog, call: Call,
                                  key=lambda row: (row.requested_at, row.id))
     audit.record_now(call, "service_referral.read", "service_referral", None,
                      detail={"listed": len(page), "ids": [r.id for r in page]})
+    if basis is not None:
+        for opened in sorted(records.sealed_ids(session, call.agency, KIND, [r.id for r in page])):
+            audit.record_now(call, "sealed_record.opened", KIND, opened, detail={"legal_basis": basis})
     return page, next_cursor
 
 
@@ -271,7 +308,7 @@ def change_status(session: Session, emit: Emit, audit: AuditLog, call: Call, ref
                   change: ServiceReferralStatusChange, now: dt.datetime,
                   consent_covers: ConsentCheck | None = None) -> ServiceReferral:
     """Move a referral on (who may move it where: `domain.referrals`), under If-Match."""
-    ref = load(session, call, referral_id, lock=True, audit=audit)
+    ref = load(session, call, referral_id, lock=True, audit=audit, change=True)
     require_consent(audit, call, ref, consent_covers, "partner_read")
     require_if_match(call, etag(ref.id, ref.version))
     previous = Status(ref.status)
