@@ -24,6 +24,7 @@ from services.notifications.domain.subscriptions import AGENCY_ORG  # noqa: F401
 from shared.audit import audit_table
 from shared.idempotency import idempotency_table
 from shared.messaging.tables import add_messaging_tables
+from shared.records import add_record_tables
 from shared.timestamps import UtcDateTime
 
 
@@ -34,6 +35,7 @@ class Base(DeclarativeBase):
 AuditEvent = audit_table(Base.metadata)
 Messaging = add_messaging_tables(Base.metadata)
 IdempotencyKey = idempotency_table(Base.metadata)
+RECORDS = add_record_tables(Base.metadata)  # sealed deliveries and contacts, erased persons' tombstones
 
 BigId = BigInteger().with_variant(Integer, "sqlite")  # SQLite autoincrements only INTEGER keys
 
@@ -71,6 +73,8 @@ class Delivery(Base):
         UniqueConstraint("trigger_event_id", "target_key", name="uq_delivery_trigger_target"),
         Index("ix_delivery_due", "status", "next_attempt_at"),
         Index("ix_delivery_agency_created", "agency_id", "created_at"),
+        Index("ix_delivery_case", "agency_id", "case_id"),
+        Index("ix_delivery_subject", "agency_id", "subject_id"),
     )
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
@@ -84,6 +88,10 @@ class Delivery(Base):
     target_key: Mapped[str] = mapped_column(String(200))
     trigger_event_id: Mapped[str] = mapped_column(String(200))
     trigger_event_type: Mapped[str] = mapped_column(String(200))
+    # What the delivery is about, so sealing and erasure find it (ADR 0083): the case the trigger names (or
+    # the reminder's), and the trigger event's subject (a service referral, an appointment, a delivery).
+    case_id: Mapped[str | None] = mapped_column(String(100))
+    subject_id: Mapped[str | None] = mapped_column(String(200))
     subject: Mapped[str | None] = mapped_column(String(500))
     body: Mapped[str] = mapped_column(Text)
     html: Mapped[str | None] = mapped_column(Text)
@@ -208,6 +216,7 @@ class ContactPreference(Base):
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     agency_id: Mapped[str] = mapped_column(String(64))
     case_id: Mapped[str] = mapped_column(String(100))
+    participant_id: Mapped[str | None] = mapped_column(String(100))  # from the appointment events (erasure)
     first_name: Mapped[str | None] = mapped_column(String(100))
     phone: Mapped[str | None] = mapped_column(String(30))
     email: Mapped[str | None] = mapped_column(String(254))

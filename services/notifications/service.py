@@ -7,7 +7,10 @@ few lines that validate, audit and delegate to `usecases/`; listing them togethe
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import logging
+from collections.abc import Callable
+from typing import Any
 from urllib.parse import parse_qsl
 
 from services.notifications.channels.base import AttemptStatus
@@ -51,6 +54,7 @@ from services.notifications.usecases import (
     events,
     people,
     referral_cases,
+    sealing,
     subscriptions,
     templates,
 )
@@ -75,6 +79,8 @@ from shared.messaging.catalog import (
     ConsentRecorded,
     ConsentRevoked,
     DeliveryFailed,
+    RecordErasureRequested,
+    RecordSealingRequested,
     ReferralAccepted,
     ReferralDeclined,
     ReferralDeferred,
@@ -87,6 +93,8 @@ from shared.messaging.catalog import (
     StaffRegistered,
     StaffUpdated,
 )
+from shared.messaging.signing import key_of
+from shared.records import tombstone_key
 from shared.service import ServiceBase
 
 log = logging.getLogger(__name__)
@@ -100,6 +108,22 @@ register_problem(InboundNotVerified, 403, "inbound-not-verified", "The inbound m
 register_problem(SubscriptionRefused, 403, "forbidden", "Forbidden")
 register_problem(InvalidSubscription, 422, "validation-error", "Request body is invalid")
 register_problem(NotNow, 409, "conflict", "Conflict")
+
+
+Handler = Callable[[Any, CloudEvent[Any]], None]
+
+
+def creating(method: Handler) -> Handler:
+    """A handler that creates rows from its event: one naming an erased referral, case or participant (a
+    tombstone, ADR 0083) is acknowledged and nothing is created (`sealing.refused` logs it)."""
+
+    @functools.wraps(method)
+    def handler(self: NotificationsService, event: CloudEvent[Any]) -> None:
+        if sealing.refused(self.db, self._tombstone_key(), event):
+            return
+        method(self, event)
+
+    return handler
 
 
 class NotificationsService(ServiceBase):
@@ -116,6 +140,9 @@ class NotificationsService(ServiceBase):
     outbox = Outbox()
     runtime: NotificationRuntime = NotificationRuntime()
     audit: AuditLog = Auditor()
+
+    def _tombstone_key(self) -> bytes:
+        return tombstone_key(key_of(self.runtime.container))
 
     def _woken(self, made: bool) -> None:
         """The delivery worker runs once this transaction commits, when it created deliveries."""
@@ -198,27 +225,40 @@ class NotificationsService(ServiceBase):
 
     # ---------------------------------------------------------------- deliveries
 
+    def _opened(self, call: Call, kind: str, record_id: str, basis: str | None) -> None:
+        """A records officer opened a sealed record (RSMo 610.120): audited with the code only."""
+        if basis is not None:
+            self.audit.record_now(call, "sealed_record.opened", kind, record_id, detail={"legal_basis": basis})
+
     @api("GET", "/v1/deliveries", person_data=True,
-         roles={"partner", "admin"}, query=DeliveryQuery, response=Page[DeliveryOut],
-         tags=["deliveries"], summary="The delivery log, newest first (a partner sees its organization's)")
+         roles={"partner", "admin", "records_officer"}, query=DeliveryQuery, response=Page[DeliveryOut],
+         headers=["X-Legal-Basis"], errors=[400],
+         tags=["deliveries"], summary="The delivery log, newest first (a partner sees its organization's; sealed "
+                                      "deliveries only a records officer naming a legal basis)")
     def list_deliveries(self, call: Call[None, DeliveryQuery]) -> Page[DeliveryOut]:
-        rows, next_cursor = deliveries.list_deliveries(self.db, call, call.query)
+        rows, next_cursor, basis, opened = deliveries.list_deliveries(self.db, call, call.query)
         items = [delivery_out(row) for row in rows]
         self.audit.record_now(call, "delivery.listed", "delivery", None, detail={"ids": [d.id for d in items]})
+        for delivery_id in sorted(opened):
+            self._opened(call, "delivery", delivery_id, basis)
         return Page[DeliveryOut](items=items, next_cursor=next_cursor)
 
-    @api("GET", "/v1/deliveries/<delivery_id>", person_data=True, roles={"partner", "admin"}, response=DeliveryOut,
-         tags=["deliveries"], summary="One delivery")
+    @api("GET", "/v1/deliveries/<delivery_id>", person_data=True, roles={"partner", "admin", "records_officer"},
+         response=DeliveryOut, headers=["X-Legal-Basis"], errors=[400],
+         tags=["deliveries"], summary="One delivery (a sealed one: 404, or a records officer's X-Legal-Basis)")
     def get_delivery(self, call: Call, delivery_id: str) -> DeliveryOut:
-        row = deliveries.load(self.db, call, delivery_id)
+        row, basis = deliveries.read(self.db, call, delivery_id)
+        self._opened(call, "delivery", row.id, basis)
         self.audit.record_now(call, "delivery.read", "delivery", row.id)
         return delivery_out(row)
 
     @api("GET", "/v1/deliveries/<delivery_id>/attempts", person_data=True,
-         roles={"partner", "admin"}, response=list[AttemptOut],
+         roles={"partner", "admin", "records_officer"}, response=list[AttemptOut], headers=["X-Legal-Basis"],
+         errors=[400],
          tags=["deliveries"], summary="Every attempt of a delivery: time, outcome, status code, latency, error")
     def list_attempts(self, call: Call, delivery_id: str) -> list[AttemptOut]:
-        delivery, rows = deliveries.attempts(self.db, call, delivery_id)
+        delivery, rows, basis = deliveries.attempts(self.db, call, delivery_id)
+        self._opened(call, "delivery", delivery.id, basis)
         self.audit.record_now(call, "delivery.attempts_read", "delivery", delivery.id,
                               detail={"attempts": len(rows)})
         return [AttemptOut.model_validate(row) for row in rows]
@@ -254,10 +294,13 @@ class NotificationsService(ServiceBase):
     def list_staff_contacts(self, call: Call) -> list[StaffContactOut]:
         return [StaffContactOut.model_validate(row) for row in people.list_staff_contacts(self.db, call.agency)]
 
-    @api("GET", "/v1/contact-preferences/<case_id>", person_data=True, roles={"case_manager", "supervisor", "admin"},
+    @api("GET", "/v1/contact-preferences/<case_id>", person_data=True,
+         roles={"case_manager", "supervisor", "admin", "records_officer"}, headers=["X-Legal-Basis"], errors=[400],
          response=ContactPreferenceOut, tags=["people"], summary="A participant's contact preferences")
     def get_contact_preference(self, call: Call, case_id: str) -> ApiResponse:
+        basis = sealing.guard(self.db, call, "case", case_id, f"no contact preferences for case {case_id}")
         row = people.get_contact_preference(self.db, call.agency, case_id)
+        self._opened(call, "contact_preference", case_id, basis)
         self.audit.record_now(call, "contact_preference.read", "contact_preference", case_id)
         return ApiResponse(preference_out(row, people.sms_opted_out(self.db, row)),
                            headers={"ETag": etag(case_id, row.version)})
@@ -300,11 +343,13 @@ class NotificationsService(ServiceBase):
         return ApiResponse(None, status=204)
 
     @api("GET", "/v1/appointments/<appointment_id>/reminders", person_data=True,
-         roles={"case_manager", "supervisor", "admin"},
+         roles={"case_manager", "supervisor", "admin", "records_officer"}, headers=["X-Legal-Basis"], errors=[400],
          response=list[ReminderOut], tags=["people"],
          summary="An appointment's reminders: when each is due, and whether it was queued or skipped (and why)")
     def list_reminders(self, call: Call, appointment_id: str) -> list[ReminderOut]:
         rows = people.reminders_of(self.db, call.agency, appointment_id)
+        basis = sealing.guard(self.db, call, "case", rows[0].case_id, f"no reminders for appointment {appointment_id}")
+        self._opened(call, "appointment", appointment_id, basis)
         self.audit.record_now(call, "reminder.listed", "appointment", appointment_id,
                               detail={"ids": [r.id for r in rows]})
         return [ReminderOut.model_validate(row) for row in rows]
@@ -327,74 +372,90 @@ class NotificationsService(ServiceBase):
     # ---------------------------------------------------------------- events (ack after commit, inbox)
 
     @reliable_handler(ServiceReferralRequested)
+    @creating
     def on_service_referral_requested(self, event: CloudEvent[ServiceReferralRequested]) -> None:
         self._woken(events.referral_requested(self.db, event, self.runtime.fanout_context()))
 
     @reliable_handler(ServiceReferralStatusChanged)
+    @creating
     def on_service_referral_status_changed(self, event: CloudEvent[ServiceReferralStatusChanged]) -> None:
         self._woken(events.referral_status_changed(self.db, event, self.runtime.fanout_context()))
 
     @reliable_handler(ServiceReferralEscalated)
+    @creating
     def on_service_referral_escalated(self, event: CloudEvent[ServiceReferralEscalated]) -> None:
         self._woken(events.referral_escalated(self.db, event, self.runtime.fanout_context()))
 
     @reliable_handler(ConsentRecorded)
+    @creating
     def on_consent_recorded(self, event: CloudEvent[ConsentRecorded]) -> None:
         consent_copy.apply(self.db, event.tenantid, event.data, event.data.recorded_at)  # ADR 0070
 
     @reliable_handler(ConsentRevoked)
+    @creating
     def on_consent_revoked(self, event: CloudEvent[ConsentRevoked]) -> None:
         consent_copy.apply(self.db, event.tenantid, event.data, event.data.revoked_at, revoked=True)
 
     @reliable_handler(ConsentExpired)
+    @creating
     def on_consent_expired(self, event: CloudEvent[ConsentExpired]) -> None:
         consent_copy.apply(self.db, event.tenantid, event.data, event.data.expired_at, expired=True)
 
     @reliable_handler(CaseAssigned)
+    @creating
     def on_case_assigned(self, event: CloudEvent[CaseAssigned]) -> None:
         self._woken(events.case_assigned(self.db, event, self.runtime.fanout_context()))
 
     @reliable_handler(CheckinOverdue)
+    @creating
     def on_checkin_overdue(self, event: CloudEvent[CheckinOverdue]) -> None:
         self._woken(events.checkin_overdue(self.db, event, self.runtime.fanout_context()))
 
     @reliable_handler(ReferralAccepted)
+    @creating
     def on_referral_accepted(self, event: CloudEvent[ReferralAccepted]) -> None:
         """To the agency's own system (agency subscriptions only)."""
         self._woken(events.to_agency(self.db, event, self.runtime.fanout_context()))
 
     @reliable_handler(ReferralDeclined)
+    @creating
     def on_referral_declined(self, event: CloudEvent[ReferralDeclined]) -> None:
         """To the agency's own system (agency subscriptions only)."""
         self._woken(events.to_agency(self.db, event, self.runtime.fanout_context()))
 
     @reliable_handler(ReferralDeferred)
+    @creating
     def on_referral_deferred(self, event: CloudEvent[ReferralDeferred]) -> None:
         """To the agency's own system (agency subscriptions only)."""
         self._woken(events.to_agency(self.db, event, self.runtime.fanout_context()))
 
     @reliable_handler(ReferralDisposed)
+    @creating
     def on_referral_disposed(self, event: CloudEvent[ReferralDisposed]) -> None:
         """The disposition (or a withdrawal) to the agency's own system (agency subscriptions only)."""
         self._woken(events.to_agency(self.db, event, self.runtime.fanout_context()))
 
     @reliable_handler(ReferralReviewDue)
+    @creating
     def on_referral_review_due(self, event: CloudEvent[ReferralReviewDue]) -> None:
         """The screening team (staff contacts with the `screening_review` topic) is told a referral is back."""
         self._woken(events.review_due(self.db, event, self.runtime.fanout_context()))
 
     @reliable_handler(AppointmentScheduled)
+    @creating
     def on_appointment_scheduled(self, event: CloudEvent[AppointmentScheduled]) -> None:
         self._woken(events.appointment_scheduled(self.db, event, self.runtime.fanout_context(),
                                                  self.runtime.reminder_policy))
 
     @reliable_handler(AppointmentRescheduled)
+    @creating
     def on_appointment_rescheduled(self, event: CloudEvent[AppointmentRescheduled]) -> None:
         """The old time's reminders are withdrawn, the new time's planned."""
         self._woken(case_notices.appointment_rescheduled(self.db, event, self.runtime.fanout_context(),
                                                          self.runtime.reminder_policy))
 
     @reliable_handler(AppointmentCancelled)
+    @creating
     def on_appointment_cancelled(self, event: CloudEvent[AppointmentCancelled]) -> None:
         """None of the appointment's reminders is sent."""
         self._woken(case_notices.appointment_cancelled(self.db, event, self.runtime.fanout_context()))
@@ -410,30 +471,47 @@ class NotificationsService(ServiceBase):
         self._woken(directory.learn_staff(self.db, event, self.runtime.fanout_context()))
 
     @reliable_handler(CaseContactOverdue)
+    @creating
     def on_case_contact_overdue(self, event: CloudEvent[CaseContactOverdue]) -> None:
         """The case manager is emailed (and staff with the `contact_overdue` topic)."""
         self._woken(case_notices.contact_overdue(self.db, event, self.runtime.fanout_context()))
 
     @reliable_handler(CaseEndApproaching)
+    @creating
     def on_case_end_approaching(self, event: CloudEvent[CaseEndApproaching]) -> None:
         """The case manager is emailed (and staff with the `end_approaching` topic)."""
         self._woken(case_notices.end_approaching(self.db, event, self.runtime.fanout_context()))
 
     @reliable_handler(CasePlanUpdated)
+    @creating
     def on_case_plan_updated(self, event: CloudEvent[CasePlanUpdated]) -> None:
         """The case manager is emailed (and staff with the `plan_updated` topic)."""
         self._woken(case_notices.plan_updated(self.db, event, self.runtime.fanout_context()))
 
     @reliable_handler(DeliveryFailed)
+    @creating
     def on_delivery_failed(self, event: CloudEvent[DeliveryFailed]) -> None:
         """A partner never got a service-referral event: the case manager (when known) and the
         `delivery_failed` topic's staff learn which partner and why."""
         self._woken(case_notices.delivery_failed(self.db, event, self.runtime.fanout_context()))
 
     @reliable_handler(ResourcesDisclosureRecorded)
+    @creating
     def on_resources_disclosure(self, event: CloudEvent[ResourcesDisclosureRecorded]) -> None:
         """Only the case the service referral serves is kept (a failed delivery reaches its manager)."""
         self._woken(referral_cases.learn_from_disclosure(self.db, event, self.runtime.fanout_context()))
+
+    # ---------------------------------------------------------------- sealing and erasure (ADR 0083)
+
+    @reliable_handler(RecordSealingRequested)
+    def on_record_sealing_requested(self, event: CloudEvent[RecordSealingRequested]) -> None:
+        """No message about the case goes out any more; its deliveries and contact are sealed; confirmed."""
+        sealing.seal_case(self.db, event.tenantid, event.data, self.runtime.now())
+
+    @reliable_handler(RecordErasureRequested)
+    def on_record_erasure_requested(self, event: CloudEvent[RecordErasureRequested]) -> None:
+        """Every row about the case and its participant is deleted, tombstones kept; confirmed."""
+        sealing.erase_case(self.db, event.tenantid, event.data, self._tombstone_key(), self.runtime.now())
 
     # ---------------------------------------------------------------- the delivery worker
 

@@ -496,7 +496,7 @@ def test_consumed_queues_are_found_in_the_code() -> None:
     }
     # 11 handlers, issue 17's nine (appointment.rescheduled/cancelled, staff.registered/updated, the case
     # alerts, resources' disclosure.recorded), and consent.recorded/revoked/expired (ADR 0070)
-    assert len(consumed_queues("notifications")) == 23
+    assert len(consumed_queues("notifications")) == 25
     assert "diversion.notifications.on_resources_disclosure--resources.disclosure.recorded" in consumed_queues(
         "notifications")
     assert consumed_queues("resources") == {

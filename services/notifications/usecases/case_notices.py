@@ -92,7 +92,7 @@ def delivery_failed(session: Session, event: CloudEvent[DeliveryFailed], ctx: Fa
     if case_id is None and sent.get("service_referral_id"):
         hold_notice(session, event, waiting_for_case(referral), "delivery_failed", context, ctx.now)
     return bool(staff_deliveries(session, event, "delivery_failed", context, ctx,
-                                 direct=_manager(session, event.tenantid, case_id)))
+                                 direct=_manager(session, event.tenantid, case_id), case_id=case_id))
 
 
 # ------------------------------------------------------------------ appointments that move or go away

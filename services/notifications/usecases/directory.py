@@ -98,7 +98,7 @@ def release_notices(session: Session, contact: StaffContact, ctx: FanoutContext)
             agency=contact.agency_id, channel="email", purpose=f"staff_{row.topic}", recipient=contact.email,
             target_key=f"staff:{contact.staff_id}", trigger_id=row.trigger_event_id,
             trigger_type=row.trigger_event_type, body=rendered.text, html=rendered.html, subject=rendered.subject,
-            now=ctx.now,
+            now=ctx.now, case_id=(row.context or {}).get("case_ref"),
         ))
         row.status, row.settled_at = "sent", ctx.now
         made += 1

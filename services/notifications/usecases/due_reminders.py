@@ -130,7 +130,8 @@ def _reminder_delivery(
     delivery = new_delivery(
         agency=reminder.agency_id, channel=channel, purpose="appointment_reminder", recipient=recipient,
         target_key=channel, trigger_id=f"reminder:{reminder.id}", trigger_type="appointment_reminder",
-        body=body, subject=subject, html=html, now=now,
+        body=body, subject=subject, html=html, now=now, case_id=reminder.case_id,
+        subject_id=reminder.appointment_id,
     )
     session.add(delivery)
     session.flush()

@@ -61,14 +61,21 @@ def new_id(prefix: str) -> str:
 def new_delivery(
     *, agency: str, channel: str, purpose: str, recipient: str, target_key: str, trigger_id: str,
     trigger_type: str, body: str, now: datetime, subject: str | None = None, html: str | None = None,
-    subscription_id: str | None = None, org_id: str | None = None,
+    subscription_id: str | None = None, org_id: str | None = None, case_id: str | None = None,
+    subject_id: str | None = None,
 ) -> Delivery:
     return Delivery(
         id=new_id("dlv"), agency_id=agency, channel=channel, purpose=purpose, subscription_id=subscription_id,
         org_id=org_id, recipient=recipient, target_key=target_key[:200], trigger_event_id=trigger_id,
-        trigger_event_type=trigger_type, subject=subject, body=body, html=html, status="pending", attempts=0,
+        trigger_event_type=trigger_type, case_id=case_id, subject_id=subject_id, subject=subject,
+        body=body, html=html, status="pending", attempts=0,
         round_attempts=0, next_attempt_at=now, created_at=now, updated_at=now, version=1,
     )
+
+
+def about(event: CloudEvent, case_id: str | None = None) -> dict[str, str | None]:
+    """What a delivery made from this event is about (sealing and erasure find it by these, ADR 0083)."""
+    return {"case_id": case_id or getattr(event.data, "case_id", None), "subject_id": event.subject}
 
 
 # ------------------------------------------------------------------ partners
@@ -120,7 +127,7 @@ def partner_deliveries(session: Session, event: CloudEvent, org_id: str, now: da
         delivery = new_delivery(
             agency=event.tenantid, channel=subscription.channel, purpose="partner_event", recipient=recipient,
             target_key=f"sub:{subscription.id}", trigger_id=event.id, trigger_type=event.type, body=body,
-            now=now, subscription_id=subscription.id, org_id=org_id,
+            now=now, subscription_id=subscription.id, org_id=org_id, **about(event),
         )
         delivery.consent_id, delivery.disclosure_purpose = consent_id, purpose
         delivery.disclosure_categories = categories
@@ -170,7 +177,7 @@ def agency_deliveries(session: Session, event: CloudEvent, now: datetime) -> lis
         delivery = new_delivery(
             agency=event.tenantid, channel=subscription.channel, purpose="agency_event", recipient=subscription.url,
             target_key=f"sub:{subscription.id}", trigger_id=event.id, trigger_type=event.type, body=body,
-            now=now, subscription_id=subscription.id, org_id=None,
+            now=now, subscription_id=subscription.id, org_id=None, **about(event),
         )
         session.add(delivery)
         made.append(delivery)
@@ -219,7 +226,7 @@ def _staff_by_topic(session: Session, agency: str, topic: str) -> list[StaffCont
 
 def staff_deliveries(
     session: Session, event: CloudEvent, topic: str, context: dict[str, Any], ctx: FanoutContext,
-    direct: Iterable[str] = (),
+    direct: Iterable[str] = (), case_id: str | None = None,
 ) -> list[Delivery]:
     """Email the staff named in `direct` (e.g. the case manager) and those subscribed to `topic`.
 
@@ -248,6 +255,7 @@ def staff_deliveries(
             agency=event.tenantid, channel="email", purpose=f"staff_{topic}", recipient=contact.email,
             target_key=f"staff:{contact.staff_id}", trigger_id=event.id, trigger_type=event.type,
             body=rendered.text, html=rendered.html, subject=rendered.subject, now=ctx.now,
+            **about(event, case_id),
         )
         session.add(delivery)
         made.append(delivery)
@@ -319,6 +327,9 @@ def remember_contact(session: Session, agency: str, case_id: str, data: Any, now
                                  language_set_by_staff=False)
         session.add(pref)
     first_name = _field(data, "participant_first_name", "first_name")
+    participant_id = _field(data, "participant_id")
+    if participant_id and pref.participant_id is None:
+        pref.participant_id = str(participant_id)  # not a contact detail: no new version
     phone = _field(data, "phone", "participant_phone")
     email = _field(data, "email", "participant_email")
     language = _field(data, "preferred_language", "language")
