@@ -116,7 +116,8 @@ def service_grant(shape: ServiceShape) -> Grant:
     if shape.publishes_feeds:
         configure += [FEED_EXCHANGE, FEED_QUEUE]
         write += [FEED_EXCHANGE, FEED_QUEUE]
-        read.append(FEED_EXCHANGE)
+        # read on a feed queue too: declaring a queue with a dead-letter exchange (its bound's) needs it
+        read += [FEED_EXCHANGE, FEED_QUEUE]
 
     own_topics = rf"^org\.diversion\.{re.escape(shape.name)}\."
     topics = [TopicGrant(f"diversion.{shape.name}.events", own_topics, own_topics if shape.consumes_own else "^$")]
@@ -230,6 +231,7 @@ def provision(ctl: Rabbitmqctl, passwords: Mapping[str, str], *, vhost: str = "/
         os.unlink(path)
     done = [f"user {user['name']}: {'updated' if user['name'] in users else 'added'}" for user in document["users"]]
     done.append(f"permissions and topic permissions on {vhost} set for {len(document['users'])} users")
+    done.append(f"{len(document['policies'])} queue bound policies set on {vhost} (ADR 0085)")
     if remove_guest and "guest" in users:
         ctl("delete_user", "guest")
         done.append("user guest deleted")
