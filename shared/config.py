@@ -62,6 +62,17 @@ class CommonSettings(BaseSettings):
     # often it counts the messages the broker's bounds dropped (shared/messaging/bounds.py). ADR 0082.
     purge_interval_seconds: float = Field(default=3600.0, gt=0, le=7 * 86400)
     dropped_drain_interval_seconds: float = Field(default=30.0, gt=0, le=3600)
+    # Queue bounds (shared/messaging/bounds.py, ADR 0085): a queue nobody consumes on purpose never holds more
+    # than MAX_LENGTH messages (the oldest go first) nor one older than MAX_AGE_SECONDS. What they drop waits
+    # in `diversion.<service>.dropped` (bounded too) until the drain above counts it.
+    unrouted_max_length: int = Field(default=10_000, ge=1, le=10_000_000)
+    unrouted_max_age_seconds: float = Field(default=7 * 86400.0, gt=0, le=365 * 86400)
+    dlq_max_length: int = Field(default=100_000, ge=1, le=10_000_000)
+    dlq_max_age_seconds: float = Field(default=30 * 86400.0, gt=0, le=365 * 86400)
+    partner_feed_max_length: int = Field(default=10_000, ge=1, le=10_000_000)
+    partner_feed_max_age_seconds: float = Field(default=7 * 86400.0, gt=0, le=365 * 86400)
+    dropped_max_length: int = Field(default=100_000, ge=1, le=10_000_000)
+    dropped_max_age_seconds: float = Field(default=86400.0, gt=0, le=365 * 86400)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["json", "text"] = "json"
     # The operator's own tenant: a token with this `agency` and the `admin` role is the deployment's

@@ -175,6 +175,11 @@ class ServiceBase:
         """Delete the rows past the retention schedule (shared/upkeep.py); one instance at a time."""
         self.upkeep.run()
 
+    @common_timer("dropped_drain_interval_seconds")
+    def dropped_drain(self) -> None:
+        """Count and discard what the queue bounds dropped (shared/messaging/bounds.py, ADR 0085)."""
+        self.upkeep.drain_dropped()
+
     @api("GET", "/healthz", public=True, response=Health, summary="The process is alive", tags=["operations"])
     def healthz(self, call: Call) -> Health:
         """Liveness: answers 200 while the process serves HTTP, whatever the state of its database or broker."""

@@ -290,6 +290,20 @@ class RecordsUpkeep(DependencyProvider):  # type: ignore[misc]  # nameko is unty
         self.last = report
         return report
 
+    def drain_dropped(self) -> Any:
+        """Count what the queue bounds dropped for this service (shared/messaging/bounds.py, ADR 0085); a
+        broker that does not answer only skips the round."""
+        from amqp.exceptions import AMQPError
+        from kombu.exceptions import KombuError
+
+        from shared.messaging.bounds import drain_dropped
+
+        try:
+            return drain_dropped(self.settings.common.amqp_uri, self.container.service_name, self.database.engine)
+        except (OSError, AMQPError, KombuError) as exc:
+            log.warning("dropped drain skipped: broker unavailable (%s)", type(exc).__name__)
+            return None
+
 
 class CommonTimer(Timer):  # type: ignore[misc]  # nameko is untyped
     """nameko's timer with its interval read at setup from a field of the suite's common settings."""

@@ -104,11 +104,11 @@ def service_grant(shape: ServiceShape) -> Grant:
         # A consumer declares its sources' topology so start order does not matter (shared/messaging/topology):
         # configure those names, bind (write) their parking queues, and read (bind to) their exchanges. Never
         # write to a source's events exchange: only that service publishes its events.
-        configure.append(rf"diversion\.({sources})\.(events|unrouted|dlx|dlq)")
-        # (their parking queues dead-letter to their dlx, and declaring a queue with a dead-letter exchange
-        # needs write on it)
-        write.append(rf"diversion\.({sources})\.(unrouted|dlq|dlx)")
-        read.append(rf"diversion\.({sources})\.(events|unrouted|dlx)")
+        configure.append(rf"diversion\.({sources})\.(events|unrouted|dlx|dlq|dropped)")
+        # (their parking queues dead-letter to their dlx, their bounded ones to their `dropped` exchange, and
+        # declaring a queue with a dead-letter exchange needs write on it)
+        write.append(rf"diversion\.({sources})\.(unrouted|dlq|dlx|dropped)")
+        read.append(rf"diversion\.({sources})\.(events|unrouted|dlx|dropped)")
     if uses_rpc:
         configure.append(re.escape(RPC_EXCHANGE))
         write.append(re.escape(RPC_EXCHANGE))
@@ -116,7 +116,8 @@ def service_grant(shape: ServiceShape) -> Grant:
     if shape.publishes_feeds:
         configure += [FEED_EXCHANGE, FEED_QUEUE]
         write += [FEED_EXCHANGE, FEED_QUEUE]
-        read.append(FEED_EXCHANGE)
+        # read on a feed queue too: declaring a queue with a dead-letter exchange (its bound's) needs it
+        read += [FEED_EXCHANGE, FEED_QUEUE]
 
     own_topics = rf"^org\.diversion\.{re.escape(shape.name)}\."
     topics = [TopicGrant(f"diversion.{shape.name}.events", own_topics, own_topics if shape.consumes_own else "^$")]
@@ -170,8 +171,11 @@ def password_hash(password: str, salt: bytes | None = None) -> str:
 
 def definitions(passwords: Mapping[str, str], vhost: str = "/", partners: Sequence[str] = (),
                 salt: bytes | None = None) -> dict[str, Any]:
-    """A RabbitMQ definitions document with every login and its permissions (no exchanges or queues:
-    the services declare those themselves)."""
+    """A RabbitMQ definitions document with every login and its permissions, and the policies bounding the
+    unrouted, dead-letter and partner feed queues (shared/messaging/bounds.py); no exchanges or queues: the
+    services declare those themselves."""
+    from shared.messaging.bounds import policies
+
     chosen = grants(partners)
     missing = [g.user for g in chosen if g.user not in passwords]
     if missing:
@@ -184,6 +188,7 @@ def definitions(passwords: Mapping[str, str], vhost: str = "/", partners: Sequen
                          "read": g.read} for g in chosen],
         "topic_permissions": [{"user": g.user, "vhost": vhost, "exchange": t.exchange, "write": t.write,
                                "read": t.read} for g in chosen for t in g.topics],
+        "policies": policies(vhost),
     }
 
 
@@ -226,6 +231,7 @@ def provision(ctl: Rabbitmqctl, passwords: Mapping[str, str], *, vhost: str = "/
         os.unlink(path)
     done = [f"user {user['name']}: {'updated' if user['name'] in users else 'added'}" for user in document["users"]]
     done.append(f"permissions and topic permissions on {vhost} set for {len(document['users'])} users")
+    done.append(f"{len(document['policies'])} queue bound policies set on {vhost} (ADR 0085)")
     if remove_guest and "guest" in users:
         ctl("delete_user", "guest")
         done.append("user guest deleted")

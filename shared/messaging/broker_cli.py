@@ -1,4 +1,5 @@
-"""`diversion broker provision|definitions`: one broker login per service, partners read-only (ADR 0011)."""
+"""`diversion broker provision|definitions|dropped`: one broker login per service, partners read-only (ADR 0011);
+the queue bounds' policies and what they dropped (ADR 0085)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from pathlib import Path
 
 import click
 
+from shared.config import SERVICES, ConfigError
 from shared.messaging import broker
 
 
@@ -74,6 +76,32 @@ def definitions(out: Path | None, vhost: str, partners: tuple[str, ...]) -> None
     else:
         out.write_text(text)
         click.echo(f"wrote {out}", err=True)
+
+
+@broker_group.command()
+@click.option("--service", "services", multiple=True, type=click.Choice(SERVICES),
+              help="Only this service (repeatable).")
+def dropped(services: tuple[str, ...]) -> None:
+    """Count (and discard) what the queue bounds dropped now, as the records upkeep does every
+    DIVERSION_DROPPED_DRAIN_INTERVAL_SECONDS: one line per source queue and reason; a partner feed's drops are
+    audited for its agency."""
+    from shared.db import make_engine
+    from shared.messaging.bounds import drain_dropped
+    from shared.runner import load
+
+    for name in services or SERVICES:
+        try:
+            settings = load(name)
+        except ConfigError as exc:
+            raise click.ClickException(f"{name}: {exc}") from exc
+        engine = make_engine(settings.database_url)
+        try:
+            report = drain_dropped(settings.common.amqp_uri, name, engine)
+        finally:
+            engine.dispose()
+        for (queue, reason), count in sorted(report.counts.items()):
+            click.echo(f"{name}: {queue} {reason} {count}")
+        click.echo(f"{name}: {report.total()} dropped message(s) counted")
 
 
 def render_definitions(vhost: str = "/", partners: tuple[str, ...] = ()) -> str:

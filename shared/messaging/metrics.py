@@ -3,7 +3,9 @@
 Backlog and depth are read when scraped (a Collector), so they are right after a restart too.
 Names: `diversion_<service>_outbox_backlog`, `..._handler_failures_total`, `..._dead_letter_depth`,
 `..._duplicate_events_total`, `..._event_batches_total` (by outcome: committed, or rolled back and applied
-one by one) and `..._batched_events_total` (events committed in batches).
+one by one), `..._batched_events_total` (events committed in batches) and
+`..._bound_dropped_messages_total` (by source queue and reason `maxlen` / `expired`: what a queue bound dropped,
+counted by the drain of shared/messaging/bounds.py, ADR 0085).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ _failures: Counter[tuple[str, str]] = Counter()
 _duplicates: Counter[tuple[str, str]] = Counter()
 _batches: Counter[tuple[str, str, str]] = Counter()  # (service, handler, outcome)
 _batched_events: Counter[tuple[str, str]] = Counter()
+_dropped: Counter[tuple[str, str, str]] = Counter()  # (service, source queue, reason)
 _failures_lock = threading.Lock()
 _registered: dict[tuple[str, int], MessagingCollector] = {}
 
@@ -46,6 +49,18 @@ def count_batch(service: str, handler: str, events: int, committed: bool) -> Non
         _batches[(service, handler, "committed" if committed else "rolled_back")] += 1
         if committed:
             _batched_events[(service, handler)] += events
+
+
+def count_dropped(service: str, queue: str, reason: str, count: int) -> None:
+    with _failures_lock:
+        _dropped[(service, queue, reason)] += count
+
+
+def bound_dropped(service: str, queue: str | None = None, reason: str | None = None) -> int:
+    """Messages a queue bound dropped for `service` (optionally of one source queue and reason)."""
+    with _failures_lock:
+        return sum(n for (s, q, r), n in _dropped.items()
+                   if s == service and queue in (None, q) and reason in (None, r))
 
 
 def event_batches(service: str, outcome: str) -> int:
@@ -131,6 +146,16 @@ class MessagingCollector(Collector):
                     batched.add_metric([handler], count)
         yield batches
         yield batched
+        dropped = CounterMetricFamily(
+            f"{prefix}_bound_dropped_messages",
+            "Messages a queue bound dropped (ADR 0085), by source queue and reason (maxlen, expired)",
+            labels=["queue", "reason"],
+        )
+        with _failures_lock:
+            for (service, queue, reason), count in _dropped.items():
+                if service == self.service:
+                    dropped.add_metric([queue, reason], count)
+        yield dropped
         if self.amqp_uri is not None:
             depth = GaugeMetricFamily(f"{prefix}_dead_letter_depth", "Messages in the dead-letter queue")
             try:

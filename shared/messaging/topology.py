@@ -1,7 +1,9 @@
 """Names and declarations of every exchange and queue the messaging layer uses.
 
 Each publishing service owns a durable topic exchange whose alternate exchange keeps events nobody is
-bound for; each consuming service owns a dead-letter exchange and queue. All queues are quorum queues.
+bound for; each consuming service owns a dead-letter exchange and queue. All queues are quorum queues. The unrouted and
+dead-letter queues are bounded in length and age (shared/messaging/bounds.py, ADR 0085): what a bound drops
+goes to the owner's `diversion.<service>.dropped` queue, where the records upkeep counts it.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from typing import Any
 
 from kombu import Connection, Exchange, Queue
 
+from shared.messaging.bounds import Bounds, declare_bounded, declare_dropped, queue_arguments
 from shared.messaging.catalog import EventSpec
 
 
@@ -55,38 +58,33 @@ def dead_letter_exchange(service: str) -> Exchange:
     return Exchange(dlx_name(service), type="fanout", durable=True)
 
 
-def dead_letter_queue(service: str) -> Queue:
-    # The end of the line: it has no dead-letter exchange of its own (that would loop), nothing
-    # rejects from it, and `dlq replay` moves messages back out.
+def dead_letter_queue(service: str, bounds: Bounds | None = None) -> Queue:
+    # The end of the line: nothing rejects from it and `dlq replay` moves messages back out; only its
+    # bound (length, age) dead-letters, to the service's `dropped` queue, never back to its dlx.
     return Queue(
         dlq_name(service),
         exchange=dead_letter_exchange(service),
         durable=True,
-        queue_arguments={"x-queue-type": "quorum"},
+        queue_arguments=queue_arguments("dlq", service, bounds),
     )
 
 
-def unrouted_queue(service: str) -> Queue:
+def unrouted_queue(service: str, bounds: Bounds | None = None) -> Queue:
     return Queue(
         unrouted_name(service),
         exchange=Exchange(unrouted_name(service), type="fanout", durable=True),
         durable=True,
-        queue_arguments=quorum_arguments(service),
+        queue_arguments=queue_arguments("unrouted", service, bounds),
     )
 
 
-def declare_publisher_topology(connection: Connection, service: str) -> None:
+def declare_publisher_topology(connection: Connection, service: str, bounds: Bounds | None = None) -> None:
     """Declare a publisher's exchange (and its alternate) before the first event goes out."""
-    declare_consumer_topology(connection, service)
-    channel = connection.default_channel
-    unrouted = unrouted_queue(service)
-    unrouted.exchange.declare(channel=channel)
-    unrouted.declare(channel=channel)
-    events_exchange(service).declare(channel=channel)
+    declare_consumer_topology(connection, service, bounds)
+    declare_bounded(connection, unrouted_queue(service, bounds))
+    events_exchange(service).declare(channel=connection.default_channel)
 
 
-def declare_consumer_topology(connection: Connection, service: str) -> None:
-    channel = connection.default_channel
-    queue = dead_letter_queue(service)
-    queue.exchange.declare(channel=channel)
-    queue.declare(channel=channel)
+def declare_consumer_topology(connection: Connection, service: str, bounds: Bounds | None = None) -> None:
+    declare_dropped(connection, service, bounds)
+    declare_bounded(connection, dead_letter_queue(service, bounds))

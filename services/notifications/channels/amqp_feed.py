@@ -3,7 +3,9 @@
 Topology per agency (tenant): a topic exchange `agency.<agency>.partner_feed`; per partner a
 quorum queue `partner.<org_id>.feed` bound with `partner.<org_id>.#`, so only events addressed
 to that partner reach it. Events are published with routing key `partner.<org_id>.<event type>`
-and publisher confirms; delivery counts only after the broker's ack.
+and publisher confirms; delivery counts only after the broker's ack. A feed the partner stops reading is
+bounded (shared/messaging/bounds.py, ADR 0085): past its length or age the oldest events go to
+`diversion.notifications.dropped`, whose drain audits the counts for the agency.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from kombu.exceptions import KombuError
 
 from services.notifications.channels.base import AttemptResult, AttemptStatus, Message
 from services.notifications.channels.settings import channel_settings_of
+from shared.messaging.bounds import FEED_OWNER, Bounds, declare_bounded, declare_dropped, queue_arguments
 
 if TYPE_CHECKING:
     from shared.config import Settings
@@ -56,7 +59,7 @@ def feed_routing_key(org_id: str, event_type: str | None) -> str:
     return f"partner.{_safe(org_id, 'organization id')}.{suffix}"
 
 
-def partner_feed(org_id: str, agency: str) -> PartnerFeed:
+def partner_feed(org_id: str, agency: str, bounds: Bounds | None = None) -> PartnerFeed:
     exchange = feed_exchange(agency)
     binding_key = f"partner.{_safe(org_id, 'organization id')}.#"
     queue = Queue(
@@ -64,18 +67,17 @@ def partner_feed(org_id: str, agency: str) -> PartnerFeed:
         exchange=exchange,
         routing_key=binding_key,
         durable=True,
-        queue_arguments={"x-queue-type": "quorum"},
+        queue_arguments=queue_arguments("partner_feed", FEED_OWNER, bounds),
     )
     return PartnerFeed(exchange=exchange, queue=queue, binding_key=binding_key)
 
 
-def ensure_partner_feed(connection: Connection, org_id: str, agency: str) -> PartnerFeed:
-    """Declare (idempotently) the agency's exchange, the partner's queue and its binding."""
-    feed = partner_feed(org_id, agency)
-    channel = connection.default_channel
-    feed.exchange.declare(channel=channel)
-    bound = feed.queue.bind(channel)
-    bound.declare()  # declares the queue and its binding to the exchange
+def ensure_partner_feed(connection: Connection, org_id: str, agency: str,
+                        bounds: Bounds | None = None) -> PartnerFeed:
+    """Declare (idempotently) the agency's exchange, the partner's bounded queue and its binding."""
+    feed = partner_feed(org_id, agency, bounds)
+    declare_dropped(connection, FEED_OWNER, bounds)  # where the bound sends what it drops
+    declare_bounded(connection, feed.queue)  # the exchange, the queue and its binding
     return feed
 
 
@@ -84,8 +86,9 @@ class AmqpFeedChannel:
 
     name = "amqp_feed"
 
-    def __init__(self, amqp_uri: str, confirm_timeout_seconds: float = 10.0) -> None:
+    def __init__(self, amqp_uri: str, confirm_timeout_seconds: float = 10.0, bounds: Bounds | None = None) -> None:
         self.amqp_uri = amqp_uri
+        self.bounds = bounds
         self.confirm_timeout_seconds = confirm_timeout_seconds
         self._connection: Connection | None = None
         self._declared: set[tuple[str, str]] = set()
@@ -95,7 +98,7 @@ class AmqpFeedChannel:
     @classmethod
     def from_settings(cls, settings: Settings) -> AmqpFeedChannel:
         own = channel_settings_of(settings)
-        return cls(settings.common.amqp_uri, own.feed_confirm_timeout_seconds)
+        return cls(settings.common.amqp_uri, own.feed_confirm_timeout_seconds, Bounds.from_settings(settings.common))
 
     def _connect(self) -> Connection:
         if self._connection is None or not self._connection.connected:
@@ -125,7 +128,7 @@ class AmqpFeedChannel:
                 key = (message.tenant, message.recipient)
                 if key not in self._declared:
                     # Declaring before publishing means an event cannot vanish for lack of a queue.
-                    ensure_partner_feed(connection, message.recipient, message.tenant)
+                    ensure_partner_feed(connection, message.recipient, message.tenant, self.bounds)
                     self._declared.add(key)
                 producer = Producer(
                     connection.default_channel,

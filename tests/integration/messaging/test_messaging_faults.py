@@ -294,9 +294,11 @@ def test_every_queue_the_suite_declares_is_a_quorum_queue_with_a_dead_letter_exc
     assert {"dlq", "unrouted", "rpc"} <= kinds
     for name, queue_type, arguments in queues:
         assert queue_type == "quorum", name
-        if name.endswith(".dlq"):
-            continue  # the end of the line: dead letters stay until replayed or purged
-        assert "x-dead-letter-exchange" in arguments, name
+        if name.endswith((".dlq", ".unrouted", ".dropped")):  # bounded (ADR 0085)
+            assert "x-max-length" in arguments and "x-message-ttl" in arguments, name
+        if name.endswith(".dropped"):
+            continue  # the end of the line: what the bounds dropped, counted and discarded by the drain
+        assert "x-dead-letter-exchange" in arguments, name  # the dlq's: where its bound drops to
         if "--" in name:  # a reliable handler's queue
             assert "x-delivery-limit" in arguments, name
     json.dumps(queues)

@@ -84,11 +84,13 @@ def test_partner_queue_is_a_durable_quorum_queue_bound_to_its_own_key(names: dic
         assert feed.binding_key == f"partner.{names['org_a']}.#"
         assert feed.exchange.type == "topic"
         assert feed.exchange.name == f"agency.{names['agency']}.partner_feed"
-        # The broker refuses to redeclare it as a classic queue: proof of its type on the server.
+        # The broker refuses to redeclare it as a classic queue (its bound otherwise the same, ADR 0085):
+        # proof of its type on the server.
         channel = connection.channel()
         with pytest.raises(PreconditionFailed, match="x-queue-type"):
             channel.queue_declare(
-                feed.queue.name, durable=True, auto_delete=False, arguments={"x-queue-type": "classic"}
+                feed.queue.name, durable=True, auto_delete=False,
+                arguments={**feed.queue.queue_arguments, "x-queue-type": "classic"},
             )
         # Declaring it again the same way is harmless (registration may run twice).
         ensure_partner_feed(connection, names["org_a"], names["agency"])
