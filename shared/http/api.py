@@ -68,6 +68,7 @@ REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,100}$")
 HEADER_SCHEMAS: dict[str, dict[str, Any]] = {
     "If-Match": {"type": "string", "minLength": 1, "maxLength": 200, "pattern": r"^[ -~]*[!-~][ -~]*$"},
     "Idempotency-Key": {"type": "string", "minLength": 1, "maxLength": 200, "pattern": r"^[ -~]*[!-~][ -~]*$"},
+    "X-Legal-Basis": {"type": "string", "minLength": 1, "maxLength": 200, "pattern": r"^[ -~]*[!-~][ -~]*$"},
 }
 IF_MATCH = re.compile(HEADER_SCHEMAS["If-Match"]["pattern"])
 
