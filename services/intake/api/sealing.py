@@ -55,12 +55,12 @@ class SealingEndpoints(IntakeBase):
         return DispositionOut(referral_id=row.id, status=row.status, disposition=row.disposition,
                               disposed_at=row.disposed_at, case_id=row.case_id)
 
-    @api("POST", "/v1/referrals/<referral_id>/erasure", roles={"records_officer"}, body=ErasureIn | None,
+    @api("POST", "/v1/referrals/<referral_id>/erasure", roles={"records_officer"}, body=ErasureIn,
          response=LedgerEntryOut, status=202, headers=["X-Legal-Basis", "Idempotency-Key"], errors=[400, 409],
          tags=["sealing"],
          summary="Erase a referral's person on a legal order: intake deletes its rows (keeping keyed tombstones) "
                  "and asks every service to do the same; the answer is the erasure's ledger entry")
-    def erase_referral(self, call: Call[ErasureIn | None], referral_id: str) -> ApiResponse:
+    def erase_referral(self, call: Call[ErasureIn], referral_id: str) -> ApiResponse:
         try:
             basis = legal_basis(self._roles(call), call.legal_basis)
         except LegalBasisProblem as exc:

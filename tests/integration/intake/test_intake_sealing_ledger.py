@@ -77,7 +77,8 @@ def test_confirmations_fill_the_ledger_and_a_silent_service_is_retried_then_surf
                    subject=referral_id, agency=agency)
     # An unknown request id is logged and acked.
     unknown = publish_as("casework", CaseworkSealingConfirmed(
-        request_id=str(uuid.uuid4()), referral_id=referral_id, service="casework", confirmed_at=dt.datetime.now(dt.UTC)),
+        request_id=str(uuid.uuid4()), referral_id=referral_id, service="casework",
+        confirmed_at=dt.datetime.now(dt.UTC)),
         subject=referral_id, agency=agency)
     wait_for(lambda: handled(pg_databases["intake"], unknown), 10, "the unknown confirmation acked")
     entry = wait_for(lambda: (e := ledger_of(api, agency, referral_id))["missing"] == ["notifications"] and e, 15,
