@@ -12,6 +12,7 @@ from shared.audit import audit_table
 from shared.bulk import JsonDocument
 from shared.idempotency import idempotency_table
 from shared.messaging.tables import add_messaging_tables
+from shared.records import add_record_tables
 from shared.timestamps import UtcDateTime
 
 
@@ -22,6 +23,7 @@ class Base(DeclarativeBase):
 AuditEvent = audit_table(Base.metadata)
 Messaging = add_messaging_tables(Base.metadata)
 IdempotencyKey = idempotency_table(Base.metadata)
+RECORDS = add_record_tables(Base.metadata)
 
 
 class Program(Base):
@@ -199,3 +201,28 @@ class JudgementRow(Base):
     screening_id: Mapped[int | None] = mapped_column(Integer, nullable=True)  # the screening it produced
     judged_by: Mapped[str] = mapped_column(String(200))
     judged_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
+
+
+class SealingLedgerRow(Base):
+    """A sealing or erasure request and which services confirmed it (ADR 0083; rules in domain/sealing_ledger.py).
+
+    `requested_at` NULL: a sealing whose day has not come; `confirmed` is JSON text {service: iso time}.
+    """
+
+    __tablename__ = "sealing_ledger"
+    __table_args__ = (Index("ix_sealing_ledger_agency_referral", "agency_id", "referral_id"),)
+
+    request_id: Mapped[str] = mapped_column(String(100), primary_key=True)
+    agency_id: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(20))  # sealing | erasure
+    referral_id: Mapped[str] = mapped_column(String(36))
+    case_id: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    pack_version: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    disposition: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    basis: Mapped[str | None] = mapped_column(String(60), nullable=True)
+    seal_due_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
+    requested_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    confirmed: Mapped[str] = mapped_column(Text, default="{}", server_default="{}")
+    retries: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    last_sent_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())

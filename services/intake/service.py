@@ -10,11 +10,12 @@ from pydantic import ValidationError
 from services.intake.api.referrals import ReferralEndpoints
 from services.intake.api.reports import ReportEndpoints
 from services.intake.api.rulesets import RulesetEndpoints
+from services.intake.api.sealing import SealingEndpoints
 from services.intake.domain import decisions as rules
 from services.intake.domain import review as review_rules
 from services.intake.extensions import Clock
 from services.intake.settings import IntakeSettings
-from services.intake.usecases import decisions, referrals, rulesets, submissions
+from services.intake.usecases import decisions, erasure, referrals, rulesets, sealing, submissions
 from services.intake.usecases import replay as what_if
 from services.intake.usecases import review as queue
 from shared.auth import Identity
@@ -22,7 +23,21 @@ from shared.db import Database
 from shared.extensions import Auditor, ContextData, OwnSettings, settings_timer
 from shared.http.problems import register_problem
 from shared.messaging import CloudEvent, Outbox, reliable_handler
-from shared.messaging.catalog import CaseCompleted, CaseOpened, CaseTerminated, CaseWithdrawn
+from shared.messaging.catalog import (
+    CaseCompleted,
+    CaseOpened,
+    CaseTerminated,
+    CaseWithdrawn,
+    CaseworkErasureConfirmed,
+    CaseworkSealingConfirmed,
+    NotificationsErasureConfirmed,
+    NotificationsSealingConfirmed,
+    RecordConfirmation,
+    ResourcesErasureConfirmed,
+    ResourcesSealingConfirmed,
+)
+from shared.records import SealedRecord
+from shared.sealing import PACK_DIR
 from shared.service import ServiceBase
 
 register_problem(rulesets.NoRulesetConfigured, 409, "no-ruleset-configured", "No ruleset configured")
@@ -39,12 +54,16 @@ register_problem(rules.OverrideNotPermitted, 403, "override-not-permitted", "Onl
 register_problem(rules.DecisionNotPermitted, 403, "decision-not-permitted", "Not allowed to decide")
 register_problem(rules.UnknownReasonCode, 422, "unknown-reason-code", "Unknown reason code")
 register_problem(rules.InvalidDecision, 422, "invalid-decision", "The decision is invalid")
+# A sealed referral for a role that may not see it: the same 404 as a nonexistent id (ADR 0083).
+register_problem(SealedRecord, 404, "not-found", "Not found")
+register_problem(erasure.ReferralToEraseNotFound, 404, "not-found", "Not found")
+register_problem(erasure.AlreadyErased, 409, "already-erased", "The referral was erased already")
 
 
 SETTINGS_CLASS = IntakeSettings
 
 
-class IntakeService(RulesetEndpoints, ReferralEndpoints, ReportEndpoints, ServiceBase):
+class IntakeService(RulesetEndpoints, ReferralEndpoints, ReportEndpoints, SealingEndpoints, ServiceBase):
     """Referral intake and eligibility screening for pretrial diversion programs."""
 
     name = "intake"
@@ -53,6 +72,7 @@ class IntakeService(RulesetEndpoints, ReferralEndpoints, ReportEndpoints, Servic
         "referrals": "Referrals from the prosecutor's office: submission, screening against every program, decisions.",
         "reports": "Aggregate screening reports (small cells suppressed).",
         "rulesets": "The agency's eligibility ruleset packs that screenings use.",
+        "sealing": "Sealing and erasure of closed records (RSMo 610.105, 610.120): the ledger and erasure orders.",
     }
     db = Database()
     outbox = Outbox()
@@ -73,6 +93,15 @@ class IntakeService(RulesetEndpoints, ReferralEndpoints, ReportEndpoints, Servic
                                  detail={"review_reasons": referrals.review_state(row)["review_reasons"]})
         self.db.commit()
         self.clock.passes += 1
+
+    @settings_timer(IntakeSettings, "sealing_interval_seconds")
+    def run_sealing_ledger(self) -> None:
+        """Sealings whose day came start; services silent past the bound are asked again; spent ones surface."""
+        done = sealing.run_ledger(self.db, self._emit, self.clock.now())
+        self.db.commit()
+        for row in done.surfaced:
+            self.clock.surfaced.labels(row.kind).inc()
+        self.clock.ledger_passes += 1
 
     # ------------------------------------------------------------ events in
 
@@ -104,7 +133,53 @@ class IntakeService(RulesetEndpoints, ReferralEndpoints, ReportEndpoints, Servic
         if decisions.record_withdrawal(self.db, self._emit, event.tenantid, data.referral_id, case_id=data.case_id,
                                at=data.withdrawn_at, reason=data.reason):
             self._event_audit(event, "referral.withdrawn", data.referral_id, {"case_id": data.case_id})
+            self._seal_if_due(event, data.referral_id, data.case_id, "withdrawn", data.withdrawn_at)
         self.db.commit()
+
+    # ------------------------------------------------------------ sealing and erasure confirmations
+
+    @reliable_handler(CaseworkSealingConfirmed)
+    def on_casework_sealing_confirmed(self, event: CloudEvent[CaseworkSealingConfirmed]) -> None:
+        """casework sealed what it holds: the ledger keeps its confirmation."""
+        self._confirmed(event)
+
+    @reliable_handler(ResourcesSealingConfirmed)
+    def on_resources_sealing_confirmed(self, event: CloudEvent[ResourcesSealingConfirmed]) -> None:
+        """resources sealed what it holds: the ledger keeps its confirmation."""
+        self._confirmed(event)
+
+    @reliable_handler(NotificationsSealingConfirmed)
+    def on_notifications_sealing_confirmed(self, event: CloudEvent[NotificationsSealingConfirmed]) -> None:
+        """notifications sealed what it holds: the ledger keeps its confirmation."""
+        self._confirmed(event)
+
+    @reliable_handler(CaseworkErasureConfirmed)
+    def on_casework_erasure_confirmed(self, event: CloudEvent[CaseworkErasureConfirmed]) -> None:
+        """casework erased the person's rows: the ledger keeps its confirmation."""
+        self._confirmed(event)
+
+    @reliable_handler(ResourcesErasureConfirmed)
+    def on_resources_erasure_confirmed(self, event: CloudEvent[ResourcesErasureConfirmed]) -> None:
+        """resources erased the person's rows: the ledger keeps its confirmation."""
+        self._confirmed(event)
+
+    @reliable_handler(NotificationsErasureConfirmed)
+    def on_notifications_erasure_confirmed(self, event: CloudEvent[NotificationsErasureConfirmed]) -> None:
+        """notifications erased the person's rows: the ledger keeps its confirmation."""
+        self._confirmed(event)
+
+    def _confirmed(self, event: CloudEvent[Any]) -> None:
+        data: RecordConfirmation = event.data
+        sealing.confirm_service(self.db, event.tenantid, data.request_id, data.service, data.confirmed_at)
+        self.db.commit()
+
+    def _seal_if_due(self, event: CloudEvent, referral_id: str, case_id: str | None, disposition: str,
+                     at: dt.datetime) -> None:
+        entry = sealing.on_disposition(self.db, self._emit, event.tenantid, referral_id, case_id, disposition, at,
+                                       self.clock.now(), packs=self.settings.sealing_packs_dir or PACK_DIR)
+        if entry is not None and entry.requested_at is not None:
+            self._event_audit(event, "referral.sealing_requested", referral_id,
+                              {"request_id": entry.request_id, "pack_version": entry.pack_version})
 
     def _event_audit(self, event: CloudEvent, action: str, referral_id: str, detail: dict[str, Any]) -> None:
         self.audit.record_as(_event_identity(self.event_context, event.tenantid), action, "referral", referral_id,
@@ -117,6 +192,7 @@ class IntakeService(RulesetEndpoints, ReferralEndpoints, ReportEndpoints, Servic
         if changed:
             self._event_audit(event, "referral.disposed", referral_id,
                               {"disposition": str(disposition), "case_id": case_id})
+            self._seal_if_due(event, referral_id, case_id, str(disposition), at)
         self.db.commit()
 
 

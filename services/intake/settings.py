@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -18,4 +20,8 @@ class IntakeSettings(BaseSettings):
     export_key: str | None = Field(
         default=None, min_length=32, repr=False,
         description="key of the research export's keyed hashes (default: derived from the suite's JWT secret)")
-
+    sealing_interval_seconds: float = Field(
+        default=2.0, gt=0, le=86_400,
+        description="how often the sealing ledger starts sealings whose day came and asks silent services again")
+    sealing_packs_dir: Path | None = Field(
+        default=None, description="directory of the agencies' sealing packs (default: shared/sealing_packs)")

@@ -12,6 +12,7 @@ from services.intake.api.base import (
     BATCH_BODY_LIMIT,
     DECIDERS,
     REFERRAL_READERS,
+    SEALED_READERS,
     IntakeBase,
     utcnow,
 )
@@ -39,6 +40,7 @@ from shared.http.problems import (
     UnprocessableContent,
 )
 from shared.idempotency import remember, replay
+from shared.records import sealed_ids
 
 
 class ReferralEndpoints(IntakeBase):
@@ -92,21 +94,31 @@ class ReferralEndpoints(IntakeBase):
                     raise
         raise AssertionError("unreachable")
 
-    @api("GET", "/v1/referrals", person_data=True,
-         roles=REFERRAL_READERS, query=ReferralQuery, response=Page[ReferralSummary],
+    @api("GET", "/v1/referrals", person_data=True, headers=["X-Legal-Basis"],
+         roles=REFERRAL_READERS | SEALED_READERS, query=ReferralQuery, response=Page[ReferralSummary],
          tags=["referrals"], summary="Referrals of the agency, newest first (filter by status, program, dates)")
     def list_referrals(self, call: Call[None, ReferralQuery]) -> Page[ReferralSummary]:
         query = call.query
         if query.needs == "review":
             return self._review_queue(call, query)
+        basis = self._lists_sealed(call)
         pager = Pager(call, ReferralRow.received_at.desc(), ReferralRow.id.desc())
         rows = referrals.list_referrals(self.db, call.agency, status=query.status, program=query.program,
                                 received_from=query.received_from, received_to=query.received_to,
-                                after=pager.after, limit=pager.fetch)
+                                after=pager.after, limit=pager.fetch, include_sealed=basis is not None)
         page, next_cursor = pager.page(rows, key=lambda pair: (pair[0].received_at, pair[0].id))
         items = [_summary(r, d) for r, d in page]
         self.audit.record_now(call, "referral.listed", "referral", None, detail={"ids": [i.id for i in items]})
+        self._audit_sealed_listed(call, basis, [i.id for i in items])
         return Page[ReferralSummary](items=items, next_cursor=next_cursor)
+
+    def _audit_sealed_listed(self, call: Call, basis: str | None, ids: list[str]) -> None:
+        """Each sealed referral a records officer's list showed is an opening of its own, audited with the code."""
+        if basis is None:
+            return
+        for referral_id in sorted(sealed_ids(self.db, call.agency, referrals.SEALED_KIND, ids)):
+            self.audit.record_now(call, "sealed_record.opened", "referral", referral_id,
+                                  detail={"legal_basis": basis})
 
     def _review_queue(self, call: Call, query: ReferralQuery) -> Page[ReferralSummary]:
         if query.status not in (None, "screened") or query.received_from or query.received_to:
@@ -114,22 +126,25 @@ class ReferralEndpoints(IntakeBase):
                                        "program, limit and cursor", slug="invalid-query",
                                        errors=[{"field": "needs", "message": "combined with a filter it ignores",
                                                 "type": "value_error"}])
+        basis = self._lists_sealed(call)
         pager = Pager(call, ReferralRow.review_since, ReferralRow.id)
         rows = referrals.list_review_queue(self.db, call.agency, program=query.program,
-                                   after=pager.after, limit=pager.fetch)
+                                   after=pager.after, limit=pager.fetch, include_sealed=basis is not None)
         page, next_cursor = pager.page(rows, key=lambda pair: (pair[0].review_since, pair[0].id))
         items = [_summary(r, d) for r, d in page]
         self.audit.record_now(call, "referral.listed", "referral", None,
                               detail={"ids": [i.id for i in items], "needs": "review"})
+        self._audit_sealed_listed(call, basis, [i.id for i in items])
         return Page[ReferralSummary](items=items, next_cursor=next_cursor)
 
-    @api("GET", "/v1/referrals/<referral_id>", person_data=True,
-         roles=REFERRAL_READERS, response=ReferralOut, tags=["referrals"],
-         summary="A referral with its screenings, decisions, disposition and possible duplicates")
+    @api("GET", "/v1/referrals/<referral_id>", person_data=True, headers=["X-Legal-Basis"], errors=[400],
+         roles=REFERRAL_READERS | SEALED_READERS, response=ReferralOut, tags=["referrals"],
+         summary="A referral with its screenings, decisions, disposition and possible duplicates (a sealed one "
+                 "only for a records officer naming a RSMo 610.120 code in X-Legal-Basis)")
     def get_referral(self, call: Call, referral_id: str) -> ApiResponse:
         row = self._referral(call, referral_id)
         self.audit.record_now(call, "referral.read", "referral", row.id)
-        return self._detail(row)
+        return self._detail(row, include_sealed=self._lists_sealed(call) is not None)
 
     @api("POST", "/v1/referrals/<referral_id>/rescreen", roles={"supervisor"}, response=ReferralOut,
          headers=["If-Match"], errors=[409, 412], tags=["referrals"],

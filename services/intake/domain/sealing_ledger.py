@@ -1,8 +1,8 @@
 """Intake's sealing ledger as plain rules (ADR 0083): which services confirmed a sealing or erasure
 request, which are missing, and when a missing one is due a retry or must be surfaced.
 
-No I/O: the usecase that will store the ledger (migration intake_0017, not yet written) keeps these
-fields in a row and calls these functions with the clock's `now`.
+No I/O: the usecase that stores the ledger (`usecases/sealing.py`, table `sealing_ledger` of migration
+intake_0021) keeps these fields in a row and calls these functions with the clock's `now`.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ SERVICES = ("intake", "casework", "resources", "notifications")
 KINDS = frozenset({"sealing", "erasure"})
 CONFIRM_BOUND = timedelta(seconds=10)  # the target of issue 16's must-show
 MAX_RETRIES = 5
+STATES = ("pending", "complete", "missing", "surfaced")
 
 
 class LedgerError(ValueError):
@@ -74,3 +75,15 @@ def elapsed(entry: LedgerEntry) -> timedelta | None:
     if not entry.complete:
         return None
     return max(entry.confirmed.values()) - entry.requested_at
+
+
+def state(entry: LedgerEntry, now: datetime, bound: timedelta = CONFIRM_BOUND) -> str:
+    """What the ledger API shows: `complete` (every service confirmed), `surfaced` (retries spent, still
+    missing), `missing` (a service silent past the bound since the request, retries left), else `pending`."""
+    if entry.complete:
+        return "complete"
+    if surfaced(entry):
+        return "surfaced"
+    if now - entry.requested_at >= bound:
+        return "missing"
+    return "pending"

@@ -28,6 +28,7 @@ from sqlalchemy.engine import Connection
 from services.intake.domain.referral import age_on
 from services.intake.domain.report import age_band
 from services.intake.models import ChargeRow, DecisionRow, DefendantRow, ReferralRow
+from shared.records import unsealed
 
 CHUNK = 1000
 Variant = Literal["identified", "deidentified"]
@@ -60,7 +61,8 @@ def _split(column: str | None) -> list[str]:
 
 
 def _filters(agency: str, date_from: dt.date | None, date_to: dt.date | None, program: str | None) -> list[Any]:
-    conditions: list[Any] = [ReferralRow.agency_id == agency]
+    # Sealed referrals are left out (ADR 0083): the export's roles may not open them.
+    conditions: list[Any] = [ReferralRow.agency_id == agency, unsealed(ReferralRow.id, agency, "referral")]
     if date_from:
         conditions.append(ReferralRow.received_at >= dt.datetime.combine(date_from, dt.time.min, tzinfo=dt.UTC))
     if date_to:

@@ -31,6 +31,9 @@ from services.intake.models import (
 from services.intake.usecases import review as queue
 from services.intake.usecases.reports import day_start
 from services.intake.usecases.submissions import eligible_column, screening_row_values
+from shared.records import unsealed
+
+SEALED_KIND = "referral"  # the record class of a sealed referral in record_mark
 
 
 def get_referral(session: Session, agency: str, referral_id: str, *, for_update: bool = False) -> ReferralRow | None:
@@ -40,12 +43,16 @@ def get_referral(session: Session, agency: str, referral_id: str, *, for_update:
     return session.scalar(statement)
 
 
-def possible_duplicates(session: Session, row: ReferralRow) -> list[dict[str, Any]]:
-    """Other referrals of the agency for the same person (normalized name + DOB) or the same case number."""
+def possible_duplicates(session: Session, row: ReferralRow, *, include_sealed: bool = False) -> list[dict[str, Any]]:
+    """Other referrals of the agency for the same person (normalized name + DOB) or the same case number
+    (sealed ones only for a records officer naming a legal basis)."""
+    statement = select(ReferralRow.id, ReferralRow.status, ReferralRow.person_key, ReferralRow.case_key).where(
+        ReferralRow.agency_id == row.agency_id, ReferralRow.id != row.id,
+        or_(ReferralRow.person_key == row.person_key, ReferralRow.case_key == row.case_key))
+    if not include_sealed:
+        statement = statement.where(unsealed(ReferralRow.id, row.agency_id, SEALED_KIND))
     others = session.execute(
-        select(ReferralRow.id, ReferralRow.status, ReferralRow.person_key, ReferralRow.case_key)
-        .where(ReferralRow.agency_id == row.agency_id, ReferralRow.id != row.id,
-               or_(ReferralRow.person_key == row.person_key, ReferralRow.case_key == row.case_key))
+        statement
         .order_by(ReferralRow.received_at, ReferralRow.id)
         .limit(50)
     )
@@ -89,7 +96,7 @@ def charge_dict(charge: ChargeRow) -> dict[str, Any]:
             "offense_date": charge.offense_date, "violent": charge.violent}
 
 
-def referral_document(session: Session, row: ReferralRow) -> dict[str, Any]:
+def referral_document(session: Session, row: ReferralRow, *, include_sealed: bool = False) -> dict[str, Any]:
     """Everything GET /v1/referrals/<id> shows, as plain data for `ReferralOut`."""
     person = session.get(DefendantRow, row.id)
     history = session.get(HistoryRow, row.id)
@@ -118,7 +125,7 @@ def referral_document(session: Session, row: ReferralRow) -> dict[str, Any]:
         ],
         "disposition": row.disposition, "disposition_reason": row.disposition_reason,
         "disposed_at": row.disposed_at, "case_id": row.case_id,
-        "possible_duplicates": possible_duplicates(session, row),
+        "possible_duplicates": possible_duplicates(session, row, include_sealed=include_sealed),
         **review_state(row),
         "judgements": queue.judgements_of(session, row.id),
     }
@@ -168,13 +175,16 @@ def rescreen(session: Session, row: ReferralRow, ruleset: Ruleset, actor: str, *
 
 def list_referrals(session: Session, agency: str, *, status: str | None, program: str | None,
                    received_from: dt.date | None, received_to: dt.date | None,
-                   after: tuple[dt.datetime, str] | None, limit: int) -> list[tuple[ReferralRow, DefendantRow]]:
-    """Newest first, keyset-paginated on (received_at, id)."""
+                   after: tuple[dt.datetime, str] | None, limit: int,
+                   include_sealed: bool = False) -> list[tuple[ReferralRow, DefendantRow]]:
+    """Newest first, keyset-paginated on (received_at, id); sealed referrals left out unless `include_sealed`."""
     statement = (
         select(ReferralRow, DefendantRow)
         .join(DefendantRow, DefendantRow.referral_id == ReferralRow.id)
         .where(ReferralRow.agency_id == agency)
     )
+    if not include_sealed:
+        statement = statement.where(unsealed(ReferralRow.id, agency, SEALED_KIND))
     if status:
         statement = statement.where(ReferralRow.status == status)
     if program:
@@ -195,7 +205,8 @@ def list_referrals(session: Session, agency: str, *, status: str | None, program
 
 
 def list_review_queue(session: Session, agency: str, *, program: str | None,
-                      after: tuple[dt.datetime, str] | None, limit: int) -> list[tuple[ReferralRow, DefendantRow]]:
+                      after: tuple[dt.datetime, str] | None, limit: int,
+                      include_sealed: bool = False) -> list[tuple[ReferralRow, DefendantRow]]:
     """The screening desk's queue: referrals waiting for a person's judgement or decision, oldest first."""
     statement = (
         select(ReferralRow, DefendantRow)
@@ -203,6 +214,8 @@ def list_review_queue(session: Session, agency: str, *, program: str | None,
         .where(ReferralRow.agency_id == agency, ReferralRow.review_since.is_not(None),
                ReferralRow.status == ReferralStatus.SCREENED.value)
     )
+    if not include_sealed:
+        statement = statement.where(unsealed(ReferralRow.id, agency, SEALED_KIND))
     if program:
         statement = statement.where(or_(ReferralRow.pending_programs.contains(f",{program},"),
                                         ReferralRow.eligible_programs.contains(f",{program},")))
