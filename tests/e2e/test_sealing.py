@@ -191,8 +191,8 @@ def test_an_erased_person_is_never_recreated_by_a_republish_or_a_replay(running:
     accepted = json.loads(one(databases["intake"], "SELECT body FROM outbox WHERE subject = :r AND event_type LIKE "
                                                     "'%referral.accepted' ", r=referral_id))
     officer = token("records_officer", sub="records-officer-9")
-    call("POST", f"{urls['intake']}/v1/referrals/{referral_id}/erasure", officer, 400)  # a legal basis is needed
-    call("POST", f"{urls['intake']}/v1/referrals/{referral_id}/erasure", token("supervisor"), 403,
+    call("POST", f"{urls['intake']}/v1/referrals/{referral_id}/erasure", officer, 400, json={})  # a basis is needed
+    call("POST", f"{urls['intake']}/v1/referrals/{referral_id}/erasure", token("supervisor"), 403, json={},
          headers={"X-Legal-Basis": "court-order"})
     call("POST", f"{urls['intake']}/v1/referrals/{referral_id}/erasure", officer, 202,
          headers={"X-Legal-Basis": "court-order"}, json={"order_reference": "22-CV-0001"})
