@@ -127,16 +127,22 @@ def _confirm(session: Session, agency: str, data: Any, kind: type, counts: dict[
 
 # ------------------------------------------------------------------ sealing
 
+PARTICIPANT_PURPOSES = ("appointment_reminder",)  # the messages that reach the person themselves
+
 
 def seal_case(session: Session, agency: str, data: RecordSealingRequested, now: datetime) -> dict[str, int]:
-    """Stop every message about the case that has not gone out, mark its deliveries and contact sealed, and
-    confirm (in this transaction) with the counts: a redelivered or retried request counts 0 and confirms."""
+    """Stop every message to the participant about the case that has not gone out, mark the case's deliveries
+    and contact sealed, and confirm (in this transaction) with the counts: a redelivered or retried request
+    counts 0 and confirms."""
     found = links(session, agency, data.case_id, data.referral_id)
     reminders = _rows(session, update(Reminder).where(
         Reminder.id.in_(sorted(found.reminders)), Reminder.status == "scheduled",
     ).values(status="cancelled", skip_reason=SEALED_REASON, updated_at=now))
+    # What goes to the participant stops; the partner's closing status, the agency's own feed and staff
+    # notices still go (the close-out cascade's last word, ADR 0080).
     deliveries = _rows(session, update(Delivery).where(
         Delivery.id.in_(sorted(found.deliveries)), Delivery.status == "pending",
+        Delivery.purpose.in_(PARTICIPANT_PURPOSES),
     ).values(status="cancelled", last_error=SEALED_REASON, next_attempt_at=None, updated_at=now,
              version=Delivery.version + 1))
     counts = {

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from services.resources.domain.referrals import TERMINAL, Actor, Status
 from services.resources.models import ServiceReferral, ServiceReferralHistory
 from shared.messaging import Emit
-from shared.messaging.catalog import ServiceReferralStatusChanged
+from shared.messaging.catalog import DisclosureScope, ServiceReferralStatusChanged
 from shared.messaging.envelope import new_event
 
 CLOSED_BY = "resources"  # the suite itself, on casework's word: no staff member moved it
@@ -44,5 +44,10 @@ def close_case_referrals(session: Session, emit: Emit, agency: str, case_id: str
             service_referral_id=ref.id, organization_id=ref.organization_id, service_id=ref.service_id,
             case_id=ref.case_id, status=ref.status, previous_status=previous, reason_code=REASON, note=None,
             changed_at=now, changed_by=CLOSED_BY,
+            # The partner's last word is the minimal closed status, under the consent it was referred with.
+            partner_view={"service_referral_id": ref.id, "service_id": ref.service_id, "status": ref.status,
+                          "previous_status": previous, "reason_code": REASON},
+            scope=DisclosureScope(consent_id=ref.consent_id, participant_id=ref.participant_id, categories=[],
+                                  purpose=ref.consent_purpose),
         ), subject=ref.id, tenantid=ref.agency_id))
     return [ref.id for ref in rows]
