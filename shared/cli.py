@@ -247,6 +247,7 @@ def _mount_optional_groups() -> None:
         ("shared.messaging.broker_cli", "broker_group"),
         ("services.intake.cli", "referrals"),
         ("services.intake.cli", "rulesets"),
+        ("services.intake.sealing_cli", "sealing"),
         ("shared.reports_cli", "reports"),
         ("shared.purge_cli", "purge_command"),
         ("services.resources.cli", "directory"),

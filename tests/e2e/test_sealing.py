@@ -9,6 +9,8 @@ when the case does (ADR 0080, 0083).
   minimal closed status.
 - Erasure: nothing readable stays; a republish of the old `referral.accepted` from intake's outbox and a
   replay from casework's dead-letter queue recreate no case and no participant.
+- A restore (ADR 0084): casework's database restored from a dump taken before a sealing and an erasure has
+  the case readable and the erased person back; `diversion sealing reapply` seals and erases them again.
 """
 
 from __future__ import annotations
@@ -36,6 +38,20 @@ from tests.support.waiting import wait_for
 
 CONFIRM_BOUND_S = 10.0  # the stated bound: the disposition's commit -> the fourth service's confirmation
 BASIS = {"X-Legal-Basis": "criminal-justice-agency"}
+
+
+def cli_env(running: Suite) -> dict[str, str]:
+    """`diversion` commands as an operator runs them beside the suite (its data folder holds the keys)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DIVERSION_")}
+    env.update({"PYTHONPATH": str(ROOT), "DIVERSION_AMQP_URI": AMQP_URI, "DIVERSION_DATA_DIR": str(running.logs),
+                "DIVERSION_JWT_SECRET": JWT_SECRET})
+    for service, url in running.databases.items():
+        env[f"DIVERSION_{service.upper()}_DATABASE_URL"] = url
+    return env
+
+
+def libpq(url: str) -> str:
+    return url.replace("postgresql+psycopg2://", "postgresql://")
 
 
 def one(url: str, sql: str, **params: Any) -> Any:
@@ -248,13 +264,57 @@ def test_an_erased_person_is_never_recreated_by_a_republish_or_a_replay(running:
                                       application_headers={"x-diversion-original-queue": handler_queue,
                                                            "x-diversion-error": "e2e: dead-lettered"}),
                               exchange="", routing_key=dlq_name("casework"))
-    env = {k: v for k, v in os.environ.items() if not k.startswith("DIVERSION_")}
-    env.update({"PYTHONPATH": str(ROOT), "DIVERSION_AMQP_URI": AMQP_URI, "DIVERSION_DATA_DIR": str(running.logs),
-                "DIVERSION_JWT_SECRET": JWT_SECRET, "DIVERSION_CASEWORK_DATABASE_URL": databases["casework"]})
     replay = subprocess.run([sys.executable, "-m", "shared.main", "dlq", "replay", "--service", "casework",
-                             dead["id"]],
-                            env=env, capture_output=True, text=True, timeout=60)
+                             dead["id"]], env=cli_env(running), capture_output=True, text=True, timeout=60)
     assert replay.returncode == 0, replay.stderr
     assert "refused" in replay.stderr and "erased person" in replay.stderr, replay.stderr
     assert "replayed 0 dead letter(s), refused 1" in replay.stdout, replay.stdout
     assert rows_about_the_person()["casework.case"] == 0 and rows_about_the_person()["casework.participant"] == 0
+
+
+def test_a_restored_database_is_sealed_and_erased_again_by_reapply(running: Suite, tmp_path: Any) -> None:
+    urls, casework_db = running.urls, running.databases["casework"]
+    to_seal, to_erase = open_case(urls, first_name="Restora"), open_case(urls, first_name="Restorb")
+    dump = tmp_path / "casework.dump"
+    subprocess.run(["pg_dump", "--format=custom", "--no-owner", f"--file={dump}", libpq(casework_db)], check=True,
+                   capture_output=True, timeout=120)
+
+    complete(urls, to_seal.case["id"])
+    wait_for(lambda: ledger_entry(urls, to_seal.case["referral_id"], "sealing"), 30, "sealed")
+    officer = token("records_officer", sub="records-officer-3")
+    call("POST", f"{urls['intake']}/v1/referrals/{to_erase.case['referral_id']}/erasure", officer, 202,
+         headers={"X-Legal-Basis": "court-order"}, json={})
+    wait_for(lambda: ledger_entry(urls, to_erase.case["referral_id"], "erasure"), 30, "erased")
+    sealed_case = f"{urls['casework']}/v1/cases/{to_seal.case['id']}"
+    call("GET", sealed_case, token("supervisor"), 404)
+
+    def erased_rows() -> int:
+        return int(one(casework_db, "SELECT count(*) FROM diversion_case WHERE id = :c", c=to_erase.case["id"])
+                   + one(casework_db, "SELECT count(*) FROM participant WHERE id = :p", p=to_erase.participant_id))
+
+    assert erased_rows() == 0
+    # the older dump restored over the live database: the seal and the erasure are lost there
+    restored = subprocess.run(["pg_restore", "--clean", "--if-exists", "--single-transaction", "--no-owner",
+                               f"--dbname={libpq(casework_db)}", str(dump)], capture_output=True, text=True,
+                              timeout=180)
+    assert restored.returncode == 0, restored.stderr[-2000:]
+    call("GET", sealed_case, token("supervisor"), 200)
+    assert erased_rows() == 2
+
+    export = tmp_path / "ledger.jsonl"
+    exported = subprocess.run([sys.executable, "-m", "shared.main", "sealing", "export", "--out", str(export)],
+                              env=cli_env(running), capture_output=True, text=True, timeout=60)
+    assert exported.returncode == 0, exported.stderr
+    kinds = [json.loads(line)["kind"] for line in export.read_text().splitlines()]
+    assert "sealing" in kinds and "erasure" in kinds and "Restor" not in export.read_text()
+    started = time.monotonic()
+    reapplied = subprocess.run([sys.executable, "-m", "shared.main", "sealing", "reapply", "--ledger", str(export)],
+                               env=cli_env(running), capture_output=True, text=True, timeout=60)
+    assert reapplied.returncode == 0, reapplied.stderr
+    assert "asked every service again" in reapplied.stdout, reapplied.stdout
+
+    wait_for(lambda: requests.get(sealed_case, headers={"Authorization": f"Bearer {token('supervisor')}"},
+                                  timeout=20).status_code == 404, 30, "the restored case sealed again")
+    wait_for(lambda: erased_rows() == 0, 30, "the erased person erased again")
+    assert one(casework_db, "SELECT count(*) FROM tombstone") >= 3
+    print(f"\nrestore: sealed and erased again {time.monotonic() - started:.2f} s after `sealing reapply`")

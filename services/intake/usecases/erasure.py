@@ -43,6 +43,27 @@ def referral_children() -> list[tuple[str, Column[Any]]]:
     return children
 
 
+def delete_referral_rows(session: Session, key: bytes, agency: str, referral_id: str, case_id: str | None,
+                         request_id: str, now: dt.datetime) -> dict[str, int]:
+    """Delete the referral and every row about it and bury its tombstones; the rows deleted per table.
+    Deleting what is absent counts 0, so `diversion sealing reapply` runs it again after a restore."""
+    counts: dict[str, int] = {}
+    tables = Base.metadata.tables
+    for name, column in referral_children():
+        counts[name] = session.execute(delete(tables[name]).where(column == referral_id)).rowcount  # type: ignore[attr-defined]
+    counts[ReferralRow.__tablename__] = session.execute(delete(ReferralRow).where(
+        ReferralRow.agency_id == agency, ReferralRow.id == referral_id)).rowcount  # type: ignore[attr-defined]
+    outbox = Messaging.outbox
+    counts["outbox"] = session.execute(delete(outbox).where(
+        outbox.c.subject == referral_id, outbox.c.sent_at.is_not(None))).rowcount  # type: ignore[attr-defined]
+    counts["idempotency_key"] = session.execute(delete(IdempotencyKey).where(
+        IdempotencyKey.c.agency_id == agency, IdempotencyKey.c.scope == SUBMISSION_SCOPE,
+        IdempotencyKey.c.response["id"].as_string() == referral_id)).rowcount  # type: ignore[attr-defined]
+    unmark(session, agency, REFERRAL, [referral_id])
+    bury(session, digests(key, agency, referral=referral_id, case=case_id), request_id, now)
+    return counts
+
+
 def erase_referral(session: Session, emit: Emit, key: bytes, agency: str, referral_id: str, *, basis: str,
                    now: dt.datetime) -> tuple[SealingLedgerRow, dict[str, int]]:
     """Delete the referral and every row about it, bury its tombstones, write the erasure ledger entry
@@ -55,20 +76,7 @@ def erase_referral(session: Session, emit: Emit, key: bytes, agency: str, referr
         raise ReferralToEraseNotFound("no such referral")
     case_id = row.case_id
     request_id = str(uuid.uuid4())
-    counts: dict[str, int] = {}
-    tables = Base.metadata.tables
-    for name, column in referral_children():
-        counts[name] = session.execute(delete(tables[name]).where(column == referral_id)).rowcount  # type: ignore[attr-defined]
-    counts[ReferralRow.__tablename__] = session.execute(
-        delete(ReferralRow).where(ReferralRow.id == referral_id)).rowcount  # type: ignore[attr-defined]
-    outbox = Messaging.outbox
-    counts["outbox"] = session.execute(delete(outbox).where(
-        outbox.c.subject == referral_id, outbox.c.sent_at.is_not(None))).rowcount  # type: ignore[attr-defined]
-    counts["idempotency_key"] = session.execute(delete(IdempotencyKey).where(
-        IdempotencyKey.c.agency_id == agency, IdempotencyKey.c.scope == SUBMISSION_SCOPE,
-        IdempotencyKey.c.response["id"].as_string() == referral_id)).rowcount  # type: ignore[attr-defined]
-    unmark(session, agency, REFERRAL, [referral_id])
-    bury(session, digests(key, agency, referral=referral_id, case=case_id), request_id, now)
+    counts = delete_referral_rows(session, key, agency, referral_id, case_id, request_id, now)
     entry = SealingLedgerRow(request_id=request_id, agency_id=agency, kind="erasure", referral_id=referral_id,
                              case_id=case_id, pack_version=None, disposition=row.disposition, basis=basis,
                              seal_due_at=now, requested_at=now, confirmed="{}", retries=0, last_sent_at=now,
