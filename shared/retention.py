@@ -25,7 +25,7 @@ AUDIT_CLASS = "audit.entry"
 AUDIT_MINIMUM_DAYS = 365
 
 # Every class a pack may name, and what it means; the services' purge classes (services/*/usecases/retention.py)
-# use these names. `case.closed` and `case.sealed` are hooks: scheduled here, purged once sealing lands.
+# use these names. `case.closed` and `case.sealed` are casework's purge hook (a case with everything about it).
 RECORD_CLASSES: dict[str, str] = {
     "referral.ineligible": "intake referrals screened ineligible for every program, from their last change",
     "referral.declined": "intake referrals the prosecutor declined, from the decision",

@@ -27,6 +27,7 @@ from nameko.extensions import DependencyProvider
 from nameko.timer import Timer
 from sqlalchemy import ColumnElement, MetaData, Table, delete, func, select, text, true
 from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.orm import Session
 
 from shared.audit import AUDIT_TABLE, write_audit
 from shared.config import SETTINGS_KEY, CommonSettings, Settings
@@ -63,6 +64,23 @@ COMMON_CLASSES: tuple[PurgeClass, ...] = (
     PurgeClass("inbox.handled", "inbox", "handled_at", agency=None),
     PurgeClass(AUDIT_CLASS, AUDIT_TABLE, "occurred_at"),
 )
+
+
+# A purge that is more than one table's rows (casework's closed and sealed cases and everything about them):
+# `(session, now, schedule, dry_run) -> [(record_class, table, agency, rows)]`, in the purge's transaction.
+PurgeHook = Callable[[Session, dt.datetime, Schedule, bool], list[tuple[str, str, str, int]]]
+
+
+def service_hooks(service: str) -> tuple[PurgeHook, ...]:
+    """`services.<service>.usecases.retention.PURGE_HOOKS`, if the service has any."""
+    try:
+        module = importlib.import_module(f"services.{service}.usecases.retention")
+    except ModuleNotFoundError as exc:
+        if exc.name != f"services.{service}.usecases.retention":
+            raise
+        return ()
+    hooks: tuple[PurgeHook, ...] = getattr(module, "PURGE_HOOKS", ())
+    return hooks
 
 
 def service_classes(service: str) -> tuple[PurgeClass, ...]:
@@ -181,10 +199,34 @@ def purge(engine: Engine, service: str, now: dt.datetime, *, schedule: Schedule 
                     per[spec.record_class] = per.get(spec.record_class, 0) + count
             if progress is not None:
                 progress(spec.record_class, spec.table, report.counts[spec.record_class][spec.table])
+        if classes is None:
+            for hook in service_hooks(service):
+                _run_hook(hook, connection, report, chosen, now, dry_run, progress)
         if not dry_run:
             _withdraw_permit(connection)
             _audit(connection, report, chosen)
     return report
+
+
+def _run_hook(hook: PurgeHook, connection: Connection, report: PurgeReport, schedule: Schedule,
+              now: dt.datetime, dry_run: bool, progress: Progress | None) -> None:
+    session = Session(bind=connection, expire_on_commit=False)  # joins the purge's transaction
+    try:
+        rows = hook(session, now, schedule, dry_run)
+        session.flush()
+    finally:
+        session.close()
+    for record_class, table, agency, count in rows:
+        tables = report.counts.setdefault(record_class, {})
+        tables[table] = tables.get(table, 0) + count
+        if count and agency in schedule.agencies:  # an agency with its own pack gets its own entry
+            per = report.by_agency.setdefault(agency, {})
+            per[record_class] = per.get(record_class, 0) + count
+    if progress is not None:
+        for record_class, tables in sorted(report.counts.items()):
+            if any(name == record_class for name, _t, _a, _n in rows):
+                for table, count in sorted(tables.items()):
+                    progress(record_class, table, count)
 
 
 def _audit(connection: Connection, report: PurgeReport, schedule: Schedule) -> None:

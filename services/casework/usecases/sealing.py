@@ -171,6 +171,19 @@ def _erase_rows(session: Session, agency: str, row: CaseRecord, person: Particip
     return {row.id, *person_ids, *child_ids}
 
 
+def delete_case(session: Session, agency: str, row: CaseRecord) -> tuple[dict[str, int], set[str]]:
+    """Delete the case's rows, and its participant's when no other case remains (erasure, and the records
+    purge of closed and sealed cases past retention); the rows deleted per table and the ids deleted."""
+    counts = _zero_counts()
+    last_case = set(_cases_of(session, agency, row.participant_id)) == {row.id}
+    person = session.get(Participant, row.participant_id) if last_case else None
+    subjects = _erase_rows(session, agency, row, person, counts)
+    outbox = MESSAGING.outbox
+    sent = session.execute(delete(outbox).where(outbox.c.subject.in_(sorted(subjects)), outbox.c.sent_at.is_not(None)))
+    counts["outbox"] = int(getattr(sent, "rowcount", 0) or 0)
+    return counts, subjects
+
+
 def erase_case(session: Session, emit: Emit, agency: str, request: RecordErasureRequested, key: bytes,
                now: datetime) -> dict[str, int]:
     """Delete everything about the case (and its participant when no other case remains), keep tombstones and
