@@ -25,7 +25,8 @@ AUDIT_CLASS = "audit.entry"
 AUDIT_MINIMUM_DAYS = 365
 
 # Every class a pack may name, and what it means; the services' purge classes (services/*/usecases/retention.py)
-# use these names. `case.closed` and `case.sealed` are casework's purge hook (a case with everything about it).
+# use these names. `case.closed` and `case.sealed` are casework's purge hook (a case with everything about it),
+# `service_referral.closed` resources' and `reminder.finished` notifications' (more than one table each).
 RECORD_CLASSES: dict[str, str] = {
     "referral.ineligible": "intake referrals screened ineligible for every program, from their last change",
     "referral.declined": "intake referrals the prosecutor declined, from the decision",
@@ -33,6 +34,11 @@ RECORD_CLASSES: dict[str, str] = {
     "case.sealed": "casework cases sealed under the agency's policy, from the sealing",
     "delivery.log": "notifications' finished deliveries (body, recipient), from their last change",
     "delivery.attempt": "notifications' delivery attempts, from the attempt",
+    "consent.ended": "notifications' copies of revoked or expired consents, from their last change",
+    "reminder.finished": "notifications' queued, skipped or cancelled reminders of past appointments (and the "
+                         "appointments' version records), from their last change",
+    "service_referral.closed": "resources' service referrals in a final status with their history, from their "
+                               "last change",
     "idempotency.key": "stored first answers of creating requests, from the request",
     "outbox.sent": "published outbox rows (event bodies), from the publish",
     "inbox.handled": "inbox rows, from the handling",
