@@ -421,6 +421,11 @@ class ApiEntrypoint(HttpRequestHandler):  # type: ignore[misc]  # nameko's (even
         if malformed and "If-Match" in self.request_headers:
             raise BadRequest("If-Match is 1-200 visible ASCII characters: the ETag you read, or *",
                              errors=[{"field": "If-Match", "message": "malformed", "type": "header"}])
+        basis = request.headers.get("X-Legal-Basis")
+        if basis is not None and "X-Legal-Basis" in self.request_headers and (
+                len(basis) > 200 or not IF_MATCH.match(basis)):
+            raise BadRequest("X-Legal-Basis is 1-200 visible ASCII characters: a RSMo 610.120 exception code",
+                             errors=[{"field": "X-Legal-Basis", "message": "malformed", "type": "header"}])
         query = None
         if self.query_model is not None:
             values: dict[str, Any] = {}
