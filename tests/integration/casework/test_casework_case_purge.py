@@ -6,20 +6,18 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import uuid
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from sqlalchemy import create_engine, func, select
+from sqlalchemy import select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from services.casework.models import CaseAssignment, CaseRecord, Participant
-from shared import migrations
 from shared.records import TABLES as RECORDS
 from shared.upkeep import purge
-from tests.conftest import create_database, drop_database
+from tests.support.databases import migrated, row_counts
 
 NOW = dt.datetime.now(dt.UTC).replace(microsecond=0)  # the controlled clock (the audit trigger allows no future)
 AGENCY = "stl-cao"  # its pack leaves case.closed and case.sealed at the default 2,555 days
@@ -28,13 +26,8 @@ TABLES = ("diversion_case", "participant", "case_assignment", "record_mark")
 
 @pytest.fixture
 def casework_db() -> Iterator[Engine]:
-    name = f"diversion_test_case_purge_{uuid.uuid4().hex[:6]}"
-    url = create_database(name)
-    migrations.upgrade("casework", url)
-    engine = create_engine(url)
-    yield engine
-    engine.dispose()
-    drop_database(name)
+    with migrated("casework", "case_purge") as engine:
+        yield engine
 
 
 def _case(session: Session, label: str, *, closed_years: float | None, sealed_years: float | None) -> str:
@@ -60,10 +53,7 @@ def _case(session: Session, label: str, *, closed_years: float | None, sealed_ye
 
 
 def _counts(engine: Engine) -> dict[str, int]:
-    with engine.connect() as conn:
-        return {name: int(conn.execute(select(func.count()).select_from(
-            RECORDS.marks if name == "record_mark" else CaseRecord.metadata.tables[name])).scalar() or 0)
-            for name in TABLES}
+    return row_counts(engine, CaseRecord.metadata, TABLES)  # record_mark is in every service's metadata
 
 
 def _ids(engine: Engine) -> set[str]:

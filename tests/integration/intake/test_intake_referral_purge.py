@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from sqlalchemy import create_engine, func, select
+from sqlalchemy import select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
@@ -25,9 +25,8 @@ from services.intake.models import (
     ReferralRow,
     ScreeningRow,
 )
-from shared import migrations
 from shared.upkeep import purge
-from tests.conftest import create_database, drop_database
+from tests.support.databases import migrated, row_counts
 
 NOW = dt.datetime.now(dt.UTC).replace(microsecond=0)  # the controlled clock (the audit trigger allows no future)
 AGENCY = "t-intake-purge"  # no pack of its own: referral.ineligible 365 days, referral.declined 730
@@ -36,13 +35,8 @@ TABLES = ("referral", "defendant", "charge", "criminal_history", "screening", "d
 
 @pytest.fixture
 def intake_db() -> Iterator[Engine]:
-    name = f"diversion_test_referral_purge_{uuid.uuid4().hex[:6]}"
-    url = create_database(name)
-    migrations.upgrade("intake", url)
-    engine = create_engine(url)
-    yield engine
-    engine.dispose()
-    drop_database(name)
+    with migrated("intake", "referral_purge") as engine:
+        yield engine
 
 
 def _referral(session: Session, label: str, *, status: str, recommendation: str, age_days: float) -> str:
@@ -73,10 +67,7 @@ def _referral(session: Session, label: str, *, status: str, recommendation: str,
 
 
 def _counts(engine: Engine) -> dict[str, int]:
-    tables = ReferralRow.metadata.tables
-    with engine.connect() as conn:
-        return {name: int(conn.execute(select(func.count()).select_from(tables[name])).scalar() or 0)
-                for name in TABLES}
+    return row_counts(engine, ReferralRow.metadata, TABLES)
 
 
 def _ids(engine: Engine) -> set[str]:

@@ -13,14 +13,13 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from sqlalchemy import create_engine, func, select
+from sqlalchemy import select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from services.notifications.models import AppointmentState, Delivery, DeliveryAttempt, PartnerConsent, Reminder
-from shared import migrations
 from shared.upkeep import purge
-from tests.conftest import create_database, drop_database
+from tests.support.databases import migrated, row_counts
 
 NOW = dt.datetime.now(dt.UTC).replace(microsecond=0)  # the controlled clock (the audit trigger allows no future)
 AGENCY = "t-notif-purge"  # no pack of its own: delivery.log 180, delivery.attempt 90, consent.ended 365,
@@ -30,13 +29,8 @@ TABLES = ("delivery", "delivery_attempt", "partner_consent", "reminder", "appoin
 
 @pytest.fixture
 def notifications_db() -> Iterator[Engine]:
-    name = f"diversion_test_delivery_purge_{uuid.uuid4().hex[:6]}"
-    url = create_database(name)
-    migrations.upgrade("notifications", url)
-    engine = create_engine(url)
-    yield engine
-    engine.dispose()
-    drop_database(name)
+    with migrated("notifications", "delivery_purge") as engine:
+        yield engine
 
 
 def _ago(days: float) -> dt.datetime:
@@ -84,10 +78,7 @@ def _state(session: Session, appointment: str, age_days: float) -> None:
 
 
 def _counts(engine: Engine) -> dict[str, int]:
-    tables = Delivery.metadata.tables
-    with engine.connect() as conn:
-        return {name: int(conn.execute(select(func.count()).select_from(tables[name])).scalar() or 0)
-                for name in TABLES}
+    return row_counts(engine, Delivery.metadata, TABLES)
 
 
 def _kept(engine: Engine) -> dict[str, set[Any]]:

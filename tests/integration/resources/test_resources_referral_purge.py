@@ -12,15 +12,14 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from sqlalchemy import create_engine, func, select
+from sqlalchemy import select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from services.resources.models import CaseloadEntry, ServiceReferral, ServiceReferralHistory
-from shared import migrations
 from shared.records import TABLES as RECORDS
 from shared.upkeep import purge
-from tests.conftest import create_database, drop_database
+from tests.support.databases import migrated, row_counts
 
 NOW = dt.datetime.now(dt.UTC).replace(microsecond=0)  # the controlled clock (the audit trigger allows no future)
 AGENCY = "t-resources-purge"  # no pack of its own: service_referral.closed 730 days
@@ -29,13 +28,8 @@ TABLES = ("service_referral", "service_referral_history", "caseload_entry", "rec
 
 @pytest.fixture
 def resources_db() -> Iterator[Engine]:
-    name = f"diversion_test_referral_purge_{uuid.uuid4().hex[:6]}"
-    url = create_database(name)
-    migrations.upgrade("resources", url)
-    engine = create_engine(url)
-    yield engine
-    engine.dispose()
-    drop_database(name)
+    with migrated("resources", "referral_purge") as engine:
+        yield engine
 
 
 def _ago(days: float) -> dt.datetime:
@@ -79,10 +73,7 @@ def _caseload(session: Session, case_id: str, age_days: float, *, sealed: bool =
 
 
 def _counts(engine: Engine) -> dict[str, int]:
-    tables = ServiceReferral.metadata.tables
-    with engine.connect() as conn:
-        return {name: int(conn.execute(select(func.count()).select_from(tables[name])).scalar() or 0)
-                for name in TABLES}
+    return row_counts(engine, ServiceReferral.metadata, TABLES)
 
 
 def _kept(engine: Engine) -> dict[str, set[Any]]:
