@@ -263,7 +263,11 @@ class ApiEntrypoint(HttpRequestHandler):  # type: ignore[misc]  # nameko's (even
         self.media_type = media_type
         # `required_headers`: the route refuses a request without them (If-Match: 428), so the document says so.
         self.required_headers = tuple(required_headers)
-        self.request_headers = tuple(dict.fromkeys((*headers, *self.required_headers)))
+        # A route a records officer reads may open a sealed record under an X-Legal-Basis code (ADR 0083).
+        sealed_reads = ("X-Legal-Basis",) if method == "GET" and "records_officer" in self.roles else ()
+        self.request_headers = tuple(dict.fromkeys((*headers, *self.required_headers, *sealed_reads)))
+        if sealed_reads and 400 not in self.errors:
+            self.errors += (400,)  # a malformed or unknown code
         self.max_body_bytes = max_body_bytes
         self.extra_responses = dict(responses or {})
         # Other media types the success response may take (e.g. text/csv for ?format=csv).
