@@ -96,9 +96,13 @@ bench-resources: install
 bench-notifications: install
 	$(BIN)/python bench/notifications.py
 
-.PHONY: bench-suite
+.PHONY: bench-suite bench-floor
 bench-suite: install
 	$(BIN)/python bench/suite.py
+
+# What the fixed stack costs before any of the suite's code: an empty nameko request and event, one commit.
+bench-floor: install
+	$(BIN)/python bench/floor.py
 
 clean:
 	rm -rf $(VENV) $(TOOLS_VENV) var .pytest_cache .mypy_cache .ruff_cache

@@ -6,8 +6,8 @@ service CPU (user + system time of the serving process, from /proc) of:
 
 1. one HTTP request to an EMPTY nameko `@http` entrypoint (no auth, no database, no JSON model);
 2. one event to an EMPTY nameko `@event_handler` (no inbox, no database);
-3. one PostgreSQL transaction of one INSERT (the server process's CPU, from pg_stat... no: the backend's
-   /proc entry), the least a state change with its outbox row costs the database;
+3. one PostgreSQL transaction of one INSERT (the backend process's CPU, from its /proc entry), the least
+   a state change costs the database;
 
 and multiplies them by the hops one referral needs in the suite's flow today: the two HTTP requests of the
 screener (submit, accept), the deliveries of `referral.accepted`, `case.opened` and `case.assigned` to every
@@ -26,7 +26,6 @@ import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))

@@ -184,6 +184,12 @@ def _open_everything(t: Tenant) -> None:
     t.ids["notifications", "deliveries"] = wait_for(delivered, 30, "the partner's delivery")[0]["id"]
     wait_for(lambda: t.apis["notifications"].get(f"/v1/appointments/{appointment.json()['id']}/reminders",
                                                  t.walker).status_code == 200, 30, "the appointment's reminders")
+    # a sealing ledger entry: a second referral erased on a records officer's legal order
+    spare = t.call("intake", "POST", "/v1/referrals", 201, screener, json=referral_body())
+    officer = make_token(t.slug, ("records_officer",), sub="records-officer-1")
+    erased = t.call("intake", "POST", f"/v1/referrals/{spare.json()['id']}/erasure", 202, officer, json={},
+                    headers={"X-Legal-Basis": "court-order"})
+    t.ids["intake", "sealing-ledger"] = erased.json()["request_id"]
 
 
 @pytest.fixture

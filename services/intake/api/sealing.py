@@ -23,7 +23,8 @@ LEDGER_READERS = {"records_officer", "supervisor", "admin", "auditor"}
 
 class SealingEndpoints(IntakeBase):
 
-    @api("GET", "/v1/sealing-ledger", roles=LEDGER_READERS, query=LedgerQuery, response=Page[LedgerEntryOut],
+    @api("GET", "/v1/sealing-ledger", person_data=True, roles=LEDGER_READERS, query=LedgerQuery,
+         response=Page[LedgerEntryOut],
          tags=["sealing"], summary="Sealing and erasure requests of the agency, newest first, with each service's "
                                    "confirmation (?state=pending|complete|missing|surfaced, ?referral_id=)")
     def list_sealing_ledger(self, call: Call[None, LedgerQuery]) -> Page[LedgerEntryOut]:
@@ -34,17 +35,22 @@ class SealingEndpoints(IntakeBase):
                                       now=now, after=pager.where(), limit=pager.fetch)
         page, next_cursor = pager.page(rows, key=lambda row: (row.created_at, row.request_id))
         items = [LedgerEntryOut.model_validate(sealing.ledger_document(row, now)) for row in page]
+        self.audit.record_now(call, "sealing_ledger.listed", "referral", None,
+                              detail={"ids": [item.referral_id for item in items]})
         return Page[LedgerEntryOut](items=items, next_cursor=next_cursor)
 
-    @api("GET", "/v1/sealing-ledger/<request_id>", roles=LEDGER_READERS, response=LedgerEntryOut, tags=["sealing"],
+    @api("GET", "/v1/sealing-ledger/<request_id>", person_data=True, roles=LEDGER_READERS, response=LedgerEntryOut,
+         tags=["sealing"],
          summary="One sealing or erasure request: which services confirmed, which are missing, retries, elapsed")
     def get_sealing_ledger_entry(self, call: Call, request_id: str) -> LedgerEntryOut:
         row = sealing.ledger_entry(self.db, call.agency, request_id)
         if row is None:
             raise NotFound("no such sealing ledger entry")
+        self.audit.record_now(call, "sealing_ledger.read", "referral", row.referral_id,
+                              detail={"request_id": row.request_id})
         return LedgerEntryOut.model_validate(sealing.ledger_document(row, self.clock.now()))
 
-    @api("GET", "/v1/referrals/<referral_id>/disposition", roles=READ_ROLES | SEALED_READERS,
+    @api("GET", "/v1/referrals/<referral_id>/disposition", person_data=True, roles=READ_ROLES | SEALED_READERS,
          response=DispositionOut, tags=["referrals"],
          summary="A referral's final action (status, disposition, when, case): readable even when it is sealed")
     def get_disposition(self, call: Call, referral_id: str) -> DispositionOut:
