@@ -112,6 +112,9 @@ def _register_cloudevents_serializer() -> None:
     )
 
 
+STARTING_WAIT_SECONDS = 15.0  # how long a stop waits for the queue consumer to finish starting
+
+
 class ReliableQueueConsumer(QueueConsumer):  # type: ignore[misc]  # nameko's QueueConsumer is untyped
     """nameko's queue consumer on its own connection, accepting structured-mode CloudEvents."""
 
@@ -124,6 +127,20 @@ class ReliableQueueConsumer(QueueConsumer):  # type: ignore[misc]  # nameko's Qu
         # Batching handlers need a batch per lane in hand; one-by-one handlers as many as workers.
         wanted = [getattr(provider, "prefetch", 0) for provider in self._providers]
         return int(max([self.container.max_workers, *wanted]))
+
+    def unregister_provider(self, provider: Any) -> None:
+        # nameko cannot remove a provider while this consumer is still starting: each provider stopping then
+        # sends the same event again (the second raises) and the service's stop hangs until its timeout. A
+        # SIGTERM right after start is ordinary (a rollout), so wait for the start to finish first; with the
+        # broker gone it never does, the event is sent once and the stop timeout decides (ADR 0010).
+        if not self._consumers_ready.ready():
+            with eventlet.Timeout(STARTING_WAIT_SECONDS, False):
+                self._consumers_ready.wait()
+        if not self._consumers_ready.ready():
+            if not self._last_provider_unregistered.ready():
+                self._last_provider_unregistered.send()
+            return
+        super().unregister_provider(provider)
 
     def handle_message(self, provider: Any, body: Any, message: Any) -> None:
         # Queueing a message for a batch is quick and never blocks: done right here, without the
