@@ -54,6 +54,8 @@ from nameko.exceptions import ContainerBeingKilled
 from nameko.messaging import Consumer, QueueConsumer
 from sqlalchemy import event as sa_event
 from sqlalchemy import insert, select
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session
 
@@ -61,6 +63,7 @@ from shared import tracing
 from shared.db import database_reachable
 from shared.messaging.catalog import EventData, EventSpec, spec_for_model
 from shared.messaging.envelope import CloudEvent, InvalidEvent, parse_event
+from shared.messaging.frames import gathered
 from shared.messaging.metrics import (
     count_batch,
     count_duplicate,
@@ -104,6 +107,17 @@ ERROR_HEADERS = (
     "x-diversion-original-exchange",
     "x-diversion-original-routing-key",
 )
+
+
+def _insert_for(engine: Any) -> Any:
+    """The dialect's INSERT (with ON CONFLICT): PostgreSQL's, or SQLite's for the embedded default."""
+    if engine.dialect.name == "postgresql":
+        return postgresql_insert
+    return sqlite_insert
+
+
+def _connection_of(message: Any) -> Any:
+    return getattr(getattr(message, "channel", None), "connection", None)
 
 
 def _register_cloudevents_serializer() -> None:
@@ -463,7 +477,7 @@ class ReliableEventHandler(Consumer):  # type: ignore[misc]  # nameko's Consumer
         session = BatchSession(self.engine, expire_on_commit=False)
         try:
             try:
-                handled = self._handled(session, [event for event, _ in fresh])
+                claimed = self._claim_inbox(session, [event for event, _ in fresh])
             except Exception as exc:
                 if self._database_down(exc):
                     return DATABASE_DOWN
@@ -476,7 +490,7 @@ class ReliableEventHandler(Consumer):  # type: ignore[misc]  # nameko's Consumer
                 return None
             todo = []
             for event, message in fresh:
-                if (event.source, event.id) in handled:
+                if (event.source, event.id) not in claimed:
                     log.info("%s: event %s already handled; acked", self.consumer_name, event.id)
                     count_duplicate(self.service, self.method_name)
                     self._settle(message, ack=True)
@@ -495,8 +509,8 @@ class ReliableEventHandler(Consumer):  # type: ignore[misc]  # nameko's Consumer
                     break
             if error is None:
                 try:
-                    session.commit_batch([self._inbox_row(event) for event, _ in todo])
-                except Exception as exc:  # noqa: BLE001 - a duplicate raced in, a constraint failed: one by one
+                    session.commit_batch([])  # the inbox rows are in already
+                except Exception as exc:  # noqa: BLE001 - a constraint failed: one by one
                     error = exc
         finally:
             session.close()
@@ -504,8 +518,9 @@ class ReliableEventHandler(Consumer):  # type: ignore[misc]  # nameko's Consumer
             return DATABASE_DOWN  # rolled back; the same batch again once the database answers
         count_batch(self.service, self.method_name, len(todo), committed=error is None)
         if error is None:
-            for _event, message in todo:
-                self._settle(message, ack=True)
+            with gathered(_connection_of(todo[0][1])):  # the batch's acks in one write
+                for _event, message in todo:
+                    self._settle(message, ack=True)
             return None
         if failed is not None:
             self._suspect(failed)
@@ -549,17 +564,21 @@ class ReliableEventHandler(Consumer):  # type: ignore[misc]  # nameko's Consumer
             delay = min(delay * 2, self.max_retry_delay)
         return False
 
-    def _handled(self, session: Session, events: list[CloudEvent[Any]]) -> set[tuple[str, str]]:
-        inbox = TABLES.inbox
-        rows = session.execute(
-            select(inbox.c.source, inbox.c.event_id).where(
-                inbox.c.consumer == self.consumer_name, inbox.c.event_id.in_([event.id for event in events])
-            )
-        ).all()
-        return {(row.source, row.event_id) for row in rows}
+    def _claim_inbox(self, session: Session, events: list[CloudEvent[Any]]) -> set[tuple[str, str]]:
+        """Write the batch's inbox rows first, in one statement, skipping those already there: the events
+        whose row went in are the ones to apply (they commit or roll back with it); the others were handled.
 
-    def _inbox_row(self, event: CloudEvent[Any]) -> dict[str, Any]:
-        return {**self._inbox_key(event), "event_type": event.type, "handled_at": datetime.now(UTC)}
+        One statement instead of a SELECT before and an INSERT after. A copy another consumer is applying
+        right now waits on its row's key until that transaction ends, then counts as handled (or, if that
+        one rolled back, as this batch's).
+        """
+        inbox = TABLES.inbox
+        now = datetime.now(UTC)
+        rows = [{**self._inbox_key(event), "event_type": event.type, "handled_at": now} for event in events]
+        statement = _insert_for(self.engine)(inbox).on_conflict_do_nothing().returning(inbox.c.source,
+                                                                                         inbox.c.event_id)
+        inserted = session.execute(statement, rows).all()  # one multi-row INSERT (SQLAlchemy's insertmanyvalues)
+        return {(row.source, row.event_id) for row in inserted}
 
     def _apply_in_batch(self, session: BatchSession, event: CloudEvent[Any], message: Any) -> BaseException | None:
         """Run the handler as a nameko worker would (dependencies, context), on the batch's session.
