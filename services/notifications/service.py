@@ -294,6 +294,12 @@ class NotificationsService(ServiceBase):
     def list_staff_contacts(self, call: Call) -> list[StaffContactOut]:
         return [StaffContactOut.model_validate(row) for row in people.list_staff_contacts(self.db, call.agency)]
 
+    @api("GET", "/v1/staff-contacts/<staff_id>", roles={"admin", "supervisor"}, response=StaffContactOut,
+         tags=["people"], summary="One staff contact, with the ETag a change of it sends as If-Match")
+    def get_staff_contact(self, call: Call, staff_id: str) -> ApiResponse:
+        row = people.get_staff_contact(self.db, call.agency, staff_id)
+        return ApiResponse(StaffContactOut.model_validate(row), headers={"ETag": etag(staff_id, row.version)})
+
     @api("GET", "/v1/contact-preferences/<case_id>", person_data=True,
          roles={"case_manager", "supervisor", "admin", "records_officer"}, headers=["X-Legal-Basis"], errors=[400],
          response=ContactPreferenceOut, tags=["people"], summary="A participant's contact preferences")

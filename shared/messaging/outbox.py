@@ -239,15 +239,8 @@ class OutboxRelay:
     def _claim(self, session: Session) -> list[Any]:
         outbox = TABLES.outbox
         query = (
-            select(
-                outbox.c.id,
-                outbox.c.event_id,
-                outbox.c.subject,
-                outbox.c.exchange,
-                outbox.c.routing_key,
-                outbox.c.body,
-                outbox.c.headers,
-            )
+            select(outbox.c.id, outbox.c.event_id, outbox.c.subject, outbox.c.exchange, outbox.c.routing_key,
+                   outbox.c.body, outbox.c.headers)
             .where(outbox.c.sent_at.is_(None))
             .order_by(outbox.c.id)
             .limit(self.batch_size)
@@ -308,15 +301,9 @@ class OutboxRelay:
         headers = json.loads(row.headers)
         if tracing.enabled():
             spans[row.id] = self._send_span(row, headers.get("nameko.traceparent"))
-        message = Message(
-            row.body,
-            content_type=CLOUDEVENTS_CONTENT_TYPE,
-            content_encoding="utf-8",
-            delivery_mode=2,
-            message_id=row.event_id,
-            application_headers=sign_event(headers, signer=self.service,
-                                           message_id=row.event_id, body=row.body, key=self.signing_key),
-        )
+        signed = sign_event(headers, signer=self.service, message_id=row.event_id, body=row.body, key=self.signing_key)
+        message = Message(row.body, content_type=CLOUDEVENTS_CONTENT_TYPE, content_encoding="utf-8", delivery_mode=2,
+                          message_id=row.event_id, application_headers=signed)
         # What `basic_publish` sends, without the socket poll it makes before each message (for a
         # `connection.blocked` notice): the wait for the batch's confirms reads everything.
         channel.send_method(spec.Basic.Publish, "Bssbb", (0, row.exchange, row.routing_key, True, False),

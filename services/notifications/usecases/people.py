@@ -40,6 +40,14 @@ def put_staff_contact(session: Session, call: Call, staff_id: str, body: StaffCo
     return row, created
 
 
+def get_staff_contact(session: Session, agency: str, staff_id: str) -> StaffContact:
+    row = session.scalars(select(StaffContact).where(
+        StaffContact.agency_id == agency, StaffContact.staff_id == staff_id)).first()
+    if row is None:
+        raise NotFound(f"no staff contact {staff_id}")
+    return row
+
+
 def list_staff_contacts(session: Session, agency: str) -> list[StaffContact]:
     return list(session.scalars(select(StaffContact).where(StaffContact.agency_id == agency)
                                 .order_by(StaffContact.staff_id).limit(1000)).all())

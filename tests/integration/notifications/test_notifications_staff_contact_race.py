@@ -90,3 +90,24 @@ def test_a_notice_held_while_the_contact_arrives_is_sent_when_both_transactions_
         assert session.scalar(text("SELECT status FROM pending_staff_notice")) == "sent"
         assert session.scalar(text("SELECT count(*) FROM delivery WHERE recipient = 'dana@example.org'")) == 1
     engine.dispose()
+
+
+def test_a_client_told_to_send_if_match_reads_the_contact_and_its_etag_then_changes_it(notifications, agency) -> None:  # type: ignore[no-untyped-def]
+    from tests.conftest import make_token
+
+    api = notifications()
+    admin = make_token(agency, ("admin",))
+    assert api.request("PUT", "/v1/staff-contacts/cm-5", token=admin, json={"email": "dana@example.org"}).status_code \
+        == 201
+    again = api.request("PUT", "/v1/staff-contacts/cm-5", token=admin, json={"email": "dana@example.org"})
+    assert again.status_code == 428
+    read = api.get("/v1/staff-contacts/cm-5", token=admin)
+    assert read.status_code == 200 and read.json()["email"] == "dana@example.org"
+    changed = api.request("PUT", "/v1/staff-contacts/cm-5", token=admin, headers={"If-Match": read.headers["ETag"]},
+                          json={"email": "dana.new@example.org"})
+    assert changed.status_code == 200 and changed.headers["ETag"] != read.headers["ETag"]
+    assert api.get("/v1/staff-contacts/cm-5", token=admin).headers["ETag"] == changed.headers["ETag"]
+    # Another agency's admin, a case manager and an unknown id: nothing to read.
+    assert api.get("/v1/staff-contacts/cm-5", token=make_token(f"{agency}-other", ("admin",))).status_code == 404
+    assert api.get("/v1/staff-contacts/cm-5", token=make_token(agency, ("case_manager",))).status_code == 403
+    assert api.get("/v1/staff-contacts/nobody", token=admin).status_code == 404
