@@ -6,12 +6,13 @@ import logging
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, null, select, type_coerce, union_all
 from sqlalchemy.orm import Session
 
 from services.casework.domain.assignment import (
     AssignmentRecord,
     AssignmentStrategy,
+    CaseManager,
     ProgramNotServed,
     StaffLoad,
     UnknownStrategy,
@@ -21,7 +22,7 @@ from services.casework.domain.assignment import (
     staff_loads,
 )
 from services.casework.domain.lifecycle import OPEN_STATES, Actor, CaseState
-from services.casework.mapping import case_manager, store_case, terms_of, to_case
+from services.casework.mapping import store_case, terms_of, to_case
 from services.casework.models import AgencyConfig, CaseAssignment, CaseRecord, Staff
 from services.casework.settings import CaseworkSettings
 from services.casework.usecases.cases import emit_case_events
@@ -47,23 +48,34 @@ def strategy_for(session: Session, agency: str, settings: CaseworkSettings) -> A
 
 def candidate_loads(session: Session, agency: str, *, lock: bool, only_case_managers: bool) -> list[StaffLoad]:
     """Active staff with their open caseloads. `lock` takes the agency's staff rows FOR UPDATE so two
-    concurrent assignments (two replicas) cannot both fill the last free place."""
-    statement = select(Staff).where(Staff.agency_id == agency).order_by(Staff.id)
+    concurrent assignments (two replicas) cannot both fill the last free place: the loads are read after the
+    lock is held (a statement of their own), so they include what the lock waited for."""
+    statement = (select(Staff.id, Staff.agency_id, Staff.name, Staff.programs, Staff.active, Staff.caseload_cap,
+                        Staff.role)
+                 .where(Staff.agency_id == agency).order_by(Staff.id))
     if lock:
         statement = statement.with_for_update()
-    members = [m for m in session.scalars(statement) if not only_case_managers or m.role == "case_manager"]
-    counts = dict(session.execute(
-        select(CaseRecord.case_manager_id, func.count()).where(
-            CaseRecord.agency_id == agency, CaseRecord.state.in_([s.value for s in OPEN_STATES]),
-            CaseRecord.case_manager_id.is_not(None),
-        ).group_by(CaseRecord.case_manager_id)
-    ).tuples().all())
-    last = dict(session.execute(
-        select(CaseAssignment.case_manager_id, func.max(CaseAssignment.assigned_at))
-        .where(CaseAssignment.agency_id == agency).group_by(CaseAssignment.case_manager_id)
-    ).tuples().all())
-    managers = [case_manager(m) for m in members]
-    return staff_loads(managers, {k: int(v) for k, v in counts.items() if k}, last)
+    members = [m for m in session.execute(statement) if not only_case_managers or m.role == "case_manager"]
+    # The open caseloads and the last assignment of each, in one round trip.
+    open_counts = select(CaseRecord.case_manager_id.label("staff_id"), func.count().label("caseload"),
+                         # typed: the union's rows take the first select's types (SQLite's datetimes are text)
+                         type_coerce(null(), CaseAssignment.assigned_at.type).label("last_assigned_at")).where(
+        CaseRecord.agency_id == agency, CaseRecord.state.in_([s.value for s in OPEN_STATES]),
+        CaseRecord.case_manager_id.is_not(None),
+    ).group_by(CaseRecord.case_manager_id)
+    last_assigned = (select(CaseAssignment.case_manager_id, null(), func.max(CaseAssignment.assigned_at))
+                     .where(CaseAssignment.agency_id == agency).group_by(CaseAssignment.case_manager_id))
+    counts: dict[str, int] = {}
+    last: dict[str, datetime] = {}
+    for staff_id, caseload, last_at in session.execute(union_all(open_counts, last_assigned)):
+        if caseload is not None:
+            if staff_id:
+                counts[staff_id] = int(caseload)
+        else:
+            last[staff_id] = last_at
+    managers = [CaseManager(id=m.id, agency_id=m.agency_id, name=m.name, programs=frozenset(m.programs),
+                            active=m.active, caseload_cap=m.caseload_cap) for m in members]
+    return staff_loads(managers, counts, last)
 
 
 def _store_assignment(session: Session, record: AssignmentRecord) -> None:

@@ -44,6 +44,19 @@ def member_ids(session: Session, agency: str, person: Participant) -> list[str]:
     return [m.id for m in members(session, agency, person)]
 
 
+def _age(person: Participant) -> tuple[dt.datetime, str]:
+    return person.created_at, person.id
+
+
+def _first_member(session: Session, agency: str, person: Participant) -> Participant:
+    """The oldest record of `person`'s person (by creation, then id): the one whose id a link keeps."""
+    root = person_of(person)
+    first = session.scalar(select(Participant).where(
+        Participant.agency_id == agency, or_(Participant.id == root, Participant.person_id == root))
+        .order_by(Participant.created_at, Participant.id).limit(1))
+    return person if first is None else min(first, person, key=_age)
+
+
 def _open_link(session: Session, agency: str, participant_id: str) -> ParticipantLink | None:
     return session.scalar(select(ParticipantLink).where(
         ParticipantLink.agency_id == agency, ParticipantLink.participant_id == participant_id,
@@ -56,13 +69,15 @@ def link(session: Session, agency: str, person: Participant, other: Participant,
     (none when they already were one)."""
     if person.id == other.id:
         raise LinkRefused("a participant record cannot be linked to itself")
-    mine, theirs = members(session, agency, person), members(session, agency, other)
     if person_of(person) == person_of(other):
         return []
-    first_mine = min(mine, key=lambda p: (p.created_at, p.id))
-    first_theirs = min(theirs, key=lambda p: (p.created_at, p.id))
-    keep, moved = ((first_mine, theirs) if (first_mine.created_at, first_mine.id)
-                   <= (first_theirs.created_at, first_theirs.id) else (first_theirs, mine))
+    # Only the records that move are loaded: a person referred many times has many records, and the new case's
+    # record (alone) joins them; of the staying side only its oldest record is needed (one row).
+    first_mine, first_theirs = _first_member(session, agency, person), _first_member(session, agency, other)
+    if _age(first_mine) <= _age(first_theirs):
+        keep, moved = first_mine, members(session, agency, other)
+    else:
+        keep, moved = first_theirs, members(session, agency, person)
     root = keep.id
     made = []
     for record in moved:

@@ -66,17 +66,22 @@ class IntakeBase:
             if len(referral_id) <= 36 else None
         if row is None:
             raise NotFound("no such referral")
+        self._guard(call, row.id)
+        return row
+
+    def _guard(self, call: Call, referral_id: str) -> None:
+        """A sealed referral only for a records officer naming a legal basis (the opening audited), else 404."""
         try:
             basis = guard_read(self.db, self._roles(call), call.legal_basis, call.agency, referrals.SEALED_KIND,
-                               row.id)
+                               referral_id)
         except SealedRecord:
             raise NotFound("no such referral") from None
         except LegalBasisProblem as exc:
             raise (BadRequest if exc.status == 400 else Forbidden)(
                 exc.detail, slug="legal-basis-required" if exc.status == 400 else "forbidden") from None
         if basis is not None:
-            self.audit.record_now(call, "sealed_record.opened", "referral", row.id, detail={"legal_basis": basis})
-        return row
+            self.audit.record_now(call, "sealed_record.opened", "referral", referral_id,
+                                  detail={"legal_basis": basis})
 
     @staticmethod
     def _roles(call: Call) -> frozenset[str]:
@@ -86,7 +91,14 @@ class IntakeBase:
         """The legal basis under which a records officer's list shows sealed referrals too (None: it does not)."""
         return may_list_sealed(self._roles(call), call.legal_basis)
 
-    def _detail(self, row: Any, status: int = 200, *, include_sealed: bool = False) -> ApiResponse:
-        out = ReferralOut.model_validate(referrals.referral_document(self.db, row, include_sealed=include_sealed))
-        return ApiResponse(out, status=status, headers={"ETag": etag(row.id, row.version)})
+    def _detail(self, row: Any, status: int = 200, *, include_sealed: bool = False,
+                known: referrals.Known | None = None) -> ApiResponse:
+        """The referral as GET shows it; `known`: the parts this request already has (not read again)."""
+        document = referrals.referral_document(self.db, row, include_sealed=include_sealed, known=known)
+        return self._answer(row, document, status)
+
+    @staticmethod
+    def _answer(row: Any, document: dict[str, Any], status: int = 200) -> ApiResponse:
+        return ApiResponse(ReferralOut.model_validate(document), status=status,
+                           headers={"ETag": etag(row.id, row.version)})
 

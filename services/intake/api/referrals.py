@@ -56,8 +56,10 @@ class ReferralEndpoints(IntakeBase):
         created = submissions.submit_referral(self.db, call.agency, call.body, ruleset, call.actor,
                                     today=dt.date.today(), now=utcnow())
         self.audit.record(call, "referral.created", "referral", created.id, detail=_created_detail(created))
-        row = self._referral(call, created.id)
-        response = self._detail(row, status=201)
+        self._guard(call, created.id)  # as every read of a referral (a new id is never sealed)
+        # Answered from the rows just written, as GET would read them back.
+        row, document = referrals.new_referral_document(self.db, created)
+        response = self._answer(row, document, status=201)
         remember(self.db, call, "referrals.create", 201, response.body)
         try:
             self.db.commit()
@@ -167,8 +169,9 @@ class ReferralEndpoints(IntakeBase):
     def decide_referral(self, call: Call[DecisionIn], referral_id: str) -> ApiResponse:
         row = self._referral(call, referral_id, for_update=True)
         require_if_match(call, etag(row.id, row.version))
+        known = referrals.Known()  # what deciding reads (screenings, judgements) is not read again to answer
         decision = decisions.decide(self.db, self._emit, row, call.body, self._actor(call), today=dt.date.today(),
-                            now=utcnow())
+                                    now=utcnow(), known=known)
         detail: dict[str, Any] = {"program": decision.program, "reason_code": decision.reason_code}
         if decision.deferred_until:
             detail["deferred_until"] = decision.deferred_until.isoformat()
@@ -177,12 +180,15 @@ class ReferralEndpoints(IntakeBase):
             # A permission use of its own: the supervisor set the screening aside.
             self.audit.record(call, "referral.override", "referral", row.id,
                               detail={"program": decision.program, "reason_code": decision.reason_code})
+        # The answer is read in the deciding transaction (the row is locked: it is what commits), not in a
+        # second one after it.
+        response = self._detail(row, known=known)
         try:
             self.db.commit()
         except IntegrityError:
             self.db.rollback()
             raise PreconditionFailed("someone changed this referral at the same moment; read it again") from None
-        return self._detail(row)
+        return response
 
     @api("POST", "/v1/referrals/<referral_id>/judgements", roles=DECIDERS, body=JudgementIn, response=ReferralOut,
          status=201, headers=["If-Match"], errors=[409, 412], tags=["referrals"],

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections.abc import Sequence
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -16,10 +17,11 @@ from sqlalchemy.orm import Session
 from services.intake.domain import decisions as rules
 from services.intake.domain.decisions import Actor, Decision, DecisionKind, Disposition, ReferralStatus
 from services.intake.domain.referral import age_on
+from services.intake.domain.screening import Screening
 from services.intake.models import (
     ChargeRow,
     DecisionRow,
-    DefendantRow,
+    JudgementRow,
     ReferralRow,
 )
 from services.intake.schemas import (
@@ -28,7 +30,7 @@ from services.intake.schemas import (
     DeferIn,
 )
 from services.intake.usecases import review as queue
-from services.intake.usecases.referrals import get_referral, latest_screening
+from services.intake.usecases.referrals import Known, get_referral, person_and_history, screening_doc, screenings_of
 from services.intake.usecases.rulesets import current_ruleset, ruleset_for_screening
 from services.intake.usecases.same_person import same_person_referral_ids
 from shared.messaging import CloudEvent, Emit, new_event
@@ -54,10 +56,17 @@ def decide(
     *,
     today: dt.date,
     now: dt.datetime,
+    known: Known | None = None,
 ) -> Decision:
-    """Apply a decision to a locked referral row, record it, and publish accepted / declined."""
+    """Apply a decision to a locked referral row, record it, and publish accepted / declined. `known` collects
+    what was read on the way (the screenings, the judgements), for the answer."""
     status = ReferralStatus(row.status)
-    screening_row, screening = latest_screening(session, row.id)
+    screenings = screenings_of(session, row.id)
+    assert screenings, "every referral is screened when it is stored"
+    screening_row = screenings[-1]
+    screening = Screening.model_validate(screening_row.result)
+    if known is not None:
+        known.screenings = [screening_doc(s) for s in screenings]
     decision: Decision
     if isinstance(body, AcceptIn):
         ruleset = ruleset_for_screening(session, row.agency_id, screening.ruleset_version, screening.ruleset_hash)
@@ -89,8 +98,12 @@ def decide(
         assert decision.program is not None
         program = ruleset.program(decision.program)
         assert program is not None  # accept() checked it
+        judgements = queue.judgement_rows(session, row.id)
+        if known is not None:
+            known.judgements = [queue.judgement_doc(j) for j in judgements]
         emit(new_event(accepted_event(session, row, decision.program, program.min_months, program.max_months,
-                                      decision.decided_by, now), subject=row.id, tenantid=row.agency_id))
+                                      decision.decided_by, now, judgements=judgements),
+                       subject=row.id, tenantid=row.agency_id))
     elif decision.kind is DecisionKind.DECLINE:
         emit(new_event(ReferralDeclined(referral_id=row.id, case_number=row.case_number,
                                         reason=decision.reason_code or "", declined_at=now,
@@ -106,9 +119,9 @@ def decide(
 
 
 def accepted_event(session: Session, row: ReferralRow, program: str, min_months: int, max_months: int,
-                   decided_by: str, now: dt.datetime) -> ReferralAccepted:
-    person = session.get(DefendantRow, row.id)
-    assert person is not None
+                   decided_by: str, now: dt.datetime,
+                   judgements: Sequence[JudgementRow] | None = None) -> ReferralAccepted:
+    person, _ = person_and_history(session, row.id)  # the history too: the answer shows it
     demographics = Demographics(
         sex=person.sex, race=person.race, ethnicity=person.ethnicity,
         age_at_referral=age_on(person.date_of_birth, row.received_at.date()),
@@ -121,7 +134,7 @@ def accepted_event(session: Session, row: ReferralRow, program: str, min_months:
     return ReferralAccepted(
         referral_id=row.id, case_number=row.case_number, program=program, min_months=min_months,
         max_months=max_months, participant=participant, accepted_at=now, decided_by=decided_by,
-        same_person_referral_ids=same_person_referral_ids(session, row),
+        same_person_referral_ids=same_person_referral_ids(session, row, judgements),
     )
 
 

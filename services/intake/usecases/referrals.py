@@ -7,6 +7,8 @@ outbox), so the caller commits state, events and audit rows in one transaction.
 from __future__ import annotations
 
 import datetime as dt
+import json
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import insert, or_, select
@@ -30,7 +32,7 @@ from services.intake.models import (
 )
 from services.intake.usecases import review as queue
 from services.intake.usecases.reports import day_start
-from services.intake.usecases.submissions import eligible_column, screening_row_values
+from services.intake.usecases.submissions import Created, eligible_column, screening_row_values
 from shared.records import unsealed
 
 SEALED_KIND = "referral"  # the record class of a sealed referral in record_mark
@@ -67,6 +69,23 @@ def possible_duplicates(session: Session, row: ReferralRow, *, include_sealed: b
     return out
 
 
+def person_and_history(session: Session, referral_id: str) -> tuple[DefendantRow, HistoryRow]:
+    """The referral's defendant and criminal history rows (one each): from the session when it holds both,
+    else in one query."""
+    person = _held(session, DefendantRow, referral_id)
+    history = _held(session, HistoryRow, referral_id)
+    if person is None or history is None:
+        person, history = session.execute(
+            select(DefendantRow, HistoryRow).join(HistoryRow, HistoryRow.referral_id == DefendantRow.referral_id)
+            .where(DefendantRow.referral_id == referral_id)).tuples().one()
+    return person, history
+
+
+def _held(session: Session, model: Any, key: str) -> Any:
+    """The row if the session holds it already (no query), else None."""
+    return session.identity_map.get(session.identity_key(model, key))
+
+
 def rebuild_referral(session: Session, row: ReferralRow) -> Referral:
     """The domain referral from its stored parts (for a rescreen)."""
     person = session.get(DefendantRow, row.id)
@@ -96,39 +115,100 @@ def charge_dict(charge: ChargeRow) -> dict[str, Any]:
             "offense_date": charge.offense_date, "violent": charge.violent}
 
 
-def referral_document(session: Session, row: ReferralRow, *, include_sealed: bool = False) -> dict[str, Any]:
+@dataclass
+class Known:
+    """Parts of a referral the request already read or wrote in its session (None: `referral_document` reads
+    them), so an answer does not read again what the use case has in hand."""
+
+    defendant: dict[str, Any] | None = None
+    history: dict[str, Any] | None = None
+    charges: list[dict[str, Any]] | None = None
+    screenings: list[dict[str, Any]] | None = None  # screening documents, oldest first
+    decisions: list[dict[str, Any]] | None = None
+    judgements: list[dict[str, Any]] | None = None
+
+
+def referral_document(session: Session, row: ReferralRow, *, include_sealed: bool = False,
+                      known: Known | None = None) -> dict[str, Any]:
     """Everything GET /v1/referrals/<id> shows, as plain data for `ReferralOut`."""
-    person = session.get(DefendantRow, row.id)
-    history = session.get(HistoryRow, row.id)
-    assert person is not None and history is not None
-    charges = session.scalars(select(ChargeRow).where(ChargeRow.referral_id == row.id)
-                              .order_by(ChargeRow.position)).all()
-    screenings = session.scalars(select(ScreeningRow).where(ScreeningRow.referral_id == row.id)
-                                 .order_by(ScreeningRow.id)).all()
-    decisions = session.scalars(select(DecisionRow).where(DecisionRow.referral_id == row.id)
-                                .order_by(DecisionRow.id)).all()
-    screening_docs = [_screening_doc(s) for s in screenings]
+    known = known or Known()
+    defendant, history = known.defendant, known.history
+    if defendant is None or history is None:
+        person, stored = person_and_history(session, row.id)
+        defendant = defendant_dict(person) if defendant is None else defendant
+        if history is None:
+            history = {"convictions": stored.convictions, "prior_diversions": stored.prior_diversions,
+                       "pending_cases": stored.pending_cases}
+    charges = known.charges
+    if charges is None:
+        charges = [charge_dict(c) for c in session.scalars(select(ChargeRow).where(ChargeRow.referral_id == row.id)
+                                                           .order_by(ChargeRow.position))]
+    screening_docs = known.screenings
+    if screening_docs is None:
+        screening_docs = [screening_doc(s) for s in screenings_of(session, row.id)]
+    decisions = known.decisions
+    if decisions is None:
+        decisions = [decision_doc(d) for d in session.scalars(select(DecisionRow).where(
+            DecisionRow.referral_id == row.id).order_by(DecisionRow.id))]
+    judgements = known.judgements
+    if judgements is None:
+        judgements = [queue.judgement_doc(j) for j in queue.judgement_rows(session, row.id)]
     return {
         "id": row.id, "status": row.status, "version": row.version, "source": row.source,
         "case_number": row.case_number, "external_id": row.external_id, "received_at": row.received_at,
-        "received_by": row.received_by, "defendant": defendant_dict(person),
-        "charges": [charge_dict(c) for c in charges],
-        "history": {"convictions": history.convictions, "prior_diversions": history.prior_diversions,
-                    "pending_cases": history.pending_cases},
+        "received_by": row.received_by, "defendant": defendant,
+        "charges": charges,
+        "history": history,
         "screening": screening_docs[-1], "screenings": screening_docs,
         "program": row.program, "deferred_until": row.deferred_until,
-        "decisions": [
-            {"action": d.kind, "program": d.program, "reason_code": d.reason_code, "note": d.note,
-             "override": d.override, "deferred_until": d.deferred_until, "ruleset_version": d.ruleset_version,
-             "decided_by": d.decided_by, "decided_at": d.decided_at}
-            for d in decisions
-        ],
+        "decisions": decisions,
         "disposition": row.disposition, "disposition_reason": row.disposition_reason,
         "disposed_at": row.disposed_at, "case_id": row.case_id,
         "possible_duplicates": possible_duplicates(session, row, include_sealed=include_sealed),
         **review_state(row),
-        "judgements": queue.judgements_of(session, row.id),
+        "judgements": judgements,
     }
+
+
+def decision_doc(d: DecisionRow) -> dict[str, Any]:
+    return {"action": d.kind, "program": d.program, "reason_code": d.reason_code, "note": d.note,
+            "override": d.override, "deferred_until": d.deferred_until, "ruleset_version": d.ruleset_version,
+            "decided_by": d.decided_by, "decided_at": d.decided_at}
+
+
+def new_referral_document(session: Session, created: Created) -> tuple[ReferralRow, dict[str, Any]]:
+    """A referral just stored by this session, and its document, from the rows written (the same values
+    `referral_document` would read back) instead of reading them again: only the screening's id (the
+    database's) and the possible duplicates (other referrals) are read."""
+    stored = created.stored
+    assert stored is not None, "store_screened keeps the rows it wrote"
+    row = ReferralRow(**stored.referral)  # transient: never added to the session
+    screening_id = session.execute(select(ScreeningRow.id).where(ScreeningRow.referral_id == created.id)
+                                   .order_by(ScreeningRow.id)).scalars().one()
+    values = stored.screening
+    screening = {
+        "id": screening_id, "trigger": values["trigger"], "ruleset_version": values["ruleset_version"],
+        "ruleset_hash": values["ruleset_hash"], "screened_on": values["screened_on"],
+        "screened_at": values["screened_at"], "screened_by": values["screened_by"],
+        "recommendation": values["recommendation"],
+        # The JSON text stored, parsed as a read parses it (the column's own json.loads).
+        "programs": json.loads(values["result"]).get("programs", []),
+    }
+    person = stored.defendant
+    known = Known(
+        defendant={key: person[key] for key in _DEFENDANT_FIELDS},
+        history={"convictions": stored.history["convictions"],
+                 "prior_diversions": stored.history["prior_diversions"],
+                 "pending_cases": stored.history["pending_cases"]},
+        charges=[{key: c[key] for key in _CHARGE_FIELDS} for c in stored.charges],
+        screenings=[screening], decisions=[], judgements=[],
+    )
+    return row, referral_document(session, row, known=known)
+
+
+_DEFENDANT_FIELDS = ("first_name", "last_name", "date_of_birth", "sex", "race", "ethnicity", "phone", "email",
+                     "address", "preferred_language")
+_CHARGE_FIELDS = ("statute", "description", "offense_class", "offense_date", "violent")
 
 
 def review_state(row: ReferralRow) -> dict[str, Any]:
@@ -141,7 +221,7 @@ def review_state(row: ReferralRow) -> dict[str, Any]:
     }
 
 
-def _screening_doc(row: ScreeningRow) -> dict[str, Any]:
+def screening_doc(row: ScreeningRow) -> dict[str, Any]:
     return {
         "id": row.id, "trigger": row.trigger, "ruleset_version": row.ruleset_version,
         "ruleset_hash": row.ruleset_hash, "screened_on": row.screened_on, "screened_at": row.screened_at,
@@ -155,6 +235,12 @@ def latest_screening(session: Session, referral_id: str) -> tuple[ScreeningRow, 
                          .order_by(ScreeningRow.id.desc()).limit(1))
     assert row is not None, "every referral is screened when it is stored"
     return row, Screening.model_validate(row.result)
+
+
+def screenings_of(session: Session, referral_id: str) -> list[ScreeningRow]:
+    """Every screening of the referral, oldest first (the last is the current one)."""
+    return list(session.scalars(select(ScreeningRow).where(ScreeningRow.referral_id == referral_id)
+                                .order_by(ScreeningRow.id)))
 
 
 def rescreen(session: Session, row: ReferralRow, ruleset: Ruleset, actor: str, *, today: dt.date,

@@ -9,7 +9,7 @@ import datetime as dt
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from sqlalchemy import and_, insert, or_, select
+from sqlalchemy import and_, insert, literal, or_, select, union_all
 from sqlalchemy.orm import Session
 
 from services.intake.domain import decisions as rules
@@ -66,17 +66,19 @@ def after_decision(row: ReferralRow, decision: rules.Decision) -> None:
 
 def possible_duplicate_keys(session: Session, agency: str, person_keys: Iterable[str],
                             case_keys: Iterable[str]) -> tuple[set[str], set[str]]:
-    """Which of these person / case keys an earlier referral of the agency already has (one query)."""
+    """Which of these person / case keys an earlier referral of the agency already has (one query, a row per
+    key found: a person referred a thousand times is one row, not a thousand)."""
     persons, cases = set(person_keys), set(case_keys)
     if not persons and not cases:
         return set(), set()
-    rows = session.execute(
-        select(ReferralRow.person_key, ReferralRow.case_key).where(
-            ReferralRow.agency_id == agency,
-            or_(ReferralRow.person_key.in_(persons), ReferralRow.case_key.in_(cases)),
-        )
-    ).all()
-    return {r.person_key for r in rows} & persons, {r.case_key for r in rows} & cases
+    by_person = (select(literal("p").label("kind"), ReferralRow.person_key.label("key"))
+                 .where(ReferralRow.agency_id == agency, ReferralRow.person_key.in_(persons))
+                 .group_by(ReferralRow.person_key))
+    by_case = (select(literal("c").label("kind"), ReferralRow.case_key.label("key"))
+               .where(ReferralRow.agency_id == agency, ReferralRow.case_key.in_(cases))
+               .group_by(ReferralRow.case_key))
+    found = session.execute(union_all(by_person, by_case)).all()
+    return ({r.key for r in found if r.kind == "p"} & persons, {r.key for r in found if r.kind == "c"} & cases)
 
 
 def record_judgement(session: Session, row: ReferralRow, body: Any, actor: Actor, *, today: dt.date,
@@ -114,11 +116,15 @@ def record_judgement(session: Session, row: ReferralRow, body: Any, actor: Actor
     return judgement
 
 
-def judgements_of(session: Session, referral_id: str) -> list[dict[str, Any]]:
-    rows = session.scalars(select(JudgementRow).where(JudgementRow.referral_id == referral_id)
-                           .order_by(JudgementRow.id)).all()
-    return [{"kind": j.kind, "program": j.program, "outcome": j.outcome, "reason": j.reason,
-             "screening_id": j.screening_id, "judged_by": j.judged_by, "judged_at": j.judged_at} for j in rows]
+def judgement_rows(session: Session, referral_id: str) -> list[JudgementRow]:
+    """The referral's judgements, in order."""
+    return list(session.scalars(select(JudgementRow).where(JudgementRow.referral_id == referral_id)
+                                .order_by(JudgementRow.id)))
+
+
+def judgement_doc(j: JudgementRow) -> dict[str, Any]:
+    return {"kind": j.kind, "program": j.program, "outcome": j.outcome, "reason": j.reason,
+            "screening_id": j.screening_id, "judged_by": j.judged_by, "judged_at": j.judged_at}
 
 
 def return_due(session: Session, emit: Emit, ruleset_for: Callable[[str], Ruleset], *, today: dt.date,

@@ -66,9 +66,21 @@ def eligible_column(screening: Screening) -> str:
 
 
 @dataclass(frozen=True)
+class StoredRows:
+    """The rows `store_screened` wrote for one referral (its screening's id is the database's)."""
+
+    referral: dict[str, Any]
+    defendant: dict[str, Any]
+    charges: list[dict[str, Any]]
+    history: dict[str, Any]
+    screening: dict[str, Any]
+
+
+@dataclass(frozen=True)
 class Created:
     id: str
     screening: Screening
+    stored: StoredRows | None = None
 
 
 @dataclass(frozen=True)
@@ -154,13 +166,14 @@ def store_screened(session: Session, agency: str, items: Sequence[Screened], act
             "address": person.address.model_dump(mode="json") if person.address else None,
             "preferred_language": person.preferred_language,
         })
-        charges.extend(
+        charged = [
             {
                 "referral_id": referral_id, "position": i, "statute": c.statute, "description": c.description,
                 "offense_class": c.offense_class.value, "offense_date": c.offense_date, "violent": c.violent,
             }
             for i, c in enumerate(submission.charges)
-        )
+        ]
+        charges.extend(charged)
         history = submission.history
         histories.append({
             "referral_id": referral_id,
@@ -169,7 +182,8 @@ def store_screened(session: Session, agency: str, items: Sequence[Screened], act
             "pending_cases": history.pending_cases,
         })
         screenings.append(screening_row_values(referral_id, agency, result, "submitted", actor, now, raw=True))
-        created.append(Created(referral_id, result))
+        created.append(Created(referral_id, result, StoredRows(referrals[-1], defendants[-1], charged,
+                                                               histories[-1], screenings[-1])))
     if referrals:
         # One INSERT per table (shared.bulk), every row with the same keys: through the ORM's bulk path, rows
         # with and without an optional value (an email, an external_id) split into one INSERT per key set.
