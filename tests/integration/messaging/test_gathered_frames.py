@@ -10,9 +10,9 @@ import uuid
 
 import eventlet
 from amqp import Message
-from conftest import AMQP
 from kombu import Connection
 
+from conftest import AMQP
 from shared.messaging.frames import gathered
 
 
