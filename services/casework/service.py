@@ -42,7 +42,7 @@ from services.casework.usecases import assignment, consent_events, disclosures, 
 from services.casework.usecases.common import Missing, utcnow
 from shared.auth import Identity
 from shared.db import Database
-from shared.extensions import AuditLog, Auditor, ContextData, OwnSettings, settings_timer
+from shared.extensions import Auditor, ContextData, OwnSettings, settings_timer
 from shared.http import register_problem
 from shared.messaging import Outbox, reliable_handler
 from shared.messaging.catalog import (
@@ -127,8 +127,7 @@ class CaseworkService(StaffEndpoints, CaseEndpoints, PlanEndpoints, ConditionEnd
         case = events.open_case_from_referral(self.db, self._emit, event, self.settings)
         linked = events.link_same_person(self.db, event, case)
         if linked:  # intake's duplicate detection matched an earlier case's person (ADR 0071)
-            # On the handler's own session: in a batch it is the batch's, which the Auditor's is not.
-            AuditLog(self.name, lambda: self.db).record_as(
+            self.audit.record_as(
                 Identity(sub="service:casework", agency=event.tenantid, roles=frozenset({"case_manager"})),
                 "participant.linked", "participant", case.participant_id,
                 detail={"person_id": linked[0].person_id, "source": "duplicate_detection",

@@ -20,7 +20,7 @@ from services.intake.usecases import replay as what_if
 from services.intake.usecases import review as queue
 from shared.auth import Identity
 from shared.db import Database
-from shared.extensions import AuditLog, Auditor, ContextData, OwnSettings, settings_timer
+from shared.extensions import Auditor, ContextData, OwnSettings, settings_timer
 from shared.http.problems import register_problem
 from shared.messaging import CloudEvent, Outbox, reliable_handler
 from shared.messaging.catalog import (
@@ -182,9 +182,7 @@ class IntakeService(RulesetEndpoints, ReferralEndpoints, ReportEndpoints, Sealin
                               {"request_id": entry.request_id, "pack_version": entry.pack_version})
 
     def _event_audit(self, event: CloudEvent, action: str, referral_id: str, detail: dict[str, Any]) -> None:
-        # On the handler's own session: in a batch it is the batch's, which the Auditor's is not (that one is
-        # closed without a commit, and the row with it, after taking a connection of its own).
-        AuditLog(self.name, lambda: self.db).record_as(
+        self.audit.record_as(
             _event_identity(self.event_context, event.tenantid), action, "referral", referral_id,
             request_id=self.event_context.get("request_id"), detail={**detail, "event_id": event.id})
 

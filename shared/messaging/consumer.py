@@ -585,16 +585,21 @@ class ReliableEventHandler(Consumer):  # type: ignore[misc]  # nameko's Consumer
 
         nameko 2.14 (pinned) has no public way to run a worker inline with a given session, so this
         follows `ServiceContainer._run_worker`: inject, set up, call, signal the result, tear down.
-        The worker's own `Database` session is swapped for the batch's before the handler runs; the
-        unused one is closed at teardown as usual.
+        The worker's own `Database` session is swapped for the batch's before the handler runs, both where
+        the service reads it (`self.db`) and where the other providers find it (`Database.sessions`: the
+        `Auditor` writes its rows there), so everything the handler writes joins the batch's transaction.
+        The unused one is put back before teardown, which closes it as usual.
         """
-        assert self.database is not None
+        database = self.database
+        assert database is not None
         container = self.container
         context = self._context_of(event, message)
         span = self._process_span(event, context)
         worker_ctx = WorkerContext(container, container.service_cls(), self, (event,), {}, data=context)
         container._inject_dependencies(worker_ctx)
-        setattr(worker_ctx.service, self.database.attr_name, session)
+        own = database.sessions.get(worker_ctx)
+        database.sessions[worker_ctx] = session
+        setattr(worker_ctx.service, database.attr_name, session)
         container._worker_setup(worker_ctx)
         error: BaseException | None = None
         exc_info: Any = None
@@ -605,6 +610,10 @@ class ReliableEventHandler(Consumer):  # type: ignore[misc]  # nameko's Consumer
         try:
             container._worker_result(worker_ctx, None, exc_info)
         finally:
+            if own is not None:
+                database.sessions[worker_ctx] = own  # teardown closes the unused one, not the batch's
+            else:
+                database.sessions.pop(worker_ctx, None)
             container._worker_teardown(worker_ctx)
             tracing.end_span(span, error)
         return error
