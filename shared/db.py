@@ -16,6 +16,7 @@ from weakref import WeakKeyDictionary
 from nameko.containers import WorkerContext
 from nameko.extensions import DependencyProvider
 from sqlalchemy import create_engine, event, text
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import Session, sessionmaker
@@ -114,6 +115,14 @@ def _ping_when_idle(engine: Engine) -> None:
                 cursor.close()
         except Exception as exc:  # any failure of the ping means: take another connection
             raise DisconnectionError(f"ping failed: {type(exc).__name__}") from exc
+
+
+def insert_for(bind: Any) -> Any:
+    """The dialect's INSERT, which has `on_conflict_do_nothing`: PostgreSQL's, or SQLite's for the embedded
+    default. `bind` is an engine, a connection or a session."""
+    if isinstance(bind, Session):
+        bind = bind.get_bind()
+    return postgresql.insert if bind.dialect.name == "postgresql" else sqlite.insert
 
 
 @contextmanager

@@ -54,13 +54,11 @@ from nameko.exceptions import ContainerBeingKilled
 from nameko.messaging import Consumer, QueueConsumer
 from sqlalchemy import event as sa_event
 from sqlalchemy import insert, select
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session
 
 from shared import tracing
-from shared.db import database_reachable
+from shared.db import database_reachable, insert_for
 from shared.messaging.catalog import EventData, EventSpec, spec_for_model
 from shared.messaging.envelope import CloudEvent, InvalidEvent, parse_event
 from shared.messaging.frames import gathered
@@ -107,13 +105,6 @@ ERROR_HEADERS = (
     "x-diversion-original-exchange",
     "x-diversion-original-routing-key",
 )
-
-
-def _insert_for(engine: Any) -> Any:
-    """The dialect's INSERT (with ON CONFLICT): PostgreSQL's, or SQLite's for the embedded default."""
-    if engine.dialect.name == "postgresql":
-        return postgresql_insert
-    return sqlite_insert
 
 
 def _connection_of(message: Any) -> Any:
@@ -575,7 +566,7 @@ class ReliableEventHandler(Consumer):  # type: ignore[misc]  # nameko's Consumer
         inbox = TABLES.inbox
         now = datetime.now(UTC)
         rows = [{**self._inbox_key(event), "event_type": event.type, "handled_at": now} for event in events]
-        statement = _insert_for(self.engine)(inbox).on_conflict_do_nothing().returning(inbox.c.source,
+        statement = insert_for(self.engine)(inbox).on_conflict_do_nothing().returning(inbox.c.source,
                                                                                          inbox.c.event_id)
         inserted = session.execute(statement, rows).all()  # one multi-row INSERT (SQLAlchemy's insertmanyvalues)
         return {(row.source, row.event_id) for row in inserted}

@@ -7,7 +7,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from services.casework.domain.lifecycle import OPEN_STATES, CaseState
@@ -26,6 +25,7 @@ from services.casework.models import CaseRecord, ContactRecord, SupervisionAlert
 from services.casework.settings import CaseworkSettings
 from services.casework.usecases.common import SOURCE
 from services.casework.usecases.staff import staff_subject
+from shared.db import insert_for
 from shared.messaging import Emit
 from shared.messaging.catalog import CaseContactOverdue, CaseEndApproaching, CheckinOverdue, EventData
 from shared.messaging.envelope import new_event
@@ -33,9 +33,8 @@ from shared.messaging.envelope import new_event
 
 def _insert_ignoring_duplicate(session: Session, values: dict[str, Any]) -> bool:
     """Claim a dedup key; False when another sweep (or replica) already holds it."""
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    statement = insert(SupervisionAlert).values(**values).on_conflict_do_nothing(index_elements=["dedup_key"])
+    statement = (insert_for(session)(SupervisionAlert).values(**values)
+                 .on_conflict_do_nothing(index_elements=["dedup_key"]))
     return bool(session.execute(statement).rowcount)  # type: ignore[attr-defined]  # an INSERT executes to a CursorResult, which has rowcount; the stubs say Result
 
 

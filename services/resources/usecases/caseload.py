@@ -15,6 +15,7 @@ from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
 from services.resources.models import CaseloadEntry, ServiceReferral
+from shared.db import insert_for
 from shared.extensions import AuditLog
 from shared.http import Call
 from shared.http.problems import Forbidden, UnprocessableContent
@@ -28,26 +29,33 @@ def _entry(session: Session, agency: str, case_id: str, *, lock: bool = False) -
     return session.scalar(statement.with_for_update() if lock else statement)
 
 
+def _claimed_entry(session: Session, agency: str, case_id: str, now: dt.datetime) -> CaseloadEntry:
+    """The case's row, created if new, locked until the transaction ends.
+
+    `case.opened` and `case.assigned` of one case arrive together on two consumers: a SELECT ... FOR UPDATE
+    locks nothing while the row does not exist, so both inserted and one batch failed on the key. An
+    INSERT ... ON CONFLICT DO NOTHING waits for the other transaction's row instead, then the SELECT locks it.
+    """
+    session.execute(insert_for(session)(CaseloadEntry)
+                    .values(agency_id=agency, case_id=case_id, updated_at=now).on_conflict_do_nothing())
+    entry = _entry(session, agency, case_id, lock=True)
+    assert entry is not None  # inserted above, or by the transaction the INSERT waited for
+    return entry
+
+
 def case_opened(session: Session, agency: str, case_id: str, participant_id: str | None, now: dt.datetime) -> None:
     """`case.opened`: the case and its participant (an assignment seen first keeps its case manager)."""
-    entry = _entry(session, agency, case_id, lock=True)
-    if entry is None:
-        session.add(CaseloadEntry(agency_id=agency, case_id=case_id, participant_id=participant_id,
-                                  updated_at=now))
-    else:
-        entry.participant_id = participant_id or entry.participant_id
-        entry.updated_at = now
+    entry = _claimed_entry(session, agency, case_id, now)
+    entry.participant_id = participant_id or entry.participant_id
+    entry.updated_at = now
     session.flush()
 
 
 def case_assigned(session: Session, agency: str, case_id: str, case_manager: str | None,
                   assigned_at: dt.datetime, now: dt.datetime) -> None:
     """`case.assigned`: the case's manager now; an older assignment arriving late changes nothing."""
-    entry = _entry(session, agency, case_id, lock=True)
-    if entry is None:
-        session.add(CaseloadEntry(agency_id=agency, case_id=case_id, case_manager=case_manager or None,
-                                  assigned_at=assigned_at, updated_at=now))
-    elif entry.assigned_at is None or assigned_at >= entry.assigned_at:
+    entry = _claimed_entry(session, agency, case_id, now)
+    if entry.assigned_at is None or assigned_at >= entry.assigned_at:
         entry.case_manager, entry.assigned_at, entry.updated_at = case_manager or None, assigned_at, now
     session.flush()
 
