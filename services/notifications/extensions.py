@@ -51,6 +51,11 @@ _STOP = object()
 RECORD_BATCH = 500
 PASS_SECONDS = 20.0
 WAKE_COALESCE_SECONDS = 0.05  # one pass yields after this long, so shutdown and the timer stay responsive
+# While sends are in flight, a claim waits (at most this long) for a quarter of the pool to be free: a claim
+# is five statements and a commit whatever it takes, and claiming each slot as it frees made them ~5 rows.
+CLAIM_GATHER_SECONDS = 0.02
+# Likewise the recorder, while more outcomes are on their way, lets them gather this long into one transaction.
+RECORD_GATHER_SECONDS = 0.01
 
 
 _WAKE_KEY = "notifications_wake_after_commit"
@@ -235,11 +240,17 @@ class NotificationRuntime(DependencyProvider):
         started = 0
         deadline = time.monotonic() + PASS_SECONDS
         lease = timedelta(seconds=self.own.lease_seconds)
+        gather = max(1, min(self.own.dispatch_batch, self.own.dispatch_concurrency // 4))
+        waiting_since: float | None = None
         while self.running and time.monotonic() < deadline:
             free = self.pool.free()
-            if free <= 0:
-                eventlet.sleep(0.005)
-                continue
+            if free < gather and self.pool.running():
+                now = time.monotonic()
+                waiting_since = waiting_since or now
+                if free <= 0 or now - waiting_since < CLAIM_GATHER_SECONDS:
+                    eventlet.sleep(0.005)
+                    continue
+            waiting_since = None
             if not self.joined:
                 break  # the heartbeat thread joins (the database was unreachable at start)
             with Session(self.engine, expire_on_commit=False) as session:
@@ -294,6 +305,8 @@ class NotificationRuntime(DependencyProvider):
                 stopping = True
             else:
                 batch.append(first)
+                if self.pool.running() and self.outcomes.qsize() < RECORD_BATCH // 10:
+                    eventlet.sleep(RECORD_GATHER_SECONDS)
             while len(batch) < RECORD_BATCH:
                 try:
                     item = self.outcomes.get_nowait()

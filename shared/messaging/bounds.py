@@ -172,6 +172,20 @@ class DropReport:
     def total(self) -> int:
         return sum(self.counts.values())
 
+    def count(self, queue: str, reason: str, exchange: str | None) -> None:
+        """One dropped message, dead-lettered from `queue` (published to `exchange`) for `reason`."""
+        self.counts[(queue, reason)] += 1
+        feed, agency = _FEED_QUEUE.match(queue), _FEED_EXCHANGE.match(exchange or "")
+        if feed and agency:
+            self.feeds.setdefault(agency["agency"], Counter())[(feed["org"], reason)] += 1
+
+    def absorb(self, other: DropReport) -> None:
+        """Add `other`'s counts to these and empty it."""
+        self.counts.update(other.counts)
+        for agency, counts in other.feeds.items():
+            self.feeds.setdefault(agency, Counter()).update(counts)
+        other.counts, other.feeds = Counter(), {}
+
 
 def origin(headers: dict[str, Any] | None) -> tuple[str, str, str | None]:
     """(source queue, reason, exchange published to) of a dead-lettered message, from `x-death` (the most
@@ -189,6 +203,43 @@ def _text(value: Any) -> str | None:
     return value.decode() if isinstance(value, bytes) else (str(value) if value is not None else None)
 
 
+DRAIN_WINDOW = 500  # messages the broker sends ahead of an acknowledgement; audited and acknowledged together
+
+
+def _take(connection: Any, channel: Any, queue: str, wanted: int, report: DropReport, engine: Any) -> None:
+    """Count `wanted` messages of `queue` into `report`, streamed a window at a time (a `basic_get` per message
+    made the drain after an overload one round trip per drop). Each window's partner-feed drops are audited
+    before its messages are acknowledged: a failed write leaves them, and the rest, for the next round."""
+    window = DropReport(report.service)
+    last: list[int] = []
+
+    def counted(message: Any) -> None:
+        if report.total() + window.total() >= wanted:
+            return  # past what this round takes: not acknowledged, so it is requeued when the channel closes
+        last[:] = [message.delivery_tag]
+        window.count(*origin(message.properties.get("application_headers")))
+
+    def settle() -> None:
+        if not last:
+            return
+        if engine is not None and window.feeds:
+            audit_feed_drops(engine, window)
+        channel.basic_ack(last.pop(), multiple=True)
+        report.absorb(window)
+
+    channel.basic_qos(0, min(wanted, DRAIN_WINDOW), False)
+    tag = channel.basic_consume(queue, no_ack=False, callback=counted)
+    try:
+        while report.total() + window.total() < wanted:
+            if window.total() >= DRAIN_WINDOW:
+                settle()  # the broker sends the next window once this one is acknowledged
+            connection.drain_events(timeout=2)  # a peer draining the same queue took the rest: the timeout ends it
+    except TimeoutError:
+        pass
+    settle()
+    channel.basic_cancel(tag)
+
+
 def drain_dropped(amqp_uri: str, service: str, engine: Any = None, limit: int = 10_000) -> DropReport:
     """Count and discard what the bounds dropped for `service` (at most `limit` messages a round).
 
@@ -198,33 +249,23 @@ def drain_dropped(amqp_uri: str, service: str, engine: Any = None, limit: int = 
     from shared.messaging.metrics import count_dropped
 
     report = DropReport(service)
-    with Connection(amqp_uri, connect_timeout=5) as connection:
-        channel = connection.channel()
-        try:
-            channel.queue_declare(dropped_name(service), passive=True)
-        except NotFound:
-            return report  # nothing was ever bounded here
-        last_tag = None
-        while report.total() < limit:
-            message = channel.basic_get(dropped_name(service), no_ack=False)
-            if message is None:
-                break
-            last_tag = message.delivery_tag
-            queue, reason, exchange = origin(message.properties.get("application_headers"))
-            report.counts[(queue, reason)] += 1
-            feed, agency = _FEED_QUEUE.match(queue), _FEED_EXCHANGE.match(exchange or "")
-            if feed and agency:
-                report.feeds.setdefault(agency["agency"], Counter())[(feed["org"], reason)] += 1
-        if last_tag is None:
-            return report
-        if engine is not None and report.feeds:
-            audit_feed_drops(engine, report)
-        channel.basic_ack(last_tag, multiple=True)
-        channel.close()
-    for (queue, reason), count in report.counts.items():
-        count_dropped(service, queue, reason, count)
-    log.info("bounds dropped %s message(s) for %s: %s", report.total(), service,
-             ", ".join(f"{q} {r} {n}" for (q, r), n in sorted(report.counts.items())))
+    try:
+        with Connection(amqp_uri, connect_timeout=5) as connection:
+            channel = connection.channel()
+            try:
+                _name, waiting, _consumers = channel.queue_declare(dropped_name(service), passive=True)
+            except NotFound:
+                return report  # nothing was ever bounded here
+            wanted = min(waiting, limit)  # what is there now: messages dropped meanwhile wait for the next round
+            if wanted:
+                _take(connection, channel, dropped_name(service), wanted, report, engine)
+            channel.close()
+    finally:  # what was acknowledged is counted, even if a later window's audit write failed
+        for (queue, reason), count in report.counts.items():
+            count_dropped(service, queue, reason, count)
+        if report.total():
+            log.info("bounds dropped %s message(s) for %s: %s", report.total(), service,
+                     ", ".join(f"{q} {r} {n}" for (q, r), n in sorted(report.counts.items())))
     return report
 
 

@@ -12,12 +12,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Collection, Sequence
-from typing import TYPE_CHECKING, Literal
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal
 
-from sqlalchemy import Table, select
 from sqlalchemy.orm import Session
 
-from services.notifications.models import Delivery
 from shared.messaging.catalog import NotificationsDisclosureRecorded, spec_for
 from shared.messaging.envelope import new_event
 from shared.messaging.outbox import record as record_event
@@ -25,7 +24,6 @@ from shared.messaging.outbox import record as record_event
 if TYPE_CHECKING:  # dispatch calls this module
     from services.notifications.usecases.dispatch import Outcome
 
-_delivery: Table = Delivery.__table__  # type: ignore[assignment]
 PARTNER_TYPES = frozenset(spec_for("resources", name).type for name in (
     "service_referral.requested", "service_referral.status_changed", "service_referral.escalated"))
 CHANNELS = frozenset({"webhook", "amqp", "email", "sms"})
@@ -41,31 +39,48 @@ def _referral_of(body: str) -> str | None:
         return None
 
 
+@dataclass(frozen=True)
+class Disclosure:
+    """What a partner delivery discloses, taken from its row when it was claimed (so recording the outcome
+    reads nothing again)."""
+
+    referral_id: str | None
+    org_id: str | None
+    channel: str
+    purpose: str
+    consent_id: str | None
+    categories: tuple[str, ...]
+
+
+def disclosure_of(row: Any) -> Disclosure | None:
+    """A claimed delivery row's disclosure, if it names someone (a partner event with categories)."""
+    if row.trigger_event_type not in PARTNER_TYPES or row.purpose != "partner_event" or not row.disclosure_categories:
+        return None
+    return Disclosure(referral_id=_referral_of(row.body), org_id=row.org_id,
+                      channel=row.channel if row.channel in CHANNELS else "webhook",
+                      purpose=row.disclosure_purpose or "service_referral", consent_id=row.consent_id,
+                      categories=tuple(sorted(row.disclosure_categories)))
+
+
 def record_partner_disclosures(session: Session, outcomes: Sequence[Outcome], delivered: Collection[str]) -> int:
     """In the outcomes' transaction: one `disclosure.recorded` per disclosing delivery delivered or withheld."""
-    wanted: dict[str, tuple[Outcome, Literal["disclosed", "withheld"]]] = {}
+    recorded = 0
     for o in outcomes:
-        if o.job.trigger_event_type not in PARTNER_TYPES:
+        disclosure = o.job.disclosure
+        if disclosure is None:
             continue
         if o.job.delivery_id in delivered:
-            wanted[o.job.delivery_id] = (o, "disclosed")
+            outcome: Literal["disclosed", "withheld"] = "disclosed"
         elif o.job.message is None:
-            wanted[o.job.delivery_id] = (o, "withheld")
-    if not wanted:
-        return 0
-    rows = session.execute(select(_delivery.c.id, _delivery.c.channel, _delivery.c.org_id, _delivery.c.purpose,
-                                  _delivery.c.body, _delivery.c.consent_id, _delivery.c.disclosure_categories,
-                                  _delivery.c.disclosure_purpose).where(_delivery.c.id.in_(list(wanted)))).all()
-    rows = [r for r in rows if r.purpose == "partner_event" and r.disclosure_categories]  # names someone
-    for row in rows:
-        o, outcome = wanted[row.id]
-        referral_id, consent_id = _referral_of(row.body), row.consent_id
-        channel = row.channel if row.channel in CHANNELS else "webhook"
+            outcome = "withheld"
+        else:
+            continue  # not sent yet (a retry) or failed: nothing left the service
         data = NotificationsDisclosureRecorded(
-            service_referral_id=referral_id, recipient_org_id=row.org_id, channel=channel,
-            purpose=row.disclosure_purpose or "service_referral", consent_id=consent_id, outcome=outcome,
-            categories=sorted(row.disclosure_categories or []),
+            service_referral_id=disclosure.referral_id, recipient_org_id=disclosure.org_id,
+            channel=disclosure.channel, purpose=disclosure.purpose, consent_id=disclosure.consent_id,
+            outcome=outcome, categories=list(disclosure.categories),
             reason=(o.job.cancel_reason or "withheld")[:300] if outcome == "withheld" else None, occurred_at=o.at)
-        record_event(session, new_event(data, subject=referral_id or row.id, tenantid=o.job.agency),
-                     service="notifications")
-    return len(rows)
+        record_event(session, new_event(data, subject=disclosure.referral_id or o.job.delivery_id,
+                                        tenantid=o.job.agency), service="notifications")
+        recorded += 1
+    return recorded

@@ -29,7 +29,7 @@ from services.notifications.models import (
     Subscription,
 )
 from services.notifications.usecases import consents as consent_copy
-from services.notifications.usecases.disclosures import record_partner_disclosures
+from services.notifications.usecases.disclosures import Disclosure, disclosure_of, record_partner_disclosures
 from shared.messaging.catalog import DeliveryFailed
 from shared.messaging.envelope import new_event
 from shared.messaging.outbox import record as record_event
@@ -56,6 +56,7 @@ class Job:
     cancel_reason: str | None = None
     withheld: bool = False  # no consent covered it when it was to be sent (ADR 0070): status `withheld`
     retaken: bool = False  # claimed again after a lease ran out: the last try may have gone out unrecorded
+    disclosure: Disclosure | None = None  # what it discloses of a participant, for the accounting (ADR 0071)
 
 
 def _claimable(now: datetime) -> Any:
@@ -122,6 +123,7 @@ def claim_deliveries(session: Session, now: datetime, lease: timedelta, limit: i
             round_attempt=row.round_attempts, subscription_id=row.subscription_id,
             trigger_event_id=row.trigger_event_id, trigger_event_type=row.trigger_event_type,
             message=message, cancel_reason=reason, withheld=withheld is not None, retaken=row.id in retaken,
+            disclosure=disclosure_of(row),
         ))
     return jobs
 

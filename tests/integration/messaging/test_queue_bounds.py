@@ -85,6 +85,22 @@ def test_an_unrouted_queue_over_its_length_drops_the_oldest_and_the_drain_counts
     assert (sample.labels, sample.value) == ({"queue": unrouted_name(service), "reason": "maxlen"}, 2)
 
 
+def test_a_drain_streams_a_large_backlog_and_leaves_what_is_past_its_limit(service: str) -> None:
+    """More drops than the prefetch window: one round counts them all; a round's limit leaves the rest queued."""
+    with Connection(AMQP) as connection:
+        declare_publisher_topology(connection, service, Bounds(
+            unrouted=Bound(1, HOUR), dlq=Bound(1000, HOUR), partner_feed=Bound(1000, HOUR), dropped=Bound(5000, HOUR)))
+    _publish(Exchange(unrouted_name(service), type="fanout"), [f"event-{n}" for n in range(1601)])
+    wait_for(lambda: _depth(dropped_name(service)) == 1600, 20, "1,600 messages dead-lettered", every=0.1)
+
+    first = drain_dropped(AMQP, service, limit=1100)
+    assert first.counts == Counter({(unrouted_name(service), "maxlen"): 1100})
+    assert _depth(dropped_name(service)) == 500  # past the limit: requeued, not lost and not acknowledged
+    rest = drain_dropped(AMQP, service)
+    assert rest.counts == Counter({(unrouted_name(service), "maxlen"): 500})
+    assert _depth(dropped_name(service)) == 0
+
+
 def test_a_message_past_its_age_is_counted_as_expired(service: str) -> None:
     settings = CommonSettings(unrouted_max_age_seconds=0.05)
     with Connection(AMQP) as connection:
