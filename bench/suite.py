@@ -10,7 +10,8 @@ Measured, from the accept request to the email's arrival at the catcher (one clo
 4. the low rate again with the casework process killed with SIGKILL every 10 s and started again at once:
    0 lost, 0 duplicated, and what the kills cost in latency.
 Lost: an accepted referral without exactly one case or without its email; duplicated: a second case for a
-referral or a second email for a case.
+referral or a second email for a case. Each referral is a new person, except a share (BENCH_SUITE_REPEAT_SHARE,
+5 %) who was referred before: duplicate detection and the person link are exercised as in a real caseload.
 
 Isolation: a RabbitMQ node of its own (bench/notifications.py's, on free ports), PostgreSQL databases of
 its own (`diversion_bench_suite_*`, dropped at the end), its own ports and mail catcher (its own process).
@@ -24,6 +25,7 @@ from __future__ import annotations
 
 import os
 import queue
+import random
 import shutil
 import signal
 import smtplib
@@ -234,12 +236,36 @@ class Phase:
     load: tuple[float, float] = (0.0, 0.0)
 
 
+FIRST_NAMES = ["Jordan", "Avery", "Riley", "Taylor", "Morgan", "Casey", "Jamie", "Quinn", "Rowan", "Skyler",
+               "Dana", "Emerson", "Hayden", "Kendall", "Logan", "Parker", "Reese", "Sawyer", "Teagan", "Drew"]
+LAST_NAMES = ["Bench", "Walker", "Hughes", "Price", "Bennett", "Foster", "Graham", "Hayes", "Jenkins", "Kelly",
+              "Long", "Myers", "Perry", "Russell", "Sanders", "Stone", "Turner", "Ward", "Warren", "Wells"]
+# Share of referrals whose defendant was referred before (intake's duplicate detection, casework's person link).
+REPEAT_SHARE = float(os.environ.get("BENCH_SUITE_REPEAT_SHARE", "0.05"))
+_people = random.Random(19)  # the same people every run
+_people_lock = threading.Lock()
+_referred: list[dict[str, str]] = []
+
+
+def _defendant() -> dict[str, str]:
+    """A defendant of the young-adult program's ages: a new person, or (REPEAT_SHARE) one referred before."""
+    with _people_lock:
+        if _referred and _people.random() < REPEAT_SHARE:
+            return dict(_people.choice(_referred[-200:]))
+        n = len(_referred)
+        born = date.today() - timedelta(days=_people.randint(19 * 366, 24 * 365))
+        person = {"first_name": _people.choice(FIRST_NAMES), "last_name": f"{_people.choice(LAST_NAMES)}-{n:05d}",
+                  "date_of_birth": born.isoformat(), "phone": f"+1314555{n % 10000:04d}",
+                  "email": f"person{n}@example.org"}
+        _referred.append(person)
+        return dict(person)
+
+
 def referral_body() -> dict[str, Any]:
     today = date.today()
     return {
         "source": "police", "case_number": f"BENCH-{uuid.uuid4().hex[:10].upper()}",
-        "defendant": {"first_name": "Jordan", "last_name": "Bench", "date_of_birth": "2003-04-05",
-                      "phone": "+13145550100", "email": "jordan@example.org"},
+        "defendant": _defendant(),
         "charges": [{"statute": "570.030", "description": "Stealing", "offense_class": "felony_d",
                      "offense_date": (today - timedelta(days=30)).isoformat(), "violent": None}],
         "history": {"convictions": [], "prior_diversions": [], "pending_cases": 0},
