@@ -30,7 +30,15 @@ from services.intake.schemas import (
     DeferIn,
 )
 from services.intake.usecases import review as queue
-from services.intake.usecases.referrals import Known, get_referral, person_and_history, screening_doc, screenings_of
+from services.intake.usecases.referrals import (
+    Known,
+    defendant_dict,
+    get_referral,
+    history_dict,
+    person_and_history,
+    screening_doc,
+    screenings_of,
+)
 from services.intake.usecases.rulesets import current_ruleset, ruleset_for_screening
 from services.intake.usecases.same_person import same_person_referral_ids
 from shared.messaging import CloudEvent, Emit, new_event
@@ -102,7 +110,7 @@ def decide(
         if known is not None:
             known.judgements = [queue.judgement_doc(j) for j in judgements]
         emit(new_event(accepted_event(session, row, decision.program, program.min_months, program.max_months,
-                                      decision.decided_by, now, judgements=judgements),
+                                      decision.decided_by, now, judgements=judgements, known=known),
                        subject=row.id, tenantid=row.agency_id))
     elif decision.kind is DecisionKind.DECLINE:
         emit(new_event(ReferralDeclined(referral_id=row.id, case_number=row.case_number,
@@ -120,8 +128,10 @@ def decide(
 
 def accepted_event(session: Session, row: ReferralRow, program: str, min_months: int, max_months: int,
                    decided_by: str, now: dt.datetime,
-                   judgements: Sequence[JudgementRow] | None = None) -> ReferralAccepted:
-    person, _ = person_and_history(session, row.id)  # the history too: the answer shows it
+                   judgements: Sequence[JudgementRow] | None = None, known: Known | None = None) -> ReferralAccepted:
+    person, history = person_and_history(session, row.id)  # the history too: the answer shows it
+    if known is not None:  # kept for the answer: the session holds its rows only while someone refers to them
+        known.defendant, known.history = defendant_dict(person), history_dict(history)
     demographics = Demographics(
         sex=person.sex, race=person.race, ethnicity=person.ethnicity,
         age_at_referral=age_on(person.date_of_birth, row.received_at.date()),

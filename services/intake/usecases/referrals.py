@@ -97,9 +97,13 @@ def rebuild_referral(session: Session, row: ReferralRow) -> Referral:
         "source": row.source, "case_number": row.case_number,
         "defendant": defendant_dict(person),
         "charges": [charge_dict(c) for c in charges],
-        "history": {"convictions": history.convictions, "prior_diversions": history.prior_diversions,
-                    "pending_cases": history.pending_cases},
+        "history": history_dict(history),
     })
+
+
+def history_dict(history: HistoryRow) -> dict[str, Any]:
+    return {"convictions": history.convictions, "prior_diversions": history.prior_diversions,
+            "pending_cases": history.pending_cases}
 
 
 def defendant_dict(person: DefendantRow) -> dict[str, Any]:
@@ -136,9 +140,7 @@ def referral_document(session: Session, row: ReferralRow, *, include_sealed: boo
     if defendant is None or history is None:
         person, stored = person_and_history(session, row.id)
         defendant = defendant_dict(person) if defendant is None else defendant
-        if history is None:
-            history = {"convictions": stored.convictions, "prior_diversions": stored.prior_diversions,
-                       "pending_cases": stored.pending_cases}
+        history = history_dict(stored) if history is None else history
     charges = known.charges
     if charges is None:
         charges = [charge_dict(c) for c in session.scalars(select(ChargeRow).where(ChargeRow.referral_id == row.id)

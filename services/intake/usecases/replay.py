@@ -18,7 +18,7 @@ from services.intake.domain.replay import Person, ReplayReport, Tally, compare
 from services.intake.domain.ruleset import Ruleset, ruleset_from_mapping
 from services.intake.domain.screening import Screening, screen
 from services.intake.models import ChargeRow, DefendantRow, HistoryRow, ReferralRow, RulesetRow, ScreeningRow
-from services.intake.usecases.referrals import charge_dict, defendant_dict
+from services.intake.usecases.referrals import charge_dict, defendant_dict, history_dict
 from services.intake.usecases.rulesets import bundled_ruleset
 
 CHUNK = 500
@@ -92,8 +92,7 @@ def _referrals(session: Session, rows: list[ReferralRow]) -> Iterator[tuple[Refe
             "source": row.source, "case_number": row.case_number,
             "defendant": defendant_dict(person),
             "charges": [charge_dict(c) for c in charges.get(row.id, [])],
-            "history": {"convictions": history.convictions, "prior_diversions": history.prior_diversions,
-                        "pending_cases": history.pending_cases},
+            "history": history_dict(history),
         })
         yield row, referral, Screening.model_validate(screenings[row.id].result), person
 
