@@ -7,6 +7,9 @@ never the others. Results go to one recorder thread that logs attempts in batche
 per batch). Passes run on the `@timer` tick and right after an event handler commits new deliveries.
 A heartbeat thread keeps this instance's row in `instance_heartbeat` and takes over the claims of peers
 that stopped beating (see `instances`).
+
+Over 400 lines on purpose: the engine's four threads (send pool, recorder, waker, heartbeat) share its state
+and start and stop together; the steps they run are in `usecases.dispatch` and `instances`.
 """
 
 from __future__ import annotations
