@@ -229,13 +229,13 @@ def _take(connection: Any, channel: Any, queue: str, wanted: int, report: DropRe
 
     channel.basic_qos(0, min(wanted, DRAIN_WINDOW), False)
     tag = channel.basic_consume(queue, no_ack=False, callback=counted)
-    try:
-        while report.total() + window.total() < wanted:
-            if window.total() >= DRAIN_WINDOW:
-                settle()  # the broker sends the next window once this one is acknowledged
-            connection.drain_events(timeout=2)  # a peer draining the same queue took the rest: the timeout ends it
-    except TimeoutError:
-        pass
+    while report.total() + window.total() < wanted:
+        if window.total() >= DRAIN_WINDOW:
+            settle()  # the broker sends the next window once this one is acknowledged
+        try:
+            connection.drain_events(timeout=2)
+        except TimeoutError:
+            break  # a peer draining the same queue took the rest
     settle()
     channel.basic_cancel(tag)
 

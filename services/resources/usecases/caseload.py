@@ -33,14 +33,15 @@ def _claimed_entry(session: Session, agency: str, case_id: str, now: dt.datetime
     """The case's row, created if new, locked until the transaction ends.
 
     `case.opened` and `case.assigned` of one case arrive together on two consumers: a SELECT ... FOR UPDATE
-    locks nothing while the row does not exist, so both inserted and one batch failed on the key. An
-    INSERT ... ON CONFLICT DO NOTHING waits for the other transaction's row instead, then the SELECT locks it.
+    locks nothing while the row does not exist, so both inserted and one batch failed on the key. An upsert
+    waits for the other transaction's row instead; its update changes nothing but takes the row's lock, and
+    RETURNING gives the row either way.
     """
-    session.execute(insert_for(session)(CaseloadEntry)
-                    .values(agency_id=agency, case_id=case_id, updated_at=now).on_conflict_do_nothing())
-    entry = _entry(session, agency, case_id, lock=True)
-    assert entry is not None  # inserted above, or by the transaction the INSERT waited for
-    return entry
+    statement = (insert_for(session)(CaseloadEntry).values(agency_id=agency, case_id=case_id, updated_at=now)
+                 .on_conflict_do_update(index_elements=["agency_id", "case_id"],
+                                        set_={"updated_at": CaseloadEntry.updated_at})
+                 .returning(CaseloadEntry))
+    return session.scalars(statement, execution_options={"populate_existing": True}).one()
 
 
 def case_opened(session: Session, agency: str, case_id: str, participant_id: str | None, now: dt.datetime) -> None:

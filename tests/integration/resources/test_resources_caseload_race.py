@@ -5,7 +5,6 @@ batch on the key (which made every such batch roll back and re-apply its events 
 from __future__ import annotations
 
 import threading
-import time
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -17,6 +16,7 @@ from sqlalchemy.orm import Session
 from services.resources.models import CaseloadEntry
 from services.resources.usecases import caseload
 from shared.db import make_engine
+from tests.support.waiting import wait_for
 
 NOW = datetime.now(UTC)
 
@@ -60,10 +60,8 @@ def test_opened_and_assigned_at_once_both_land_on_one_row(engine: Engine, first:
 
     thread = threading.Thread(target=second)
     thread.start()
-    deadline = time.monotonic() + 10
-    while not waiting_on_a_lock(engine, case_id) and thread.is_alive():
-        assert time.monotonic() < deadline, "the second consumer never waited for the first one's row"
-        time.sleep(0.02)
+    wait_for(lambda: waiting_on_a_lock(engine, case_id) or not thread.is_alive(), 10,
+             "the second consumer to wait for the first one's row")
     holder.commit()
     holder.close()
     thread.join(10)
